@@ -1,0 +1,45 @@
+"""rasa-rpa: start RPA jobs from a Rasa conversation and bring their news back into it."""
+
+from __future__ import annotations
+
+from rasa_rpa.config import RpaConfig, load_config
+from rasa_rpa.errors import (
+    AuthenticationFailed,
+    CallbackError,
+    ConfigError,
+    DeliveryError,
+    Forbidden,
+    InvalidPayload,
+    JobNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RpaError,
+    StoreError,
+)
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.providers.base import Provider, StartRequest
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationFailed",
+    "CallbackError",
+    "ConfigError",
+    "DeliveryError",
+    "EventType",
+    "Forbidden",
+    "InvalidPayload",
+    "Job",
+    "JobEvent",
+    "JobNotFound",
+    "JobState",
+    "Provider",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RpaConfig",
+    "RpaError",
+    "StartRequest",
+    "StoreError",
+    "__version__",
+    "load_config",
+]

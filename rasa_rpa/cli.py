@@ -1,0 +1,105 @@
+"""The ``rasa-rpa`` command.
+
+``rasa-rpa run`` starts the rasa-sdk action server for your actions package
+with the plugin attached, so no ``rasa_sdk_plugins`` shim is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sanic import Sanic
+
+from rasa_rpa.config import CONFIG_ENV, load_config
+from rasa_rpa.errors import ConfigError
+
+__all__ = ["build_app", "main"]
+
+
+def build_app(
+    actions_package: str, config_path: str, cors: str = "*"
+) -> Sanic[Any, Any]:
+    """The action server app with rasa-rpa attached (built in every worker)."""
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.executor import ActionExecutor
+
+    from rasa_rpa.plugin import attach
+
+    executor = ActionExecutor()
+    executor.register_package(actions_package)
+    app: Sanic[Any, Any] = create_app(executor, cors_origins=cors)
+    attach(app, config_path)
+    return app
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    config_path = str(Path(args.config).resolve())
+    os.environ[CONFIG_ENV] = config_path  # the actions package may read it too
+    load_config(config_path)  # fail here, in the terminal, not in a worker
+    sys.path.insert(0, os.getcwd())
+    loader = AppLoader(factory=partial(build_app, args.actions, config_path))
+    app = loader.load()
+    app.prepare(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        motd=False,
+    )
+    print(f"rasa-rpa: action server on http://{args.host}:{args.port}", flush=True)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rasa-rpa", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the action server with rasa-rpa")
+    run.add_argument("--actions", default="actions", help="actions package")
+    run.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
+    run.add_argument("--host", default=os.environ.get("SANIC_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=5055)
+    run.add_argument("--workers", type=int, default=1)
+    run.set_defaults(handler=_run)
+    check = commands.add_parser("check-config", help="validate rpa.yml")
+    check.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
+    check.set_defaults(handler=_check)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(
+        f"{args.config}: OK ({len(config.automations)} automation(s), "
+        f"providers: {', '.join(sorted(config.providers))})"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rasa-rpa`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("RASA_RPA_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"rasa-rpa: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

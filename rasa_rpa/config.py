@@ -1,0 +1,302 @@
+"""``rpa.yml``: what a bot can automate, with which provider, and where things live.
+
+The file is YAML with ``${ENV_VAR}`` and ``${ENV_VAR:-default}`` placeholders,
+so secrets stay in the environment. Every mistake is reported as a
+:class:`~rasa_rpa.errors.ConfigError` naming the file, the dotted key and the
+fix, before the action server takes its first request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from rasa_rpa.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "Automation",
+    "InputSource",
+    "RpaConfig",
+    "find_config_path",
+    "load_config",
+    "parse_duration",
+]
+
+#: Environment variable naming the config file (default: ./rpa.yml).
+CONFIG_ENV = "RASA_RPA_CONFIG"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h"`` or ``"250ms"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    # Unknown keys are typos until proven otherwise: refuse them by name.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RasaSettings(_Model):
+    """How to reach the Rasa server's HTTP API (``rasa run --enable-api``)."""
+
+    url: str = "http://127.0.0.1:5005"
+    token: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_method: str = "HS256"
+    timeout: Duration = 10.0
+
+
+class CallbackSettings(_Model):
+    """How robots call back, and how their calls are checked."""
+
+    public_url: str = "http://127.0.0.1:5055"
+    #: Master key for per-job tokens and signing secrets; generated if empty.
+    secret: SecretStr | None = None
+    #: Extra Standard Webhooks secrets accepted for every job (integrations).
+    webhook_secrets: list[SecretStr] = Field(default_factory=list)
+    token_ttl: Duration = 24 * 3600.0
+    #: How long after a job ends its credential still works (late retries).
+    grace: Duration = 300.0
+    tolerance: Duration = 300.0
+    max_body_bytes: int = 256 * 1024
+
+
+class StoreSettings(_Model):
+    """Where jobs, events and the outbox live."""
+
+    url: str = "sqlite:///.rasa-rpa/jobs.db"
+
+
+class DeliverySettings(_Model):
+    """How the outbox is sent to Rasa."""
+
+    poll_interval: Duration = 0.5
+    batch_size: int = Field(default=100, ge=1)
+    initial_backoff: Duration = 0.5
+    max_backoff: Duration = 30.0
+    concurrency: int = Field(default=8, ge=1)
+
+
+class ReconcilerSettings(_Model):
+    """How often jobs that are not final are checked (expiry, polling)."""
+
+    interval: Duration = 2.0
+
+
+class ProviderSettings(_Model):
+    """A configured provider: its ``type`` picks the implementation."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
+class InputSource(_Model):
+    """Where one automation input comes from; exactly one of the first three."""
+
+    slot: str | None = None
+    entity: str | None = None
+    value: Any = None
+    default: Any = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InputSource:
+        given = [k for k in ("slot", "entity", "value") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of slot, entity or value, not {given}")
+        return self
+
+
+def _input_shorthand(value: Any) -> Any:
+    # `customer: ACME` is a literal; the long form is a mapping.
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class Automation(_Model):
+    """A task the bot can start."""
+
+    provider: str = "local"
+    #: The provider's name for the work: a .robot file, a process key, a trigger.
+    task: str
+    description: str = ""
+    intent: str | None = None
+    action: str | None = None
+    inputs: dict[str, Annotated[InputSource, BeforeValidator(_input_shorthand)]] = (
+        Field(default_factory=dict)
+    )
+    timeout: Duration = 600.0
+
+
+class RpaConfig(_Model):
+    """The whole of ``rpa.yml``."""
+
+    version: Literal[1] = 1
+    rasa: RasaSettings = Field(default_factory=RasaSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
+    providers: dict[str, ProviderSettings] = Field(
+        default_factory=lambda: {"local": ProviderSettings(type="local")}
+    )
+    automations: dict[str, Automation] = Field(default_factory=dict)
+    #: Directory relative paths are resolved against (the config file's).
+    base_dir: Path = Path(".")
+    source: str = "rpa.yml"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the plugin keeps its files (SQLite store, run folders, key)."""
+        return self.base_dir / ".rasa-rpa"
+
+    def automation_for_intent(
+        self, intent: str | None
+    ) -> tuple[str, Automation] | None:
+        """The automation started by ``intent``, if any."""
+        for name, automation in self.automations.items():
+            if intent is not None and automation.intent == intent:
+                return name, automation
+        return None
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """``value`` made absolute against the config file's directory."""
+        path = Path(value)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def find_config_path(explicit: str | Path | None = None) -> Path:
+    """The config file to use: argument, then ``$RASA_RPA_CONFIG``, then ./rpa.yml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or "rpa.yml")
+
+
+def load_config(path: str | Path | None = None) -> RpaConfig:
+    """Read, interpolate and validate ``rpa.yml``; raise ConfigError on any mistake."""
+    file = find_config_path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            source,
+            "",
+            "file not found",
+            f"create it (see README, 'rpa.yml reference') or set {CONFIG_ENV}",
+        ) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            source, "", f"not valid YAML ({exc})", "fix the syntax"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "", "the top level must be a mapping", "")
+    return config_from_dict(raw, source=source, base_dir=file.resolve().parent)
+
+
+def config_from_dict(
+    raw: dict[str, Any], *, source: str = "rpa.yml", base_dir: Path | None = None
+) -> RpaConfig:
+    """Validate an already-parsed config (tests and embedding use this)."""
+    data = _interpolate(raw, source, ())
+    data["base_dir"] = base_dir or Path.cwd()
+    data["source"] = source
+    try:
+        config = RpaConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(source, key, first["msg"], _fix_for(first)) from None
+    _check_references(config)
+    return config
+
+
+def _check_references(config: RpaConfig) -> None:
+    from rasa_rpa.providers import known_provider_types
+
+    types = known_provider_types()
+    for name, provider in config.providers.items():
+        if provider.type not in types:
+            raise ConfigError(
+                config.source,
+                f"providers.{name}.type",
+                f"unknown provider type {provider.type!r}",
+                f"use one of: {', '.join(sorted(types))}",
+            )
+    for name, automation in config.automations.items():
+        if automation.provider not in config.providers:
+            raise ConfigError(
+                config.source,
+                f"automations.{name}.provider",
+                f"no provider named {automation.provider!r}",
+                f"declare it under providers: or use one of: "
+                f"{', '.join(sorted(config.providers))}",
+            )
+    if config.rasa.token is None and config.rasa.jwt_secret is None:
+        return
+    if config.rasa.token is not None and not config.rasa.token.get_secret_value():
+        raise ConfigError(
+            config.source,
+            "rasa.token",
+            "is empty",
+            "set the environment variable it refers to, or remove the key",
+        )
+
+
+def _interpolate(value: Any, source: str, path: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, source, (*path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, source, (*path, str(i))) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            source,
+            ".".join(path),
+            f"environment variable {name} is not set",
+            f"export {name}=... or write ${{{name}:-default}}",
+        )
+
+    return _PLACEHOLDER.sub(substitute, value)
+
+
+def _fix_for(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "remove the key or check its spelling against the README's rpa.yml reference"
+    if kind == "missing":
+        return "add the key"
+    if kind == "literal_error":
+        return "use version: 1"
+    return "see the README's rpa.yml reference"

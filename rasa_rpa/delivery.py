@@ -1,0 +1,233 @@
+"""Getting the outbox into the conversation: the Rasa HTTP client and the dispatcher.
+
+Status changes become ``trigger_intent`` calls (``EXTERNAL_rpa_job_<state>``)
+so the bot's own rules and responses decide the words; robot messages and
+slot updates become tracker events. Everything goes with
+``output_channel=latest`` so Rasa pushes it to the channel the user is on.
+
+The dispatcher only ever takes the oldest undelivered message of a
+conversation, so messages arrive in order, and retries with exponential
+backoff (with jitter) while Rasa is down or busy. A message Rasa refuses for
+good (say, an intent missing from the domain) is set aside as dead and
+logged, so one bad message cannot block a conversation forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jwt
+
+from rasa_rpa.config import DeliverySettings, RasaSettings
+from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
+from rasa_rpa.models import OutboxMessage
+from rasa_rpa.stores.base import JobStore
+
+__all__ = ["OutboxDispatcher", "RasaClient"]
+
+log = logging.getLogger(__name__)
+#: Statuses that mean "try again later" although they are 4xx.
+_RETRYABLE_4XX = {401, 403, 408, 409, 423, 429}
+
+
+class RasaClient:
+    """The slice of Rasa's HTTP API that external events need."""
+
+    def __init__(
+        self, settings: RasaSettings, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.settings = settings
+        self._client = client or httpx.AsyncClient(
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        self._auth_params: dict[str, str] = {}
+        self._auth_headers: dict[str, str] = {}
+        if settings.token is not None:
+            self._auth_params["token"] = settings.token.get_secret_value()
+        if settings.jwt_secret is not None:
+            bearer = jwt.encode(
+                {"user": {"username": "rasa-rpa", "role": "admin"}},
+                settings.jwt_secret.get_secret_value(),
+                algorithm=settings.jwt_method,
+            )
+            self._auth_headers["Authorization"] = f"Bearer {bearer}"
+
+    async def trigger_intent(
+        self, conversation_id: str, name: str, entities: dict[str, Any]
+    ) -> None:
+        """Make the conversation act as if the user had said ``name``."""
+        await self._post(
+            conversation_id,
+            "trigger_intent",
+            {"name": name, "entities": entities},
+            {"output_channel": "latest", "include_events": "NONE"},
+        )
+
+    async def append_events(
+        self, conversation_id: str, events: list[dict[str, Any]], *, side_effects: bool
+    ) -> None:
+        """Add events to the tracker; with side effects, bot events are sent."""
+        params = {"output_channel": "latest", "include_events": "NONE"}
+        if side_effects:
+            params["execute_side_effects"] = "true"
+        await self._post(conversation_id, "tracker/events", events, params)
+
+    async def health(self) -> bool:
+        """Whether Rasa answers at all."""
+        try:
+            response = await self._client.get("/")
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500
+
+    async def _post(
+        self, conversation_id: str, path: str, body: Any, params: dict[str, str]
+    ) -> None:
+        url = f"/conversations/{quote(conversation_id, safe='')}/{path}"
+        try:
+            response = await self._client.post(
+                url,
+                json=body,
+                params={**params, **self._auth_params},
+                headers=self._auth_headers,
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"Rasa unreachable: {type(exc).__name__}") from exc
+        if response.status_code < 300:
+            return
+        detail = _short(response)
+        if response.status_code in (401, 403):
+            raise DeliveryError(
+                f"Rasa refused our credentials (HTTP {response.status_code}): check "
+                "rasa.token / rasa.jwt_secret in rpa.yml against Rasa's --auth-token"
+            )
+        if response.status_code < 500 and response.status_code not in _RETRYABLE_4XX:
+            raise DeliveryRejected(f"Rasa answered {response.status_code}: {detail}")
+        raise DeliveryError(f"Rasa answered {response.status_code}: {detail}")
+
+    async def aclose(self) -> None:
+        """Close connections."""
+        await self._client.aclose()
+
+
+def _short(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("reason") or body)[:200]
+    return str(body)[:200]
+
+
+class OutboxDispatcher:
+    """Background task that sends the outbox to Rasa, in order per conversation."""
+
+    def __init__(
+        self, store: JobStore, rasa: RasaClient, settings: DeliverySettings
+    ) -> None:
+        self.store = store
+        self.rasa = rasa
+        self.settings = settings
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._limit = asyncio.Semaphore(settings.concurrency)
+
+    def wake(self) -> None:
+        """New messages were queued in this process: look now, not at the next poll."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Run in the background until :meth:`stop`."""
+        self._task = asyncio.create_task(self._run(), name="rasa-rpa-outbox")
+
+    async def stop(self) -> None:
+        """Stop after the messages in flight (their leases expire if we die)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.drain_once()
+            except StoreError as exc:
+                log.error("outbox: store unavailable: %s", exc)
+                sent = 0
+            if sent:
+                continue
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_interval)
+
+    async def drain_once(self) -> int:
+        """Deliver every conversation's due head message once; return how many."""
+        now = time.time()
+        lease = self.rasa.settings.timeout * 2 + 5
+        due = await self.store.claim_due(
+            now, limit=self.settings.batch_size, lease=lease
+        )
+        if due:
+            await asyncio.gather(*(self._deliver(message) for message in due))
+        return len(due)
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        assert message.seq is not None
+        async with self._limit:
+            try:
+                await self._send(message)
+            except DeliveryRejected as exc:
+                log.error(
+                    "outbox: Rasa rejected message %s for good: %s",
+                    message.seq,
+                    exc,
+                    extra=_context(message),
+                )
+                await self.store.mark_dead(message.seq, str(exc), time.time())
+            except DeliveryError as exc:
+                delay = self._backoff(message.attempts)
+                log.warning(
+                    "outbox: message %s not delivered (%s); retry in %.1fs",
+                    message.seq,
+                    exc,
+                    delay,
+                    extra=_context(message),
+                )
+                await self.store.mark_retry(message.seq, str(exc), time.time() + delay)
+            else:
+                await self.store.mark_delivered(message.seq, time.time())
+
+    async def _send(self, message: OutboxMessage) -> None:
+        payload = message.payload
+        if message.kind == "intent":
+            await self.rasa.trigger_intent(
+                message.conversation_id, payload["name"], payload.get("entities", {})
+            )
+        elif message.kind == "events":
+            await self.rasa.append_events(
+                message.conversation_id,
+                payload["events"],
+                side_effects=bool(payload.get("execute_side_effects")),
+            )
+        else:
+            raise DeliveryRejected(f"unknown outbox kind {message.kind!r}")
+
+    def _backoff(self, attempts: int) -> float:
+        base = self.settings.initial_backoff * (2 ** min(attempts, 20))
+        capped = min(base, self.settings.max_backoff)
+        jittered: float = capped * random.uniform(0.5, 1.0)
+        return jittered  # jitter spreads retries out
+
+
+def _context(message: OutboxMessage) -> dict[str, Any]:
+    return {"job_id": message.job_id, "conversation_id": message.conversation_id}

@@ -1,0 +1,120 @@
+"""The one exception tree of rasa-rpa.
+
+Every error the library raises derives from :class:`RpaError`, so a bot can
+catch one type. Third-party errors are translated at the boundary with
+``raise ... from exc`` so the original cause stays in the traceback::
+
+    RpaError
+    ├── ConfigError            rpa.yml is wrong: names the file, the key and the fix
+    ├── StoreError             the job store cannot be reached or is corrupt
+    ├── JobNotFound            no job with that id
+    ├── CallbackError          a robot's call is refused (carries the HTTP status)
+    │   ├── AuthenticationFailed   401: no or bad credential
+    │   ├── Forbidden              403: a good credential for another job
+    │   └── InvalidPayload         400/413/415/422: the body is wrong
+    ├── ProviderError          an RPA backend refused or failed (carries the provider)
+    │   └── ProviderUnavailable    the backend did not answer (retry later)
+    └── DeliveryError          Rasa refused or failed an outbox message
+        └── DeliveryRejected       Rasa said no for good (4xx): do not retry
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationFailed",
+    "CallbackError",
+    "ConfigError",
+    "DeliveryError",
+    "DeliveryRejected",
+    "Forbidden",
+    "InvalidPayload",
+    "JobNotFound",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RpaError",
+    "StoreError",
+]
+
+
+class RpaError(Exception):
+    """Root of every rasa-rpa error."""
+
+
+class ConfigError(RpaError):
+    """The configuration cannot be used; the message says where and how to fix it."""
+
+    def __init__(self, source: str, key: str, problem: str, fix: str = "") -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}" + (f" Fix: {fix}" if fix else ""))
+
+
+class StoreError(RpaError):
+    """The job store failed; callers answer 503 so robots retry."""
+
+
+class JobNotFound(RpaError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id!r} does not exist")
+
+
+class CallbackError(RpaError):
+    """A callback is refused; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class AuthenticationFailed(CallbackError):
+    """The caller gave no credential, or one that does not verify."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(CallbackError):
+    """The credential verifies but belongs to another job or conversation."""
+
+    status = 403
+    code = "forbidden"
+
+
+class InvalidPayload(CallbackError):
+    """The body is not a valid event."""
+
+    def __init__(self, message: str, *, status: int = 422, code: str = "invalid_event"):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ProviderError(RpaError):
+    """An RPA backend refused or failed a request."""
+
+    def __init__(self, provider: str, message: str, *, job_id: str | None = None):
+        self.provider = provider
+        self.job_id = job_id
+        self.message = message
+        super().__init__(f"{provider}: {message}")
+
+
+class ProviderUnavailable(ProviderError):
+    """The backend could not be reached or timed out; the call may be retried."""
+
+
+class DeliveryError(RpaError):
+    """Rasa did not accept an outbox message; it will be retried."""
+
+
+class DeliveryRejected(DeliveryError):
+    """Rasa refused an outbox message for good (e.g. an intent not in the domain)."""

@@ -1,0 +1,149 @@
+"""What an event does to a job, and what the user is told about it.
+
+:func:`apply_event` is pure: the store calls it inside the transaction that
+records the event, so the job update and the outbox rows it produces commit
+together or not at all. That is what makes "acknowledged" mean "will be
+delivered".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
+
+__all__ = ["Outcome", "apply_event", "intent_for", "status_entities"]
+
+#: Prefix of the intents Rasa receives; Rasa's convention for external events.
+INTENT_PREFIX = "EXTERNAL_rpa_job_"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The job after an event, whether the event changed it, and what to send."""
+
+    job: Job
+    applied: bool
+    outbox: list[OutboxMessage]
+
+
+def apply_event(job: Job, event: JobEvent) -> Outcome:
+    """Fold ``event`` into ``job``; final jobs never move."""
+    if job.state.is_final:
+        return Outcome(job, applied=False, outbox=[])
+    now = event.received_at
+    if event.type is EventType.MESSAGE:
+        return Outcome(job, True, _maybe(event, _message_events(job, event.data)))
+    if event.type is EventType.SLOTS:
+        return Outcome(job, True, _maybe(event, _slot_events(job, event.data)))
+
+    target = event.type.target_state
+    assert target is not None  # every other type moves the state
+    changes: dict[str, Any] = {"state": target, "updated_at": now}
+    data = event.data
+    if job.started_at is None:
+        changes["started_at"] = now
+    if "message" in data and data["message"] is not None:
+        changes["message"] = str(data["message"])
+    if event.type is EventType.PROGRESS and data.get("progress") is not None:
+        changes["progress"] = float(data["progress"])
+    if event.type is EventType.SUCCEEDED:
+        changes["progress"] = 100.0
+        changes["outputs"] = {**job.outputs, **(data.get("outputs") or {})}
+    if event.type in (EventType.FAILED, EventType.EXPIRED, EventType.CANCELLED):
+        reason = data.get("error") or data.get("reason")
+        if reason:
+            changes["error"] = str(reason)
+    if target.is_final:
+        changes["finished_at"] = now
+
+    updated = job.evolve(**changes)
+    was_running = job.state is JobState.RUNNING
+    if event.type is EventType.STARTED and was_running:
+        # A second "started" (e.g. from a retrying robot with a new id) says nothing new.
+        return Outcome(updated, True, [])
+    intent = intent_for(event.type)
+    message = OutboxMessage(
+        conversation_id=job.conversation_id,
+        job_id=job.id,
+        kind="intent",
+        payload={"name": intent, "entities": status_entities(updated)},
+        created_at=now,
+    )
+    return Outcome(updated, True, _maybe(event, [message]))
+
+
+def intent_for(event_type: EventType) -> str:
+    """The EXTERNAL_ intent Rasa receives for a status event."""
+    if event_type is EventType.PROGRESS:
+        return INTENT_PREFIX + "progress"
+    target = event_type.target_state
+    assert target is not None
+    return INTENT_PREFIX + target.value
+
+
+def status_entities(job: Job) -> dict[str, Any]:
+    """Entities sent with a status intent; the bot's slots pick up what they map.
+
+    Outputs are flattened in as their own entities (``order_count``,
+    ``report_path``...) so responses can use them as slots directly.
+    """
+    entities: dict[str, Any] = {
+        "rpa_job_id": job.id,
+        "rpa_automation": job.automation,
+        "rpa_state": job.state.value,
+    }
+    if job.progress is not None:
+        entities["rpa_progress"] = _number(job.progress)
+    if job.message:
+        entities["rpa_message"] = job.message
+    if job.error:
+        entities["rpa_error"] = job.error
+    for key, value in job.outputs.items():
+        entities.setdefault(str(key), _scalar(value))
+    return entities
+
+
+def _message_events(job: Job, data: dict[str, Any]) -> list[OutboxMessage]:
+    bot: dict[str, Any] = {"event": "bot", "text": data.get("text")}
+    extra = {
+        k: data[k] for k in ("buttons", "image", "attachment", "custom") if k in data
+    }
+    if extra:
+        bot["data"] = extra
+    bot["metadata"] = {"rpa_job_id": job.id}
+    return [_events_message(job, [bot], side_effects=True)]
+
+
+def _slot_events(job: Job, data: dict[str, Any]) -> list[OutboxMessage]:
+    slots = data.get("slots", data)
+    events = [{"event": "slot", "name": k, "value": v} for k, v in slots.items()]
+    return [_events_message(job, events, side_effects=False)]
+
+
+def _events_message(
+    job: Job, events: list[dict[str, Any]], *, side_effects: bool
+) -> OutboxMessage:
+    return OutboxMessage(
+        conversation_id=job.conversation_id,
+        job_id=job.id,
+        kind="events",
+        payload={"events": events, "execute_side_effects": side_effects},
+    )
+
+
+def _maybe(event: JobEvent, messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    return messages if event.notify else []
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 1)
+
+
+def _scalar(value: Any) -> Any:
+    """Rasa entities hold scalars well; anything nested travels as JSON text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, separators=(",", ":"))

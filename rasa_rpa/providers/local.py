@@ -1,0 +1,192 @@
+"""The default provider: a Robot Framework robot run on this machine.
+
+Each job is its own ``python -m robot`` process (two Robot Framework runs in
+one process corrupt each other). Inputs become Robot variables, and the
+``rasa_rpa.robot.listener.JobListener`` listener reports started, progress,
+succeeded (with the outputs set by ``Set Job Output``) or failed (with the
+failing keyword's message) through the signed callback API, exactly as a
+remote robot would. The process gets its own session so it outlives a restart
+of the action server; its exit code is checked too, so a robot that dies
+before its listener can speak still ends its job.
+
+rpa.yml::
+
+    providers:
+      local:
+        type: local
+        robots_dir: robots          # where <task>.robot files live
+        python: /usr/bin/python3    # default: the action server's interpreter
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rasa_rpa.errors import ProviderError
+from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.base import Provider, StartRequest
+from rasa_rpa.robot.client import (
+    ENV_EVENTS_URL,
+    ENV_JOB_ID,
+    ENV_SIGNING_SECRET,
+    ENV_TOKEN,
+)
+
+__all__ = ["LocalRobotProvider", "describe_exit"]
+
+LISTENER = "rasa_rpa.robot.listener.JobListener"
+#: Seconds between SIGTERM (Robot Framework stops gracefully) and SIGKILL.
+KILL_AFTER = 5.0
+
+
+def describe_exit(code: int) -> str:
+    """Robot Framework's return code in words (see robot/errors.py)."""
+    if code < 0:
+        return f"the robot was killed by signal {-code}"
+    if code == 0:
+        return "all tasks passed"
+    if code <= 250:
+        return f"{code} task(s) failed"
+    return {
+        251: "robot printed help or version only",
+        252: "invalid robot data or command line options",
+        253: "the robot was stopped",
+        255: "Robot Framework had an internal error",
+    }.get(code, f"the robot exited with code {code}")
+
+
+class LocalRobotProvider(Provider):
+    """Runs ``robots/<task>.robot`` with ``python -m robot``."""
+
+    type_name = "local"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._monitors: set[asyncio.Task[None]] = set()
+
+    @property
+    def robots_dir(self) -> Path:
+        return self.config.resolve_path(self.option("robots_dir", "robots"))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.config.resolve_path(
+            self.option("runs_dir", self.config.state_dir / "runs")
+        )
+
+    def task_path(self, task: str) -> Path:
+        """The .robot file for ``task``; the suffix may be left out."""
+        name = task if task.endswith(".robot") else f"{task}.robot"
+        return self.robots_dir / name
+
+    async def start(self, request: StartRequest) -> str | None:
+        path = self.task_path(request.task)
+        if not path.is_file():
+            raise ProviderError(
+                self.name,
+                f"unknown task {request.task!r}: {path} does not exist",
+                job_id=request.job.id,
+            )
+        run_dir = self.runs_dir / request.job.id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(self.option("python", sys.executable)),
+            "-m",
+            "robot",
+            "--listener",
+            LISTENER,
+            "--outputdir",
+            str(run_dir),
+            "--console",
+            "dotted",
+            "--variable",
+            f"RPA_JOB_ID:{request.job.id}",
+        ]
+        for key, value in request.inputs.items():
+            command += ["--variable", f"{key}:{'' if value is None else value}"]
+        command.append(str(path))
+        creds = request.credentials
+        # Credentials travel in the environment, not argv: argv is world-readable.
+        env = {
+            **os.environ,
+            ENV_EVENTS_URL: creds.events_url,
+            ENV_JOB_ID: creds.job_id,
+            ENV_SIGNING_SECRET: creds.signing_secret,
+            ENV_TOKEN: creds.token,
+        }
+        try:
+            with (run_dir / "console.log").open("wb") as console:
+                process = await asyncio.create_subprocess_exec(
+                    *command,
+                    cwd=str(self.robots_dir),
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise ProviderError(
+                self.name, f"cannot start the robot: {exc}", job_id=request.job.id
+            ) from exc
+        self._processes[request.job.id] = process
+        monitor = asyncio.create_task(self._watch(request.job.id, process))
+        self._monitors.add(monitor)
+        monitor.add_done_callback(self._monitors.discard)
+        return str(process.pid)
+
+    async def _watch(self, job_id: str, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        self._processes.pop(job_id, None)
+        # The listener normally reported the outcome already; then this is a
+        # recorded no-op. It matters when the robot died before it could speak.
+        if code == 0:
+            event = JobEvent(
+                f"exit:{job_id}", job_id, EventType.SUCCEEDED, {}, source="local-exit"
+            )
+        else:
+            event = JobEvent(
+                f"exit:{job_id}",
+                job_id,
+                EventType.FAILED,
+                {"error": describe_exit(code)},
+                source="local-exit",
+            )
+        await self.report(event)
+
+    async def cancel(self, job: Job) -> None:
+        process = self._processes.get(job.id)
+        pid = process.pid if process else _pid(job.provider_ref)
+        if pid is None:
+            return
+        _signal_group(pid, signal.SIGTERM)
+        if process is None:
+            return
+        try:
+            await asyncio.wait_for(process.wait(), KILL_AFTER)
+        except asyncio.TimeoutError:
+            _signal_group(pid, signal.SIGKILL)
+
+    async def aclose(self) -> None:
+        # Robots keep running when the action server stops: they will retry
+        # their callbacks until it is back. Only our watchers end here.
+        for monitor in list(self._monitors):
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+
+
+def _pid(ref: str | None) -> int | None:
+    return int(ref) if ref and ref.isdigit() else None
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,66 @@
+"""Robot Framework listener that reports a job's life to the bot.
+
+Used by the local provider (``--listener rasa_rpa.robot.listener.JobListener``)
+and usable by any robot run with the ``RASA_RPA_*`` environment set:
+
+* the top-level suite starting sends ``job.started``;
+* with several tasks, each finished task sends ``job.progress``;
+* the top-level suite ending sends ``job.succeeded`` with the outputs set by
+  ``Set Job Output``, or ``job.failed`` with the first failing task's message
+  (the failing keyword's message, as Robot Framework reports it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_rpa.robot.client import RobotClient, current_client
+
+__all__ = ["JobListener"]
+
+
+class JobListener:
+    """Listener API v3."""
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self) -> None:
+        self._client: RobotClient | None = current_client()
+        self._depth = 0
+        self._total = 0
+        self._done = 0
+        self._failure: str | None = None
+
+    def start_suite(self, data: Any, result: Any) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            self._total = data.test_count
+            self._send("job.started", {"message": f"Started {data.name}"})
+
+    def end_test(self, data: Any, result: Any) -> None:
+        self._done += 1
+        if result.status == "FAIL" and self._failure is None:
+            self._failure = result.message or f"task '{data.name}' failed"
+        if self._total > 1 and self._done < self._total:
+            percent = round(100 * self._done / self._total)
+            self._send(
+                "job.progress",
+                {"progress": percent, "message": f"Finished {data.name}"},
+            )
+
+    def end_suite(self, data: Any, result: Any) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        if result.status == "FAIL" or self._failure:
+            error = self._failure or result.message or "the robot failed"
+            self._send("job.failed", {"error": error})
+        else:
+            outputs = self._client.outputs if self._client else {}
+            self._send(
+                "job.succeeded", {"outputs": outputs, "message": result.message or None}
+            )
+
+    def _send(self, event_type: str, data: dict[str, Any]) -> None:
+        if self._client is not None:
+            self._client.send(event_type, data)

@@ -1,0 +1,143 @@
+"""The HTTP API robots call, served by the action server itself.
+
+* ``POST /rpa/v1/jobs/{job_id}/events``: report an event (202 when recorded).
+* ``GET /rpa/v1/jobs/{job_id}``: the job as the store knows it.
+* ``GET /rpa/health``: the plugin and its store are up.
+
+Credentials are checked before the store is touched, and a credential only
+ever opens the job it was minted for. Errors are JSON:
+``{"error": {"code": "...", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from rasa_rpa.errors import (
+    AuthenticationFailed,
+    CallbackError,
+    Forbidden,
+    InvalidPayload,
+    JobNotFound,
+    StoreError,
+)
+from rasa_rpa.models import Job
+from rasa_rpa.payloads import parse_event
+from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.security import TokenClaims, verify_webhook
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("rasa_rpa", url_prefix="/rpa")
+
+
+def error(status: int, code: str, message: str) -> HTTPResponse:
+    """The JSON error body every route uses."""
+    return json({"error": {"code": code, "message": message}}, status=status)
+
+
+def authenticate(runtime: Runtime, request: Request, job_id: str) -> TokenClaims | None:
+    """Check the caller's credential for ``job_id`` (not yet against the job).
+
+    Returns the token's claims for a bearer token, None for a valid signature.
+    """
+    headers = request.headers
+    callbacks = runtime.config.callbacks
+    if "webhook-signature" in headers:
+        secrets = [runtime.keys.signing_secret(job_id)]
+        secrets += [s.get_secret_value() for s in callbacks.webhook_secrets]
+        verify_webhook(
+            secrets,
+            {k.lower(): v for k, v in headers.items()},
+            request.body,
+            tolerance=callbacks.tolerance,
+        )
+        return None
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "send a Standard Webhooks signature or 'Authorization: Bearer <job token>'"
+        )
+    return runtime.keys.verify_token(token.strip(), job_id)
+
+
+async def load_job(runtime: Runtime, job_id: str, claims: TokenClaims | None) -> Job:
+    """The job, once the credential is known to be for it and still valid."""
+    job = await runtime.store.get_job(job_id)
+    if claims is not None and claims.conversation_id != job.conversation_id:
+        raise Forbidden("this token belongs to another conversation")
+    grace = runtime.config.callbacks.grace
+    if job.finished_at is not None and time.time() > job.finished_at + grace:
+        raise AuthenticationFailed("the job has ended; its credentials have expired")
+    return job
+
+
+@blueprint.post("/v1/jobs/<job_id:str>/events")
+async def post_event(request: Request, job_id: str) -> HTTPResponse:
+    """Record a robot's event for ``job_id``."""
+    runtime = current_runtime()
+    limit = runtime.config.callbacks.max_body_bytes
+    if len(request.body) > limit:
+        raise InvalidPayload(
+            f"the body is over {limit} bytes", status=413, code="too_large"
+        )
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != "application/json":
+        raise InvalidPayload(
+            "send the event as application/json",
+            status=415,
+            code="unsupported_media_type",
+        )
+    claims = authenticate(runtime, request, job_id)
+    event = parse_event(
+        job_id, request.body, fallback_id=request.headers.get("webhook-id")
+    )
+    await load_job(runtime, job_id, claims)
+    result = await runtime.service.record(event)
+    body: dict[str, Any] = {
+        "job_id": job_id,
+        "event_id": event.id,
+        "state": result.job.state.value,
+        "applied": result.applied,
+        "duplicate": result.duplicate,
+    }
+    return json(body, status=200 if result.duplicate else 202)
+
+
+@blueprint.get("/v1/jobs/<job_id:str>")
+async def get_job(request: Request, job_id: str) -> HTTPResponse:
+    """The job's state, progress, outputs and error."""
+    runtime = current_runtime()
+    claims = authenticate(runtime, request, job_id)
+    job = await load_job(runtime, job_id, claims)
+    return json(job.public())
+
+
+@blueprint.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    """The plugin is attached and its store answers."""
+    runtime = current_runtime()
+    stats = await runtime.store.outbox_stats()
+    return json({"status": "ok", "outbox": stats})
+
+
+async def callback_error(request: Request, exc: CallbackError) -> HTTPResponse:
+    return error(exc.status, exc.code, exc.message)
+
+
+async def job_not_found(request: Request, exc: JobNotFound) -> HTTPResponse:
+    return error(404, "job_not_found", str(exc))
+
+
+async def store_down(request: Request, exc: StoreError) -> HTTPResponse:
+    # 503 tells a robot to retry; the event was not acknowledged, so not lost.
+    return error(503, "store_unavailable", "the job store is unavailable; retry later")
+
+
+blueprint.exception(CallbackError)(callback_error)
+blueprint.exception(JobNotFound)(job_not_found)
+blueprint.exception(StoreError)(store_down)

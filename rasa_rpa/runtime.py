@@ -1,0 +1,74 @@
+"""Everything the plugin runs in one action-server worker, built from rpa.yml.
+
+The runtime owns the store, the providers, the job service, the outbox
+dispatcher and the reconciler. The Sanic listeners in :mod:`rasa_rpa.plugin`
+start it before the server takes requests and stop it after; actions find it
+through :func:`current_runtime` because rasa-sdk gives them no app handle.
+"""
+
+from __future__ import annotations
+
+from rasa_rpa.config import RpaConfig
+from rasa_rpa.delivery import OutboxDispatcher, RasaClient
+from rasa_rpa.errors import RpaError
+from rasa_rpa.providers import provider_class
+from rasa_rpa.providers.base import Provider
+from rasa_rpa.reconciler import Reconciler
+from rasa_rpa.security import JobKeys, load_or_create_master_key
+from rasa_rpa.service import JobService
+from rasa_rpa.stores import open_store
+
+__all__ = ["Runtime", "current_runtime"]
+
+_current: list[Runtime] = []
+
+
+class Runtime:
+    """The running plugin."""
+
+    def __init__(self, config: RpaConfig) -> None:
+        self.config = config
+        self.store = open_store(config.store.url, config.base_dir, source=config.source)
+        secret = config.callbacks.secret
+        master = load_or_create_master_key(
+            secret.get_secret_value() if secret else None, config.state_dir
+        )
+        self.keys = JobKeys(master, token_ttl=config.callbacks.token_ttl)
+        self.service = JobService(config, self.store, self.keys)
+        self.rasa = RasaClient(config.rasa)
+        self.dispatcher = OutboxDispatcher(self.store, self.rasa, config.delivery)
+        self.reconciler = Reconciler(self.service, interval=config.reconciler.interval)
+        self.service.on_queued.append(self.dispatcher.wake)
+        providers: dict[str, Provider] = {}
+        for name, settings in config.providers.items():
+            cls = provider_class(settings.type)
+            providers[name] = cls(name, settings, config, self.service.record)
+        self.service.providers = providers
+
+    async def start(self, *, background: bool = True) -> None:
+        """Open the store and start delivery and reconciliation."""
+        await self.store.open()
+        if background:
+            self.dispatcher.start()
+            self.reconciler.start()
+        _current.append(self)
+
+    async def stop(self) -> None:
+        """Stop background work and release everything."""
+        if self in _current:
+            _current.remove(self)
+        await self.reconciler.stop()
+        await self.dispatcher.stop()
+        await self.service.aclose()
+        await self.rasa.aclose()
+        await self.store.close()
+
+
+def current_runtime() -> Runtime:
+    """The runtime of this worker; a clear error if the plugin is not attached."""
+    if not _current:
+        raise RpaError(
+            "rasa-rpa is not running in this action server: attach it with the "
+            "rasa_sdk_plugins shim (see README) or start the server with `rasa-rpa run`"
+        )
+    return _current[-1]

@@ -1,0 +1,198 @@
+"""Credentials bound to one job: signing secrets and bearer tokens.
+
+Robots prove who they are in one of two ways:
+
+* **Standard Webhooks signatures** (``webhook-id``, ``webhook-timestamp``,
+  ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``).
+  Each job gets its own secret, derived from the master key and the job id,
+  so a robot holding job A's secret cannot sign for job B. Integration-wide
+  secrets from ``callbacks.webhook_secrets`` are accepted too.
+* **Bearer tokens** (a JWT) for robots that can only set a header. The token
+  names the job, its conversation, an audience and an expiry.
+
+Comparisons are constant-time, and nothing here logs or returns a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from rasa_rpa.errors import AuthenticationFailed, Forbidden
+
+__all__ = [
+    "TOKEN_AUDIENCE",
+    "JobCredentials",
+    "JobKeys",
+    "TokenClaims",
+    "load_or_create_master_key",
+    "sign_webhook",
+    "verify_webhook",
+]
+
+TOKEN_AUDIENCE = "rasa-rpa:callback"
+_SECRET_PREFIX = "whsec_"
+
+
+def _secret_bytes(secret: str) -> bytes:
+    """Standard Webhooks secrets are ``whsec_`` + base64; plain strings work too."""
+    if secret.startswith(_SECRET_PREFIX):
+        return base64.b64decode(secret[len(_SECRET_PREFIX) :])
+    return secret.encode()
+
+
+def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value for ``body`` (one ``v1,`` entry)."""
+    to_sign = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_secret_bytes(secret), to_sign, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify_webhook(
+    secrets_: Iterable[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance: float = 300.0,
+    now: float | None = None,
+) -> str:
+    """Check a Standard Webhooks request; return its ``webhook-id``.
+
+    Any of ``secrets_`` may have signed it, and the header may carry several
+    space-separated signatures (secret rotation). Raises AuthenticationFailed
+    on a missing header, a stale or future timestamp, or no matching signature.
+    """
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    signature = headers.get("webhook-signature")
+    if not (msg_id and stamp and signature):
+        raise AuthenticationFailed(
+            "webhook-id, webhook-timestamp and webhook-signature headers are required"
+        )
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise AuthenticationFailed("webhook-timestamp must be unix seconds") from None
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise AuthenticationFailed("webhook-timestamp is outside the allowed window")
+    offered = []
+    for entry in signature.split():
+        version, _, value = entry.partition(",")
+        if version == "v1" and value:
+            offered.append(value)
+    for secret in secrets_:
+        expected = sign_webhook(secret, msg_id, timestamp, body)[3:]
+        if any(hmac.compare_digest(expected, value) for value in offered):
+            return msg_id
+    raise AuthenticationFailed("webhook-signature does not match")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a verified per-job token says."""
+
+    job_id: str
+    conversation_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class JobCredentials:
+    """Everything a robot needs to call back for one job."""
+
+    job_id: str
+    events_url: str
+    signing_secret: str
+    token: str
+
+
+class JobKeys:
+    """Mints and checks per-job credentials from one master key."""
+
+    def __init__(self, master_key: str, *, token_ttl: float = 86400.0) -> None:
+        if len(master_key) < 16:
+            raise ValueError("the master key must be at least 16 characters")
+        self._key = master_key.encode()
+        self._token_ttl = token_ttl
+
+    def signing_secret(self, job_id: str) -> str:
+        """The Standard Webhooks secret for ``job_id`` (derived, never stored)."""
+        raw = hmac.new(self._key, b"job-secret:" + job_id.encode(), hashlib.sha256)
+        return _SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
+
+    def mint_token(
+        self, job_id: str, conversation_id: str, *, ttl: float | None = None
+    ) -> str:
+        """A bearer token good for ``job_id`` in ``conversation_id`` only."""
+        now = int(time.time())
+        claims = {
+            "sub": job_id,
+            "conv": conversation_id,
+            "aud": TOKEN_AUDIENCE,
+            "iat": now,
+            "exp": now + int(ttl if ttl is not None else self._token_ttl),
+        }
+        token: str = jwt.encode(claims, self._key, algorithm="HS256")
+        return token
+
+    def verify_token(self, token: str, job_id: str) -> TokenClaims:
+        """Check ``token`` and that it was minted for ``job_id``."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=TOKEN_AUDIENCE,
+                options={"require": ["sub", "conv", "exp", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("the job token has expired") from None
+        except jwt.InvalidTokenError:
+            raise AuthenticationFailed("the job token is not valid") from None
+        if not hmac.compare_digest(str(claims["sub"]), job_id):
+            raise Forbidden("this token belongs to another job")
+        return TokenClaims(job_id, str(claims["conv"]), float(claims["exp"]))
+
+    def credentials(
+        self, job_id: str, conversation_id: str, public_url: str
+    ) -> JobCredentials:
+        """The bundle handed to a provider when it starts ``job_id``."""
+        return JobCredentials(
+            job_id=job_id,
+            events_url=f"{public_url.rstrip('/')}/rpa/v1/jobs/{job_id}/events",
+            signing_secret=self.signing_secret(job_id),
+            token=self.mint_token(job_id, conversation_id),
+        )
+
+
+def load_or_create_master_key(configured: str | None, state_dir: Path) -> str:
+    """The configured key, or one generated once and kept in the state directory.
+
+    A generated key survives restarts, so tokens handed to running robots stay
+    valid; the file is created readable by its owner only.
+    """
+    if configured:
+        return configured
+    path = state_dir / "master.key"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        # O_EXCL: two workers starting together agree on whichever key won.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
+    return key

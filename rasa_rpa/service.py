@@ -1,0 +1,190 @@
+"""The job service: the one place jobs are started, changed and stopped.
+
+Actions, the callback routes and the reconciler all go through here, so
+every path shares the same store transaction, state machine and outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from rasa_rpa.config import RpaConfig
+from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
+from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
+from rasa_rpa.providers.base import Provider, StartRequest
+from rasa_rpa.security import JobKeys
+from rasa_rpa.stores.base import EventResult, JobStore
+
+__all__ = ["START_TIMEOUT", "JobService"]
+
+log = logging.getLogger(__name__)
+#: Seconds a provider may take to accept a job before the user is told it failed.
+START_TIMEOUT = 15.0
+
+
+class JobService:
+    """Starts, records and stops jobs."""
+
+    def __init__(
+        self,
+        config: RpaConfig,
+        store: JobStore,
+        keys: JobKeys,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.keys = keys
+        self.providers: dict[str, Provider] = providers or {}
+        #: Called after an event queued outbox messages (the dispatcher's wake).
+        self.on_queued: list[Any] = []
+
+    async def record(self, event: JobEvent) -> EventResult:
+        """Record an event from any source; wake delivery if it queued messages."""
+        result = await self.store.record_event(event)
+        if result.queued:
+            for wake in self.on_queued:
+                wake()
+        if result.applied and not result.duplicate:
+            log.info(
+                "job %s: %s -> %s",
+                event.job_id,
+                event.type.value,
+                result.job.state.value,
+                extra={
+                    "job_id": event.job_id,
+                    "conversation_id": result.job.conversation_id,
+                },
+            )
+        return result
+
+    async def start_job(
+        self,
+        automation_name: str,
+        conversation_id: str,
+        inputs: dict[str, Any],
+        *,
+        output_channel: str | None = None,
+    ) -> Job:
+        """Record a job and hand it to its provider.
+
+        On failure the job is recorded as failed with the reason and the
+        ProviderError is raised for the caller to tell the user.
+        """
+        automation = self.config.automations.get(automation_name)
+        if automation is None:
+            raise ConfigError(
+                self.config.source,
+                f"automations.{automation_name}",
+                "no such automation",
+                "add it to rpa.yml",
+            )
+        now = time.time()
+        job = Job(
+            id=new_job_id(),
+            automation=automation_name,
+            provider=automation.provider,
+            conversation_id=conversation_id,
+            output_channel=output_channel,
+            inputs=inputs,
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + automation.timeout,
+        )
+        await self.store.create_job(job)
+        provider = self.providers[automation.provider]
+        request = StartRequest(
+            job=job,
+            task=automation.task,
+            inputs=inputs,
+            credentials=self.keys.credentials(
+                job.id, conversation_id, self.config.callbacks.public_url
+            ),
+            timeout=automation.timeout,
+        )
+        try:
+            ref = await asyncio.wait_for(provider.start(request), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            error: ProviderError = ProviderUnavailable(
+                provider.name,
+                f"did not accept the job within {START_TIMEOUT:.0f}s",
+                job_id=job.id,
+            )
+        except ProviderError as exc:
+            error = exc
+        else:
+            if ref:
+                job = await self.store.update_job(job.id, provider_ref=ref)
+            return job
+        # The action tells the user itself, so this failure is not pushed again.
+        await self.record(
+            JobEvent(
+                f"start-failed:{job.id}",
+                job.id,
+                EventType.FAILED,
+                {"error": error.message},
+                source="plugin",
+                notify=False,
+            )
+        )
+        log.warning(
+            "job %s could not start: %s",
+            job.id,
+            error,
+            extra={"job_id": job.id, "conversation_id": conversation_id},
+        )
+        raise error
+
+    async def cancel_job(
+        self, job: Job, *, reason: str = "cancelled by the user"
+    ) -> Job:
+        """Mark ``job`` cancelled, then ask its provider to stop it.
+
+        The state changes first so whatever the dying robot reports last is
+        ignored as a late event on a final job.
+        """
+        result = await self.record(
+            JobEvent(
+                f"cancel:{job.id}",
+                job.id,
+                EventType.CANCELLED,
+                {"reason": reason},
+                source="plugin",
+            )
+        )
+        if result.applied:
+            provider = self.providers.get(job.provider)
+            if provider is not None:
+                try:
+                    await provider.cancel(result.job)
+                except ProviderError as exc:
+                    log.warning("job %s: provider could not stop it: %s", job.id, exc)
+        return result.job
+
+    async def expire(self, job: Job, now: float) -> EventResult:
+        """End an overdue job as expired and stop whatever still runs."""
+        waited = now - job.created_at
+        result = await self.record(
+            JobEvent(
+                f"expired:{job.id}",
+                job.id,
+                EventType.EXPIRED,
+                {"error": f"no result after {waited:.0f}s (timeout)"},
+                source="reconciler",
+            )
+        )
+        provider = self.providers.get(job.provider)
+        if result.applied and provider is not None:
+            try:
+                await provider.cancel(result.job)
+            except ProviderError as exc:
+                log.warning("job %s: provider could not stop it: %s", job.id, exc)
+        return result
+
+    async def aclose(self) -> None:
+        """Close every provider."""
+        for provider in self.providers.values():
+            await provider.aclose()

@@ -1,0 +1,99 @@
+"""The job store contract every backend fulfils.
+
+A store keeps three things: jobs, the append-only log of events received for
+them (unique per ``(job_id, event id)``), and the outbox of calls still to be
+made to Rasa. :meth:`JobStore.record_event` is the heart: it records the
+event, folds it into the job with :func:`rasa_rpa.lifecycle.apply_event` and
+queues the resulting outbox rows in **one transaction**, so a callback that
+was acknowledged is never lost and never delivered twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rasa_rpa.models import Job, JobEvent, OutboxMessage
+
+__all__ = ["EventResult", "JobStore"]
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What recording an event did."""
+
+    job: Job
+    #: The event changed the job or queued a message.
+    applied: bool
+    #: An event with this id was already recorded for this job.
+    duplicate: bool
+    #: How many outbox rows were queued.
+    queued: int = 0
+
+
+class JobStore(Protocol):
+    """Durable storage for jobs, events and the outbox.
+
+    Usage::
+
+        store = open_store("sqlite:///jobs.db")
+        await store.open()
+        await store.create_job(job)
+        result = await store.record_event(event)
+        for message in await store.claim_due(now, limit=100, lease=30):
+            ...  # deliver, then mark_delivered / mark_retry / mark_dead
+        await store.close()
+    """
+
+    async def open(self) -> None:
+        """Connect and bring the schema to the current version."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def create_job(self, job: Job) -> None:
+        """Insert a new job."""
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job, or JobNotFound."""
+
+    async def update_job(self, job_id: str, **fields: Any) -> Job:
+        """Set plain fields (``provider_ref``...) that are not state changes."""
+
+    async def latest_job(self, conversation_id: str) -> Job | None:
+        """The newest job started from ``conversation_id``."""
+
+    async def list_jobs(
+        self, *, conversation_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Newest first."""
+
+    async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
+        """Jobs not yet in a final state, oldest deadline first."""
+
+    async def record_event(self, event: JobEvent) -> EventResult:
+        """Record, apply and queue, atomically; idempotent on the event id."""
+
+    async def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        """The event log of one job, oldest first."""
+
+    async def claim_due(
+        self, now: float, *, limit: int, lease: float
+    ) -> list[OutboxMessage]:
+        """The head message of each conversation that is due, leased to the caller.
+
+        Only a conversation's oldest undelivered message is ever handed out,
+        which keeps delivery in order per conversation even across processes.
+        """
+
+    async def mark_delivered(self, seq: int, now: float) -> None:
+        """The message reached Rasa."""
+
+    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
+        """The message failed and is due again at ``next_attempt_at``."""
+
+    async def mark_dead(self, seq: int, error: str, now: float) -> None:
+        """Rasa refused the message for good; keep it for an operator."""
+
+    async def outbox_stats(self) -> dict[str, int]:
+        """Counts of pending, delivered and dead messages."""

@@ -1,0 +1,432 @@
+"""SQLite job store: the embedded default.
+
+WAL mode with ``synchronous=NORMAL``: a committed transaction survives the
+process being killed (power loss may drop the last few; use PostgreSQL or
+``?synchronous=FULL`` where that matters). Statements run on the event loop
+thread on purpose: each takes microseconds, less than a hop to a worker
+thread would cost, and running a whole transaction without an ``await``
+means coroutines never interleave inside one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from rasa_rpa.errors import JobNotFound, StoreError
+from rasa_rpa.lifecycle import apply_event
+from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
+from rasa_rpa.stores.base import EventResult
+
+__all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
+
+_MIGRATIONS = [
+    # 1: jobs, the event log and the outbox.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        automation TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        output_channel TEXT,
+        inputs TEXT NOT NULL,
+        outputs TEXT NOT NULL,
+        progress REAL,
+        message TEXT,
+        error TEXT,
+        provider_ref TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        deadline_at REAL
+    );
+    CREATE INDEX jobs_by_conversation ON jobs(conversation_id, created_at);
+    CREATE INDEX jobs_unfinished ON jobs(deadline_at)
+        WHERE state IN ('pending', 'running');
+    CREATE TABLE job_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id),
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        source TEXT NOT NULL,
+        applied INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (job_id, event_id)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        lease_until REAL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        delivered_at REAL,
+        dead_at REAL
+    );
+    CREATE INDEX outbox_pending ON outbox(conversation_id, seq)
+        WHERE delivered_at IS NULL AND dead_at IS NULL;
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+_JOB_COLUMNS = (
+    "id, automation, provider, conversation_id, state, output_channel, inputs, "
+    "outputs, progress, message, error, provider_ref, created_at, updated_at, "
+    "started_at, finished_at, deadline_at"
+)
+_UPDATE_JOB = (
+    "UPDATE jobs SET "
+    + ", ".join(f"{column.strip()} = ?" for column in _JOB_COLUMNS.split(",")[1:])
+    + " WHERE id = ?"
+)
+_UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
+
+
+class SQLiteJobStore:
+    """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_url(cls, url: str, base_dir: Path) -> SQLiteJobStore:
+        """``sqlite:///relative.db``, ``sqlite:////abs.db``, ``?synchronous=FULL``."""
+        parsed = urlparse(url)
+        raw = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        path = Path(raw)
+        if not path.is_absolute():
+            path = base_dir / path
+        sync = parse_qs(parsed.query).get("synchronous", ["NORMAL"])[0]
+        return cls(path, synchronous=sync)
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._db = db
+            self._migrate(db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema {current}, newer than this rasa-rpa "
+                    f"({SCHEMA_VERSION}); upgrade rasa-rpa"
+                )
+            for script in _MIGRATIONS[current:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    # -- jobs ---------------------------------------------------------------
+
+    async def create_job(self, job: Job) -> None:
+        with self._errors():
+            self.db.execute(
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 17)})",
+                _job_row(job),
+            )
+
+    async def get_job(self, job_id: str) -> Job:
+        with self._errors():
+            row = self.db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row)
+
+    async def update_job(self, job_id: str, **fields: Any) -> Job:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)} directly")
+        if fields:
+            sets = ", ".join(f"{name} = ?" for name in fields)
+            with self._errors():
+                self.db.execute(
+                    f"UPDATE jobs SET {sets}, updated_at = ? WHERE id = ?",
+                    (*fields.values(), time.time(), job_id),
+                )
+        return await self.get_job(job_id)
+
+    async def latest_job(self, conversation_id: str) -> Job | None:
+        jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
+        return jobs[0] if jobs else None
+
+    async def list_jobs(
+        self, *, conversation_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        where, args = (
+            ("WHERE conversation_id = ?", [conversation_id])
+            if (conversation_id is not None)
+            else ("", [])
+        )
+        with self._errors():
+            rows = self.db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {where} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
+        with self._errors():
+            rows = self.db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+                " ORDER BY deadline_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    # -- events -------------------------------------------------------------
+
+    async def record_event(self, event: JobEvent) -> EventResult:
+        db = self.db
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._record(db, event)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return result
+
+    def _record(self, db: sqlite3.Connection, event: JobEvent) -> EventResult:
+        row = db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (event.job_id,)
+        ).fetchone()
+        if row is None:
+            raise JobNotFound(event.job_id)
+        job = _job_from_row(row)
+        seen = db.execute(
+            "SELECT 1 FROM job_events WHERE job_id = ? AND event_id = ?",
+            (event.job_id, event.id),
+        ).fetchone()
+        if seen:
+            return EventResult(job, applied=False, duplicate=True)
+        outcome = apply_event(job, event)
+        db.execute(
+            "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.job_id,
+                event.id,
+                event.type.value,
+                _dump(event.data),
+                event.source,
+                int(outcome.applied),
+                event.received_at,
+            ),
+        )
+        if outcome.job is not job:
+            db.execute(_UPDATE_JOB, (*_job_row(outcome.job)[1:], job.id))
+        db.executemany(
+            "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (m.conversation_id, m.job_id, m.kind, _dump(m.payload), m.created_at)
+                for m in outcome.outbox
+            ],
+        )
+        return EventResult(outcome.job, outcome.applied, False, len(outcome.outbox))
+
+    async def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        with self._errors():
+            rows = self.db.execute(
+                "SELECT event_id, type, data, source, applied, received_at"
+                " FROM job_events WHERE job_id = ? ORDER BY seq",
+                (job_id,),
+            ).fetchall()
+        return [
+            {
+                "id": r["event_id"],
+                "type": r["type"],
+                "data": json.loads(r["data"]),
+                "source": r["source"],
+                "applied": bool(r["applied"]),
+                "received_at": r["received_at"],
+            }
+            for r in rows
+        ]
+
+    # -- outbox -------------------------------------------------------------
+
+    async def claim_due(
+        self, now: float, *, limit: int, lease: float
+    ) -> list[OutboxMessage]:
+        db = self.db
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(
+                    "SELECT o.* FROM outbox o JOIN ("
+                    "  SELECT MIN(seq) AS seq FROM outbox"
+                    "  WHERE delivered_at IS NULL AND dead_at IS NULL"
+                    "  GROUP BY conversation_id) head ON o.seq = head.seq"
+                    " WHERE o.next_attempt_at <= ?"
+                    " AND (o.lease_until IS NULL OR o.lease_until < ?)"
+                    " ORDER BY o.seq LIMIT ?",
+                    (now, now, limit),
+                ).fetchall()
+                db.executemany(
+                    "UPDATE outbox SET lease_until = ? WHERE seq = ?",
+                    [(now + lease, r["seq"]) for r in rows],
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return [_message_from_row(r) for r in rows]
+
+    async def mark_delivered(self, seq: int, now: float) -> None:
+        with self._errors():
+            self.db.execute(
+                "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
+                " attempts = attempts + 1 WHERE seq = ?",
+                (now, seq),
+            )
+
+    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
+        with self._errors():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ?, lease_until = NULL WHERE seq = ?",
+                (error, next_attempt_at, seq),
+            )
+
+    async def mark_dead(self, seq: int, error: str, now: float) -> None:
+        with self._errors():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                " dead_at = ?, lease_until = NULL WHERE seq = ?",
+                (error, now, seq),
+            )
+
+    async def outbox_stats(self) -> dict[str, int]:
+        with self._errors():
+            row = self.db.execute(
+                "SELECT"
+                " SUM(delivered_at IS NULL AND dead_at IS NULL),"
+                " SUM(delivered_at IS NOT NULL), SUM(dead_at IS NOT NULL)"
+                " FROM outbox"
+            ).fetchone()
+        return {"pending": row[0] or 0, "delivered": row[1] or 0, "dead": row[2] or 0}
+
+    def _errors(self) -> _SqliteErrors:
+        return _SqliteErrors(self.path)
+
+
+class _SqliteErrors:
+    """Turns sqlite3 errors into StoreError so routes can answer 503."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"SQLite store {self._path}: {exc}") from exc
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _job_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.automation,
+        job.provider,
+        job.conversation_id,
+        job.state.value,
+        job.output_channel,
+        _dump(job.inputs),
+        _dump(job.outputs),
+        job.progress,
+        job.message,
+        job.error,
+        job.provider_ref,
+        job.created_at,
+        job.updated_at,
+        job.started_at,
+        job.finished_at,
+        job.deadline_at,
+    )
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        automation=row["automation"],
+        provider=row["provider"],
+        conversation_id=row["conversation_id"],
+        state=JobState(row["state"]),
+        output_channel=row["output_channel"],
+        inputs=json.loads(row["inputs"]),
+        outputs=json.loads(row["outputs"]),
+        progress=row["progress"],
+        message=row["message"],
+        error=row["error"],
+        provider_ref=row["provider_ref"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        deadline_at=row["deadline_at"],
+    )
+
+
+def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
+    return OutboxMessage(
+        seq=row["seq"],
+        conversation_id=row["conversation_id"],
+        job_id=row["job_id"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+    )
