@@ -228,7 +228,7 @@ class ActionCancelRpaJob(Action):
                 dispatcher,
                 domain,
                 "utter_rpa_job_already_finished",
-                f"Your {job.automation} job has already {job.state.value}.",
+                f"Your {job.automation} job already ended ({job.state.value}).",
                 rpa_automation=job.automation,
                 rpa_state=job.state.value,
             )

@@ -1,0 +1,170 @@
+"""Starting the reference stack's processes: Rasa, the action server, the chat page.
+
+Shared by ``make run`` (``python -m devtools.stack``) and the end-to-end
+tests, so both start the parts exactly the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_VENV = ROOT / ".venv-rasa"
+MODEL = ROOT / "models" / "reference.tar.gz"
+DEFAULT_TOKEN = "rasa-rpa-dev-token"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None,
+              log: Path | None = None) -> None:
+    """Poll ``url`` until it answers below 500; fail early if ``process`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log else ""
+            raise RuntimeError(f"{url}: process exited with {process.returncode}\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up within {timeout:.0f}s")
+
+
+@dataclass
+class Service:
+    """One child process with its log file."""
+
+    name: str
+    command: list[str]
+    health_url: str
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Service:
+        """Start and wait until healthy."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command, cwd=self.cwd, env={**os.environ, **self.env},
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_http(self.health_url, timeout, self.process, self.log)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Stop the process group (SIGKILL if it does not go)."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """kill -9 the server process only (its robots live in their own sessions)."""
+        self.stop(signal.SIGKILL)
+
+
+def rasa_python() -> Path:
+    """The Rasa environment's interpreter."""
+    return RASA_VENV / "bin" / "python"
+
+
+def rasa_service(
+    port: int, *, token: str, endpoints: Path, credentials: Path, log: Path,
+    model: Path = MODEL, cwd: Path = ROOT,
+) -> Service:
+    """The real Rasa 3.6 server with the HTTP API on 127.0.0.1."""
+    command = [
+        str(RASA_VENV / "bin" / "rasa"), "run", "--enable-api",
+        "-i", "127.0.0.1", "--port", str(port), "--cors", "*",
+        "--auth-token", token, "-m", str(model),
+        "--endpoints", str(endpoints), "--credentials", str(credentials),
+    ]
+    return Service("rasa", command, f"http://127.0.0.1:{port}/", log, cwd=cwd,
+                   env={"SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
+
+
+def action_service(
+    port: int, *, config: Path, log: Path, env: dict[str, str] | None = None
+) -> Service:
+    """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it."""
+    command = [
+        sys.executable, "-m", "rasa_rpa.cli", "run", "--actions", "actions",
+        "--config", str(config), "--port", str(port),
+    ]
+    return Service("actions", command, f"http://127.0.0.1:{port}/rpa/health", log,
+                   env=env or {})
+
+
+def web_service(port: int, *, log: Path) -> Service:
+    """A static server for web/ (the chat page and the widget bundle)."""
+    command = [sys.executable, "-m", "http.server", str(port),
+               "--bind", "127.0.0.1", "--directory", str(ROOT / "web")]
+    return Service("web", command, f"http://127.0.0.1:{port}/", log)
+
+
+def main() -> int:
+    """``make run``: Rasa on 5005, actions on 5055, the chat page on 8080."""
+    token = os.environ.setdefault("RASA_TOKEN", DEFAULT_TOKEN)
+    logs = ROOT / ".rasa-rpa" / "logs"
+    services = [
+        action_service(5055, config=ROOT / "rpa.yml", log=logs / "actions.log"),
+        rasa_service(5005, token=token, endpoints=ROOT / "endpoints.yml",
+                     credentials=ROOT / "credentials.yml", log=logs / "rasa.log"),
+        web_service(8080, log=logs / "web.log"),
+    ]
+    try:
+        for service in services:
+            print(f"starting {service.name} (log: {service.log.relative_to(ROOT)})...",
+                  flush=True)
+            service.start(timeout=180)
+        print(
+            "\nReady. Open http://127.0.0.1:8080 and say \"get my orders\".\n"
+            "  Rasa:          http://127.0.0.1:5005 (API token from $RASA_TOKEN)\n"
+            "  Action server: http://127.0.0.1:5055 (callbacks under /rpa/v1)\n"
+            "Ctrl-C stops all three.", flush=True,
+        )
+        while all(s.process and s.process.poll() is None for s in services):
+            time.sleep(0.5)
+        dead = [s.name for s in services if s.process and s.process.poll() is not None]
+        print(f"{', '.join(dead)} stopped; see .rasa-rpa/logs/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""A stand-in for Rasa's HTTP API, for tests and benchmarks of your own bot.
+
+It records every ``trigger_intent`` and ``tracker/events`` call and answers
+like Rasa does (200 with a tracker, 401 on a wrong token), over real HTTP on
+127.0.0.1, in a background thread::
+
+    with RasaStandIn(token="secret") as rasa:
+        ...  # point rasa.url in rpa.yml at rasa.url
+        rasa.wait_for(lambda calls: len(calls) >= 3)
+        assert rasa.calls[0].body["name"] == "EXTERNAL_rpa_job_running"
+
+``rasa.status = 503`` makes it answer as if Rasa were down.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+__all__ = ["RasaCall", "RasaStandIn"]
+
+
+@dataclass(frozen=True)
+class RasaCall:
+    """One call the stand-in received."""
+
+    conversation_id: str
+    endpoint: str
+    body: Any
+    params: dict[str, str]
+    at: float
+
+
+class RasaStandIn:
+    """Records external-event calls the way Rasa's HTTP API receives them."""
+
+    def __init__(self, *, token: str | None = None, port: int = 0) -> None:
+        self.token = token
+        #: Set to 5xx to play "Rasa is down" (the call is not recorded).
+        self.status = 200
+        self.calls: list[RasaCall] = []
+        self._lock = threading.Condition()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                self._reply(200, {"version": "stand-in"})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                url = urlparse(self.path)
+                params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                parts = url.path.strip("/").split("/", 2)
+                if len(parts) < 3 or parts[0] != "conversations":
+                    self._reply(404, {"message": "not found"})
+                    return
+                if stand_in.token is not None and params.get("token") != stand_in.token:
+                    self._reply(401, {"reason": "NotAuthenticated"})
+                    return
+                if stand_in.status >= 300:
+                    self._reply(stand_in.status, {"message": "stand-in is down"})
+                    return
+                call = RasaCall(unquote(parts[1]), parts[2], json.loads(raw or b"null"),
+                                params, time.time())
+                with stand_in._lock:
+                    stand_in.calls.append(call)
+                    stand_in._lock.notify_all()
+                self._reply(200, {"tracker": {"sender_id": call.conversation_id}})
+
+            def _reply(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL to put in ``rasa.url``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> RasaStandIn:
+        """Serve in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> RasaStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def calls_for(self, conversation_id: str) -> list[RasaCall]:
+        """The calls made for one conversation, in arrival order."""
+        with self._lock:
+            return [c for c in self.calls if c.conversation_id == conversation_id]
+
+    def wait_for(
+        self, predicate: Callable[[list[RasaCall]], bool], timeout: float = 20.0
+    ) -> list[RasaCall]:
+        """Block until ``predicate(calls)`` holds; return the calls."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not predicate(self.calls):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"condition not met; calls: {self.calls!r}")
+                self._lock.wait(remaining)
+            return list(self.calls)
