@@ -111,7 +111,8 @@ class ActionStartRpaJob(Action):
         """The automation to start: fixed, by latest intent, or the only one."""
         if self.automation:
             return self.automation
-        found = config.automation_for_intent(tracker.get_intent_of_latest_message())
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        found = config.automation_for_intent(intent)
         if found:
             return found[0]
         if len(config.automations) == 1:

@@ -123,6 +123,8 @@ class JobKeys:
         if len(master_key) < 16:
             raise ValueError("the master key must be at least 16 characters")
         self._key = master_key.encode()
+        # Separate 32-byte keys for tokens and secrets: one never helps forge the other.
+        self._token_key = hmac.new(self._key, b"token-key", hashlib.sha256).digest()
         self._token_ttl = token_ttl
 
     def signing_secret(self, job_id: str) -> str:
@@ -142,7 +144,7 @@ class JobKeys:
             "iat": now,
             "exp": now + int(ttl if ttl is not None else self._token_ttl),
         }
-        token: str = jwt.encode(claims, self._key, algorithm="HS256")
+        token: str = jwt.encode(claims, self._token_key, algorithm="HS256")
         return token
 
     def verify_token(self, token: str, job_id: str) -> TokenClaims:
@@ -150,7 +152,7 @@ class JobKeys:
         try:
             claims = jwt.decode(
                 token,
-                self._key,
+                self._token_key,
                 algorithms=["HS256"],
                 audience=TOKEN_AUDIENCE,
                 options={"require": ["sub", "conv", "exp", "aud"]},

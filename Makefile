@@ -1,0 +1,49 @@
+# rasa-rpa: `make run` starts the reference bot, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RASA_BIN := .venv-rasa/bin
+MODEL := models/reference.tar.gz
+export RASA_TOKEN ?= rasa-rpa-dev-token
+
+.PHONY: run test lint unit e2e browser bench setup clean
+
+setup: $(VENV)/.installed .venv-rasa/.installed $(MODEL) web/node_modules/rasa-webchat/lib/index.js
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+.venv-rasa/.installed: rasa-server/rasa-3.6.21-py310.lock.txt devtools/install-rasa.sh
+	devtools/install-rasa.sh
+
+$(MODEL): .venv-rasa/.installed domain.yml config.yml $(wildcard data/*.yml)
+	$(RASA_BIN)/rasa train --config config.yml --domain domain.yml --data data \
+		--out models --fixed-model-name reference
+
+web/node_modules/rasa-webchat/lib/index.js: web/package.json
+	cd web && npm install --no-audit --no-fund
+	touch $@
+
+## the main job: Rasa on :5005, the action server with rasa-rpa on :5055, the chat page on :8080
+run: setup
+	$(BIN)/python -m devtools.stack
+
+## every test: lint, types, unit, integration, end to end with real Rasa, browser
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check rasa_rpa tests devtools actions benchmarks
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not e2e and not browser"
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .rasa-rpa models .pytest_cache .mypy_cache

@@ -1,0 +1,206 @@
+"""Shared fixtures: configs in temporary folders, a Rasa stand-in, action servers.
+
+Everything talks real HTTP on 127.0.0.1; servers are child processes started
+the way `rasa-rpa run` starts them, and are stopped by the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from devtools.stack import ROOT, Service, action_service, free_port
+from rasa_rpa.config import RpaConfig, config_from_dict
+from rasa_rpa.security import JobKeys, sign_webhook
+from rasa_rpa.testing import RasaStandIn
+
+TOKEN = "test-rasa-token"
+MASTER_KEY = "test-master-key-0123456789abcdef"
+
+
+def base_config(tmp: Path, **overrides: Any) -> dict[str, Any]:
+    """A valid rpa.yml as a dict, everything stored under ``tmp``."""
+    config: dict[str, Any] = {
+        "version": 1,
+        "rasa": {"url": "http://127.0.0.1:9", "token": TOKEN, "timeout": 5},
+        "callbacks": {"public_url": "http://127.0.0.1:9", "secret": MASTER_KEY},
+        "store": {"url": f"sqlite:///{tmp / 'jobs.db'}"},
+        "delivery": {"poll_interval": 0.2, "initial_backoff": 0.2, "max_backoff": 1},
+        "reconciler": {"interval": 0.5},
+        "providers": {
+            "local": {"type": "local", "robots_dir": str(ROOT / "robots")},
+            "testbots": {"type": "local", "robots_dir": str(ROOT / "tests" / "robots")},
+        },
+        "automations": {
+            "collect_order_details": {
+                "provider": "local",
+                "task": "collect_order_details",
+                "intent": "get_orders",
+                "timeout": "2m",
+                "inputs": {
+                    "customer": {"entity": "customer", "default": "ALL"},
+                    "step_delay": "0.2s",
+                },
+            },
+            "idle": {"provider": "testbots", "task": "idle", "intent": "wait",
+                     "inputs": {"duration": {"slot": "duration", "default": "60s"}}},
+            "chatty": {"provider": "testbots", "task": "chatty", "intent": "chat",
+                       "inputs": {"fail": {"entity": "fail", "default": "no"}}},
+            "missing": {"provider": "testbots", "task": "does_not_exist",
+                        "intent": "missing"},
+        },
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., RpaConfig]:
+    """Build a validated RpaConfig rooted in the test's temporary folder."""
+
+    def make(**overrides: Any) -> RpaConfig:
+        return config_from_dict(base_config(tmp_path, **overrides), base_dir=tmp_path)
+
+    return make
+
+
+@pytest.fixture
+def rasa_stand_in() -> Iterator[RasaStandIn]:
+    """Rasa's HTTP API as a recorder on a free port."""
+    with RasaStandIn(token=TOKEN) as stand_in:
+        yield stand_in
+
+
+class ActionServer:
+    """A running `rasa-rpa run` with a config in a temporary folder."""
+
+    def __init__(self, tmp: Path, config: dict[str, Any], port: int) -> None:
+        self.tmp = tmp
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.config_path = tmp / "rpa.yml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.keys = JobKeys(MASTER_KEY)
+        self.service: Service = action_service(
+            port, config=self.config_path, log=tmp / "actions.log"
+        )
+
+    def start(self) -> ActionServer:
+        self.service.start(timeout=60)
+        return self
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def kill(self) -> None:
+        self.service.kill()
+
+    def log(self) -> str:
+        return (self.tmp / "actions.log").read_text(errors="replace")
+
+    # -- acting as Rasa ------------------------------------------------------
+
+    def run_action(
+        self, action: str, sender: str, *, intent: str = "get_orders",
+        entities: list[dict[str, Any]] | None = None, domain: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """POST /webhook the way Rasa calls a custom action."""
+        tracker = {
+            "sender_id": sender, "slots": {}, "events": [], "paused": False,
+            "followup_action": None, "active_loop": {}, "latest_action_name": None,
+            "latest_message": {"intent": {"name": intent}, "entities": entities or [],
+                               "text": "test"},
+            "latest_event_time": time.time(), "latest_input_channel": "rest",
+        }
+        body = {"next_action": action, "sender_id": sender, "tracker": tracker,
+                "domain": domain or {"responses": {}}, "version": "3.6.21"}
+        response = requests.post(f"{self.url}/webhook", json=body, timeout=20)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def start_job(self, sender: str, **kwargs: Any) -> str:
+        """Start the order robot for ``sender``; return the job id."""
+        result = self.run_action("action_start_rpa_job", sender, **kwargs)
+        slots = [e for e in result["events"] if e.get("name") == "rpa_job_id"]
+        assert slots, result
+        job_id: str = slots[0]["value"]
+        return job_id
+
+    # -- acting as a robot ---------------------------------------------------
+
+    def events_url(self, job_id: str) -> str:
+        return f"{self.url}/rpa/v1/jobs/{job_id}/events"
+
+    def send_signed(
+        self, job_id: str, body: dict[str, Any], *, secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> requests.Response:
+        raw = json.dumps(body).encode()
+        msg_id = str(body.get("id") or uuid.uuid4().hex)
+        stamp = int(time.time()) if timestamp is None else timestamp
+        signature = sign_webhook(secret or self.keys.signing_secret(job_id), msg_id,
+                                 stamp, raw)
+        headers = {"Content-Type": "application/json", "webhook-id": msg_id,
+                   "webhook-timestamp": str(stamp), "webhook-signature": signature}
+        return requests.post(self.events_url(job_id), data=raw, headers=headers,
+                             timeout=10)
+
+    def send_with_token(
+        self, job_id: str, body: dict[str, Any], token: str
+    ) -> requests.Response:
+        return requests.post(self.events_url(job_id), json=body, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+
+    def job(self, job_id: str, conversation_id: str) -> dict[str, Any]:
+        token = self.keys.mint_token(job_id, conversation_id)
+        response = requests.get(f"{self.url}/rpa/v1/jobs/{job_id}", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_job(self, job_id: str, conversation_id: str, state: str,
+                 timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id, conversation_id)
+            if job["state"] == state:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job stayed {job['state']}: {job}\n{self.log()}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
+    """Factory: start an action server with rasa-rpa; every one is stopped after."""
+    started: list[ActionServer] = []
+
+    def start(rasa_url: str = "http://127.0.0.1:9", **overrides: Any) -> ActionServer:
+        port = free_port()
+        folder = tmp_path / f"server-{len(started)}"
+        folder.mkdir()
+        config = base_config(tmp_path, **overrides)
+        config["rasa"] = {**config["rasa"], "url": rasa_url}
+        config["callbacks"] = {**config["callbacks"],
+                               "public_url": f"http://127.0.0.1:{port}"}
+        server = ActionServer(folder, config, port)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,10 @@
+*** Settings ***
+Documentation     Waits, reporting nothing but its start: a job that stays running.
+Library           rasa_rpa.robot.keywords
+
+*** Variables ***
+${duration}       60s
+
+*** Tasks ***
+Wait For A While
+    Sleep    ${duration}

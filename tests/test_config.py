@@ -1,0 +1,128 @@
+"""rpa.yml: valid files load, every mistake names the file, the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rasa_rpa.config import load_config, parse_duration
+from rasa_rpa.errors import ConfigError
+
+VALID = """
+version: 1
+rasa:
+  url: http://127.0.0.1:5005
+  token: ${TEST_RASA_TOKEN}
+providers:
+  local: {type: local}
+automations:
+  orders:
+    task: collect_order_details
+    intent: get_orders
+    timeout: 5m
+    inputs:
+      customer: {entity: customer, default: ALL}
+      mode: fast
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rpa.yml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_file_loads_with_env_interpolation(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "s3cret")
+    config = load_config(write(tmp_path, VALID))
+    assert config.rasa.token is not None
+    assert config.rasa.token.get_secret_value() == "s3cret"
+    orders = config.automations["orders"]
+    assert orders.timeout == 300
+    assert orders.inputs["mode"].value == "fast"
+    assert orders.inputs["customer"].entity == "customer"
+    assert config.automation_for_intent("get_orders") == ("orders", orders)
+    assert config.state_dir == tmp_path.resolve() / ".rasa-rpa"
+
+
+def test_secret_is_not_shown_in_repr(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "s3cret-value")
+    config = load_config(write(tmp_path, VALID))
+    assert "s3cret-value" not in repr(config)
+
+
+def test_missing_environment_variable_names_key_and_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEST_RASA_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, VALID))
+    message = str(caught.value)
+    assert "rpa.yml: rasa.token" in message
+    assert "TEST_RASA_TOKEN is not set" in message
+    assert "export TEST_RASA_TOKEN" in message
+
+
+def test_default_after_colon_dash_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEST_RASA_TOKEN", raising=False)
+    config = load_config(
+        write(tmp_path, VALID.replace("${TEST_RASA_TOKEN}", "${TEST_RASA_TOKEN:-dflt}"))
+    )
+    assert config.rasa.token is not None
+    assert config.rasa.token.get_secret_value() == "dflt"
+
+
+def test_misspelled_key_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, VALID.replace("timeout: 5m", "timout: 5m")))
+    assert caught.value.key == "automations.orders.timout"
+    assert "spelling" in caught.value.fix
+
+
+def test_unknown_provider_lists_the_declared_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    text = VALID.replace("task: collect_order_details",
+                         "task: collect_order_details\n    provider: uipath")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key == "automations.orders.provider"
+    assert "local" in caught.value.fix
+
+
+def test_unknown_provider_type(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, VALID.replace("{type: local}", "{type: lokal}")))
+    assert caught.value.key == "providers.local.type"
+
+
+def test_bad_duration(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, VALID.replace("timeout: 5m", "timeout: soon")))
+    assert caught.value.key == "automations.orders.timeout"
+    assert "30s, 5m or 1h" in str(caught.value)
+
+
+def test_input_with_two_sources_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    text = VALID.replace("{entity: customer, default: ALL}",
+                         "{entity: customer, slot: customer}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key.startswith("automations.orders.inputs.customer")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "automations: [unclosed"))
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0),
+                          ("250ms", 0.25)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds

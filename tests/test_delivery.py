@@ -1,0 +1,122 @@
+"""The outbox dispatcher against a Rasa stand-in over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rasa_rpa.delivery import OutboxDispatcher, RasaClient
+from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+
+@pytest.fixture
+async def setup(tmp_path, make_config, rasa_stand_in):
+    config = make_config(rasa={"url": rasa_stand_in.url})
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    await store.open()
+    rasa = RasaClient(config.rasa)
+    dispatcher = OutboxDispatcher(store, rasa, config.delivery)
+    yield store, dispatcher, rasa_stand_in
+    await rasa.aclose()
+    await store.close()
+
+
+async def queue(store, job_id, conversation, kinds):
+    await store.create_job(Job(id=job_id, automation="orders", provider="local",
+                               conversation_id=conversation))
+    for n, (kind, data) in enumerate(kinds):
+        await store.record_event(JobEvent(f"{job_id}-{n}", job_id, kind, data))
+
+
+async def drain(dispatcher, rounds=20):
+    for _ in range(rounds):
+        if not await dispatcher.drain_once():
+            return
+
+
+async def test_status_goes_to_trigger_intent_with_token_and_latest_channel(setup):
+    store, dispatcher, rasa = setup
+    await queue(store, "j1", "conv/1", [(EventType.STARTED, {})])
+    await drain(dispatcher)
+    [call] = rasa.calls
+    assert call.conversation_id == "conv/1"
+    assert call.endpoint == "trigger_intent"
+    assert call.params["output_channel"] == "latest"
+    assert call.body["name"] == "EXTERNAL_rpa_job_running"
+    assert call.body["entities"]["rpa_job_id"] == "j1"
+    assert (await store.outbox_stats()) == {"pending": 0, "delivered": 1, "dead": 0}
+
+
+async def test_messages_and_slots_go_to_tracker_events(setup):
+    store, dispatcher, rasa = setup
+    await queue(store, "j1", "c1", [
+        (EventType.MESSAGE, {"text": "Found 3 orders"}),
+        (EventType.SLOTS, {"slots": {"customer": "ACME"}}),
+    ])
+    await drain(dispatcher)
+    bot, slot = rasa.calls
+    assert bot.endpoint == "tracker/events"
+    assert bot.params["execute_side_effects"] == "true"
+    assert bot.body[0] == {"event": "bot", "text": "Found 3 orders",
+                           "metadata": {"rpa_job_id": "j1"}}
+    assert "execute_side_effects" not in slot.params
+    assert slot.body == [{"event": "slot", "name": "customer", "value": "ACME"}]
+
+
+async def test_order_is_kept_per_conversation(setup):
+    store, dispatcher, rasa = setup
+    steps = [(EventType.PROGRESS, {"progress": n}) for n in range(1, 11)]
+    await queue(store, "a", "c1", steps)
+    await queue(store, "b", "c2", steps)
+    await drain(dispatcher, rounds=50)
+    for conversation in ("c1", "c2"):
+        seen = [c.body["entities"]["rpa_progress"] for c in rasa.calls_for(conversation)]
+        assert seen == list(range(1, 11))
+
+
+async def test_rasa_down_then_back_delivers_everything_in_order(setup):
+    store, dispatcher, rasa = setup
+    rasa.status = 503
+    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
+                                    (EventType.PROGRESS, {"progress": 50})])
+    await drain(dispatcher)
+    assert rasa.calls == []
+    stats = await store.outbox_stats()
+    assert stats["pending"] == 2
+    rasa.status = 200
+    dispatcher.start()
+    try:
+        await asyncio.to_thread(rasa.wait_for, lambda calls: len(calls) == 2, 10)
+    finally:
+        await dispatcher.stop()
+    assert [c.body["name"] for c in rasa.calls] == [
+        "EXTERNAL_rpa_job_running", "EXTERNAL_rpa_job_progress"]
+
+
+async def test_wrong_token_is_retried_not_dropped(setup, make_config):
+    store, dispatcher, rasa = setup
+    rasa.token = "a-different-token"
+    await queue(store, "j1", "c1", [(EventType.STARTED, {})])
+    await drain(dispatcher)
+    stats = await store.outbox_stats()
+    assert stats == {"pending": 1, "delivered": 0, "dead": 0}
+
+
+async def test_unknown_intent_is_set_aside_as_dead(tmp_path, make_config):
+    # Real Rasa answers 404 for an intent missing from the domain.
+    from rasa_rpa.testing import RasaStandIn
+
+    with RasaStandIn() as rasa:
+        config = make_config(rasa={"url": rasa.url + "/missing-prefix"})
+        store = SQLiteJobStore(tmp_path / "dead.db")
+        await store.open()
+        client = RasaClient(config.rasa)
+        dispatcher = OutboxDispatcher(store, client, config.delivery)
+        await queue(store, "j1", "c1", [(EventType.STARTED, {}),
+                                        (EventType.PROGRESS, {"progress": 1})])
+        await drain(dispatcher)
+        assert (await store.outbox_stats())["dead"] == 2
+        await client.aclose()
+        await store.close()

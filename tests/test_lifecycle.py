@@ -1,0 +1,102 @@
+"""The job state machine and what each event tells the user."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasa_rpa.lifecycle import apply_event, status_entities
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+
+
+def job(state: JobState = JobState.PENDING) -> Job:
+    return Job(id="j1", automation="orders", provider="local", conversation_id="c1",
+               state=state)
+
+
+def event(kind: EventType, **data) -> JobEvent:
+    return JobEvent(f"e-{kind.value}", "j1", kind, data)
+
+
+def test_started_moves_pending_to_running_and_notifies():
+    outcome = apply_event(job(), event(EventType.STARTED))
+    assert outcome.job.state is JobState.RUNNING
+    assert outcome.job.started_at is not None
+    [message] = outcome.outbox
+    assert message.payload["name"] == "EXTERNAL_rpa_job_running"
+
+
+def test_progress_carries_percent_and_message():
+    outcome = apply_event(job(JobState.RUNNING),
+                          event(EventType.PROGRESS, progress=40, message="Reading"))
+    assert outcome.job.progress == 40
+    entities = outcome.outbox[0].payload["entities"]
+    assert entities["rpa_progress"] == 40
+    assert entities["rpa_message"] == "Reading"
+    assert outcome.outbox[0].payload["name"] == "EXTERNAL_rpa_job_progress"
+
+
+def test_success_flattens_outputs_into_entities():
+    outcome = apply_event(job(JobState.RUNNING), event(
+        EventType.SUCCEEDED, outputs={"order_count": 3, "rows": [1, 2]}))
+    assert outcome.job.state is JobState.SUCCEEDED
+    assert outcome.job.finished_at is not None
+    entities = outcome.outbox[0].payload["entities"]
+    assert entities["order_count"] == 3
+    assert entities["rows"] == "[1,2]"
+    assert entities["rpa_state"] == "succeeded"
+
+
+def test_failure_keeps_the_reason():
+    outcome = apply_event(job(JobState.RUNNING),
+                          event(EventType.FAILED, error="Unknown customer"))
+    assert outcome.job.error == "Unknown customer"
+    assert outcome.outbox[0].payload["entities"]["rpa_error"] == "Unknown customer"
+
+
+@pytest.mark.parametrize("final", [JobState.SUCCEEDED, JobState.FAILED,
+                                   JobState.CANCELLED, JobState.EXPIRED])
+@pytest.mark.parametrize("kind", list(EventType))
+def test_final_jobs_never_move(final, kind):
+    before = job(final)
+    outcome = apply_event(before, event(kind, text="late", slots={"a": 1}))
+    assert outcome.job == before
+    assert not outcome.applied
+    assert outcome.outbox == []
+
+
+def test_message_becomes_a_bot_event_with_side_effects():
+    outcome = apply_event(job(JobState.RUNNING), event(
+        EventType.MESSAGE, text="Found 3", buttons=[{"title": "OK", "payload": "/ok"}]))
+    [message] = outcome.outbox
+    assert message.kind == "events"
+    assert message.payload["execute_side_effects"] is True
+    [bot] = message.payload["events"]
+    assert bot["event"] == "bot"
+    assert bot["text"] == "Found 3"
+    assert bot["data"]["buttons"][0]["title"] == "OK"
+    assert outcome.job.state is JobState.RUNNING
+
+
+def test_slots_become_slot_events():
+    outcome = apply_event(job(JobState.RUNNING),
+                          event(EventType.SLOTS, slots={"customer": "ACME"}))
+    assert outcome.outbox[0].payload["events"] == [
+        {"event": "slot", "name": "customer", "value": "ACME"}]
+
+
+def test_second_started_is_silent():
+    outcome = apply_event(job(JobState.RUNNING), event(EventType.STARTED))
+    assert outcome.outbox == []
+
+
+def test_events_that_were_already_told_are_not_queued():
+    quiet = JobEvent("x", "j1", EventType.FAILED, {"error": "boom"}, notify=False)
+    outcome = apply_event(job(), quiet)
+    assert outcome.job.state is JobState.FAILED
+    assert outcome.outbox == []
+
+
+def test_status_entities_skip_empty_fields():
+    entities = status_entities(job())
+    assert entities == {"rpa_job_id": "j1", "rpa_automation": "orders",
+                        "rpa_state": "pending"}

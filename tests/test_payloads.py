@@ -1,0 +1,55 @@
+"""Robots' bodies are checked field by field before anything is stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.models import EventType
+from rasa_rpa.payloads import parse_event
+
+
+def parse(body):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return parse_event("j1", raw)
+
+
+def test_valid_progress():
+    event = parse({"id": "e1", "type": "job.progress", "data": {"progress": 40}})
+    assert event.type is EventType.PROGRESS
+    assert event.data == {"progress": 40}
+
+
+def test_webhook_id_is_used_when_body_has_no_id():
+    event = parse_event("j1", b'{"type": "job.started"}', fallback_id="wh-1")
+    assert event.id == "wh-1"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        ({"id": "e1", "type": "job.exploded"}, 422, "type"),
+        ({"id": "e1", "type": "job.expired"}, 422, "robots cannot send"),
+        ({"id": "e1", "type": "job.progress", "data": {"progress": 140}}, 422,
+         "between 0 and 100"),
+        ({"id": "e1", "type": "job.progress", "data": {"progress": "half"}}, 422,
+         "number"),
+        ({"id": "e1", "type": "message", "data": {}}, 422, "data.text"),
+        ({"id": "e1", "type": "message", "data": {"text": "x", "buttons": "no"}}, 422,
+         "buttons"),
+        ({"id": "e1", "type": "slots", "data": {}}, 422, "data.slots"),
+        ({"id": "e1", "type": "job.succeeded", "data": {"outputs": [1]}}, 422,
+         "outputs"),
+        ({"type": "job.started"}, 422, '"id" is required'),
+        ({"id": "e1", "type": "job.started", "extra": 1}, 422, "extra"),
+    ],
+)
+def test_bad_bodies_say_what_is_wrong(body, status, fragment):
+    with pytest.raises(InvalidPayload) as caught:
+        parse(body)
+    assert caught.value.status == status
+    assert fragment in caught.value.message

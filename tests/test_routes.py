@@ -1,0 +1,172 @@
+"""The callback API of a running action server: who gets in, what bad input gets."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from rasa_rpa.security import JobKeys
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # One server for the module: these tests only send callbacks.
+    from tests.conftest import ActionServer, base_config
+    from devtools.stack import free_port
+
+    tmp = tmp_path_factory.mktemp("routes")
+    port = free_port()
+    config = base_config(tmp, callbacks={"public_url": f"http://127.0.0.1:{port}",
+                                         "secret": "test-master-key-0123456789abcdef",
+                                         "max_body_bytes": 4096})
+    running = ActionServer(tmp, config, port).start()
+    yield running
+    running.stop()
+
+
+def new_job(server, sender=None):
+    """A job whose provider refuses (unknown task): it exists and is final."""
+    sender = sender or uuid.uuid4().hex
+    return server.start_job(sender, intent="missing"), sender
+
+
+def event(kind="message", **data):
+    return {"id": uuid.uuid4().hex, "type": kind, "data": data or {"text": "hi"}}
+
+
+@pytest.fixture
+def live_job(server):
+    """A real robot that waits: its job stays running until cancelled."""
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    server.wait_job(job_id, sender, "running")
+    yield job_id, sender
+    server.run_action("action_cancel_rpa_job", sender)
+
+
+def test_start_failure_is_recorded_with_the_reason(server):
+    job_id, sender = new_job(server)
+    job = server.job(job_id, sender)
+    assert job["state"] == "failed"
+    assert "unknown task 'does_not_exist'" in job["error"]
+
+
+def test_signed_event_is_accepted(server, live_job):
+    job_id, _ = live_job
+    response = server.send_signed(job_id, event("job.progress", progress=30))
+    assert response.status_code == 202, response.text
+    assert response.json()["state"] == "running"
+
+
+def test_duplicate_is_acknowledged_once(server, live_job):
+    job_id, sender = live_job
+    body = event("job.progress", progress=30)
+    assert server.send_signed(job_id, body).status_code == 202
+    again = server.send_signed(job_id, body)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+
+
+def test_bearer_token_is_accepted(server, live_job):
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = server.send_with_token(job_id, event(), token)
+    assert response.status_code == 202, response.text
+
+
+def test_no_credential_is_401_with_json(server, live_job):
+    job_id, _ = live_job
+    response = requests.post(server.events_url(job_id), json=event(), timeout=5)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_forged_signature_is_401(server, live_job):
+    job_id, _ = live_job
+    forged = JobKeys("some-other-master-key-xxxx").signing_secret(job_id)
+    response = server.send_signed(job_id, event(), secret=forged)
+    assert response.status_code == 401
+
+
+def test_other_jobs_signature_is_401(server, live_job):
+    job_id, _ = live_job
+    other_id, _ = new_job(server)
+    response = server.send_signed(job_id, event(),
+                                  secret=server.keys.signing_secret(other_id))
+    assert response.status_code == 401
+
+
+def test_stale_signature_is_401(server, live_job):
+    job_id, _ = live_job
+    response = server.send_signed(job_id, event(), timestamp=int(time.time()) - 600)
+    assert response.status_code == 401
+    assert "window" in response.json()["error"]["message"]
+
+
+def test_token_of_another_job_is_403(server, live_job):
+    job_id, sender = live_job
+    other_id, other_sender = new_job(server)
+    token = server.keys.mint_token(other_id, other_sender)
+    response = server.send_with_token(job_id, event(), token)
+    assert response.status_code == 403
+
+
+def test_token_for_another_conversation_is_403(server, live_job):
+    job_id, _ = live_job
+    token = server.keys.mint_token(job_id, "someone-else")
+    response = server.send_with_token(job_id, event(), token)
+    assert response.status_code == 403
+    assert "conversation" in response.json()["error"]["message"]
+
+
+def test_refused_calls_store_nothing(server, live_job):
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, "someone-else")
+    server.send_with_token(job_id, event("job.succeeded"), token)
+    assert server.job(job_id, sender)["state"] == "running"
+
+
+def test_unknown_job_is_404(server):
+    job_id = uuid.uuid4().hex
+    response = server.send_signed(job_id, event())
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "job_not_found"
+
+
+def test_bad_event_is_422_and_says_why(server, live_job):
+    job_id, _ = live_job
+    response = server.send_signed(job_id, event("job.progress", progress=300))
+    assert response.status_code == 422
+    assert "between 0 and 100" in response.json()["error"]["message"]
+
+
+def test_wrong_content_type_is_415(server, live_job):
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(server.events_url(job_id), data="id=1", timeout=5,
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_oversized_body_is_413(server, live_job):
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    body = event(text="x" * 5000)
+    response = server.send_with_token(job_id, body, token)
+    assert response.status_code == 413
+
+
+def test_get_job_needs_credentials(server, live_job):
+    job_id, sender = live_job
+    anonymous = requests.get(f"{server.url}/rpa/v1/jobs/{job_id}", timeout=5)
+    assert anonymous.status_code == 401
+    assert server.job(job_id, sender)["id"] == job_id
+
+
+def test_health(server):
+    response = requests.get(f"{server.url}/rpa/health", timeout=5)
+    assert response.json()["status"] == "ok"
