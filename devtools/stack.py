@@ -87,10 +87,22 @@ class Service:
             process.wait(5)
         except ProcessLookupError:
             pass
+        _wait_group_gone(process.pid)
 
     def kill(self) -> None:
         """kill -9 the server process only (its robots live in their own sessions)."""
         self.stop(signal.SIGKILL)
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Wait until every process of the group (Sanic's workers too) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def rasa_python() -> Path:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class LocalRobotProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._monitors: set[asyncio.Task[None]] = set()
 
     @property
@@ -123,13 +124,17 @@ class LocalRobotProvider(Provider):
         }
         try:
             with (run_dir / "console.log").open("wb") as console:
-                process = await asyncio.create_subprocess_exec(
-                    *command,
+                # subprocess, not the loop's spawn: uvloop (Sanic's loop) lets the
+                # child inherit the server's listening socket, which would keep
+                # the port taken after the action server stops.
+                process = subprocess.Popen(
+                    command,
                     cwd=str(self.robots_dir),
                     env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL,
                     stdout=console,
-                    stderr=asyncio.subprocess.STDOUT,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -142,8 +147,8 @@ class LocalRobotProvider(Provider):
         monitor.add_done_callback(self._monitors.discard)
         return str(process.pid)
 
-    async def _watch(self, job_id: str, process: asyncio.subprocess.Process) -> None:
-        code = await process.wait()
+    async def _watch(self, job_id: str, process: subprocess.Popen[bytes]) -> None:
+        code = await asyncio.to_thread(process.wait)
         self._processes.pop(job_id, None)
         # The listener normally reported the outcome already; then this is a
         # recorded no-op. It matters when the robot died before it could speak.
@@ -170,8 +175,8 @@ class LocalRobotProvider(Provider):
         if process is None:
             return
         try:
-            await asyncio.wait_for(process.wait(), KILL_AFTER)
-        except asyncio.TimeoutError:
+            await asyncio.to_thread(process.wait, KILL_AFTER)
+        except subprocess.TimeoutExpired:
             _signal_group(pid, signal.SIGKILL)
 
     async def aclose(self) -> None:

@@ -1,0 +1,156 @@
+"""The real stack: Rasa 3.6.21 with the reference model, `rasa-rpa run`, real robots.
+
+Conversations go through Rasa's ``callback`` channel: Rasa POSTs every bot
+message, answers and pushes alike, to a receiver here, which is what a user
+on a push-capable channel would see.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from rasa_rpa.security import JobKeys
+from devtools.stack import MODEL, ROOT, Service, action_service, free_port, rasa_service
+
+RASA_TOKEN = "e2e-rasa-token"
+MASTER_KEY = "e2e-master-key-0123456789abcdefgh"
+
+
+class Inbox:
+    """Bot messages Rasa sent to the callback channel, per conversation."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._changed = threading.Condition()
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with inbox._changed:
+                    inbox.messages[body["recipient_id"]].append(body)
+                    inbox._changed.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
+
+    def texts(self, sender: str) -> list[str]:
+        with self._changed:
+            return [m.get("text") or "" for m in self.messages[sender]]
+
+    def wait_text(self, sender: str, pattern: str, timeout: float = 30) -> str:
+        """The first message of ``sender`` matching ``pattern`` (waits for it)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self.messages[sender]:
+                    if regex.search(message.get("text") or ""):
+                        return str(message["text"])
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"no message matching {pattern!r} for {sender}; got "
+                        f"{[m.get('text') for m in self.messages[sender]]}")
+                self._changed.wait(remaining)
+
+
+class Stack:
+    """Rasa + action server + inbox, with helpers to chat as a user."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.inbox = Inbox()
+        self.rasa_port = free_port()
+        self.actions_port = free_port()
+        self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        self.actions_url = f"http://127.0.0.1:{self.actions_port}"
+        endpoints = tmp / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump({
+            "action_endpoint": {"url": f"{self.actions_url}/webhook"},
+            "tracker_store": {"type": "SQL", "dialect": "sqlite",
+                              "db": str(tmp / "tracker.db")},
+        }))
+        credentials = tmp / "credentials.yml"
+        credentials.write_text(yaml.safe_dump({
+            "rest": None, "callback": {"url": self.inbox.url}}))
+        config = yaml.safe_load((ROOT / "rpa.yml").read_text())
+        config["rasa"] = {"url": self.rasa_url, "token": RASA_TOKEN}
+        config["callbacks"] = {"public_url": self.actions_url, "secret": MASTER_KEY}
+        config["store"] = {"url": f"sqlite:///{tmp / 'jobs.db'}"}
+        config["providers"]["local"]["robots_dir"] = str(ROOT / "robots")
+        config["delivery"] = {"initial_backoff": 0.5, "max_backoff": 2}
+        inputs = config["automations"]["collect_order_details"]["inputs"]
+        inputs["step_delay"] = "2s"
+        (tmp / "rpa.yml").write_text(yaml.safe_dump(config))
+        self.rasa: Service = rasa_service(
+            self.rasa_port, token=RASA_TOKEN, endpoints=endpoints,
+            credentials=credentials, log=tmp / "rasa.log", cwd=tmp,
+        )
+        self.actions: Service = action_service(
+            self.actions_port, config=tmp / "rpa.yml", log=tmp / "actions.log")
+
+    def say(self, sender: str, text: str) -> None:
+        response = requests.post(
+            f"{self.rasa_url}/webhooks/callback/webhook",
+            json={"sender": sender, "message": text}, timeout=60)
+        assert response.status_code == 200, response.text
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        response = requests.get(f"{self.rasa_url}/conversations/{sender}/tracker",
+                                params={"token": RASA_TOKEN}, timeout=30)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def job_id(self, sender: str) -> str:
+        value = self.tracker(sender)["slots"].get("rpa_job_id")
+        assert value, f"no rpa_job_id slot for {sender}"
+        return str(value)
+
+    def job_state(self, job_id: str, sender: str) -> str:
+        token = JobKeys(MASTER_KEY).mint_token(job_id, sender)
+        response = requests.get(f"{self.actions_url}/rpa/v1/jobs/{job_id}", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        return str(response.json()["state"])
+
+    @staticmethod
+    def new_sender() -> str:
+        return f"e2e-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not MODEL.exists():
+        raise AssertionError(f"{MODEL} is missing: run `make setup` (it trains it)")
+    running = Stack(tmp_path_factory.mktemp("e2e"))
+    running.actions.start(timeout=60)
+    running.rasa.start(timeout=240)
+    yield running
+    running.rasa.stop()
+    running.actions.stop()

@@ -1,0 +1,136 @@
+"""Whole conversations through the real Rasa server, action server and robots."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from rasa_rpa.security import JobKeys, sign_webhook
+from tests.e2e.conftest import MASTER_KEY, Stack
+
+pytestmark = pytest.mark.e2e
+
+STARTED = r"OK, I started collect_order_details \(job \w{8}\)"
+RUNNING = r"robot is now working on collect_order_details"
+
+
+def test_happy_path_started_progress_completed(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get orders for customer ACME")
+    stack.inbox.wait_text(sender, STARTED)
+    stack.inbox.wait_text(sender, RUNNING)
+    stack.inbox.wait_text(sender, r"Progress: 50% - Found 3 orders for ACME")
+    done = stack.inbox.wait_text(sender, r"Order details completed")
+    assert "3 orders, report at " in done
+    assert done.endswith("orders-ACME.csv")
+    texts = stack.inbox.texts(sender)
+    # Everything arrives once and in the order it happened.
+    order = [next(i for i, t in enumerate(texts) if p in t) for p in
+             ("OK, I started", "now working", "Progress: 10%", "Progress: 50%",
+              "Progress: 90%", "completed")]
+    assert order == sorted(order)
+    assert len(texts) == len(set(texts))
+
+
+def test_robot_failure_is_told_with_the_reason(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get orders for customer Nobody Inc")
+    stack.inbox.wait_text(sender, STARTED)
+    failed = stack.inbox.wait_text(sender, r"failed")
+    assert failed.startswith("Sorry, collect_order_details failed: Unknown customer "
+                             "'Nobody Inc'")
+
+
+def test_status_question_while_running(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get my orders")
+    stack.inbox.wait_text(sender, RUNNING)
+    stack.say(sender, "what is the status of my job?")
+    status = stack.inbox.wait_text(sender, r"Your collect_order_details job is")
+    assert "running" in status or "queued" in status
+    stack.inbox.wait_text(sender, r"Order details completed: 8 orders")
+    stack.say(sender, "is my job done?")
+    stack.inbox.wait_text(sender, r"finished successfully after")
+
+
+def test_cancel_stops_the_job(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get my orders")
+    stack.inbox.wait_text(sender, RUNNING)
+    stack.say(sender, "cancel my job")
+    stack.inbox.wait_text(sender, r"OK, I'm stopping your collect_order_details job")
+    stack.inbox.wait_text(sender, r"job was cancelled")
+    time.sleep(5)  # longer than the robot would have needed to finish
+    assert not any("completed" in t for t in stack.inbox.texts(sender))
+
+
+def test_forged_and_cross_job_callbacks_show_nothing(stack: Stack):
+    victim, other = stack.new_sender(), stack.new_sender()
+    stack.say(victim, "get my orders")
+    stack.say(other, "get my orders")
+    stack.inbox.wait_text(victim, RUNNING)
+    stack.inbox.wait_text(other, RUNNING)
+    victim_job, other_job = stack.job_id(victim), stack.job_id(other)
+    keys = JobKeys(MASTER_KEY)
+    url = f"{stack.actions_url}/rpa/v1/jobs/{victim_job}/events"
+    body = {"id": uuid.uuid4().hex, "type": "message", "data": {"text": "FORGED"}}
+    raw = json.dumps(body).encode()
+    stamp = int(time.time())
+
+    def signed(secret: str) -> dict[str, str]:
+        return {"Content-Type": "application/json", "webhook-id": body["id"],
+                "webhook-timestamp": str(stamp),
+                "webhook-signature": sign_webhook(secret, body["id"], stamp, raw)}
+
+    attempts = [
+        # signed with a key that is not ours
+        signed(JobKeys("an-attackers-own-master-key").signing_secret(victim_job)),
+        # signed with the other job's own secret
+        signed(keys.signing_secret(other_job)),
+        # the other job's bearer token
+        {"Authorization": f"Bearer {keys.mint_token(other_job, other)}"},
+        # a token for this job id but minted for another conversation
+        {"Authorization": f"Bearer {keys.mint_token(victim_job, other)}"},
+    ]
+    statuses = [requests.post(url, data=raw, headers={"Content-Type":
+                                                      "application/json", **h},
+                              timeout=10).status_code for h in attempts]
+    assert statuses == [401, 401, 403, 403]
+    stack.inbox.wait_text(victim, r"Order details completed")
+    stack.inbox.wait_text(other, r"Order details completed")
+    assert "FORGED" not in stack.inbox.texts(victim) + stack.inbox.texts(other)
+
+
+def test_action_server_restart_while_the_robot_runs(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get orders for customer Globex")
+    stack.inbox.wait_text(sender, RUNNING)
+    stack.actions.kill()  # kill -9: no goodbye, the robot keeps running
+    time.sleep(3)  # the robot's next reports find nobody and are retried
+    stack.actions.start(timeout=60)
+    done = stack.inbox.wait_text(sender, r"Order details completed", timeout=60)
+    assert "2 orders" in done
+    assert stack.inbox.texts(sender).count(done) == 1
+
+
+def test_rasa_down_when_the_robot_calls_back(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get orders for customer Initech")
+    stack.inbox.wait_text(sender, RUNNING)
+    job_id = stack.job_id(sender)
+    # kill -9: a graceful stop would keep serving open keep-alive connections.
+    stack.rasa.kill()
+    # The robot finishes while Rasa is down: its callback is accepted and kept.
+    deadline = time.monotonic() + 30
+    while stack.job_state(job_id, sender) != "succeeded":
+        assert time.monotonic() < deadline, "the robot did not finish"
+        time.sleep(0.2)
+    health = requests.get(f"{stack.actions_url}/rpa/health", timeout=5).json()
+    assert health["outbox"]["pending"] >= 1, health
+    stack.rasa.start(timeout=240)
+    done = stack.inbox.wait_text(sender, r"Order details completed", timeout=60)
+    assert "2 orders" in done

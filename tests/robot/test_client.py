@@ -1,0 +1,114 @@
+"""The robot-side client: signed, retried until accepted, refused calls surface."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from devtools.stack import free_port
+from rasa_rpa.robot.client import CallbackRefused, RobotClient
+from rasa_rpa.security import verify_webhook
+
+SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC0xMjM0NTY="
+
+
+class Receiver:
+    """An events endpoint that answers with a scripted list of statuses."""
+
+    def __init__(self, port: int, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return None
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()},
+                                          body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 202
+                payload = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_events_are_signed_with_the_job_secret():
+    port = free_port()
+    receiver = Receiver(port, [])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e", signing_secret=SECRET)
+        client.send("job.progress", {"progress": 5})
+        [(headers, body)] = receiver.received
+        assert verify_webhook([SECRET], headers, body) == json.loads(body)["id"]
+    finally:
+        receiver.close()
+
+
+def test_retries_keep_the_event_id_until_accepted():
+    port = free_port()
+    receiver = Receiver(port, [503, 500])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e", token="t", retry_for=10)
+        client.send("job.started")
+        ids = {json.loads(body)["id"] for _, body in receiver.received}
+        assert len(receiver.received) == 3
+        assert len(ids) == 1
+        assert receiver.received[0][0]["authorization"] == "Bearer t"
+    finally:
+        receiver.close()
+
+
+def test_server_down_then_up_is_retried():
+    port = free_port()
+    client = RobotClient(f"http://127.0.0.1:{port}/e", token="t", retry_for=15)
+    holder = {}
+
+    def start_later():
+        time.sleep(1.0)
+        holder["receiver"] = Receiver(port, [])
+
+    threading.Thread(target=start_later).start()
+    answer = client.send("job.succeeded", {"outputs": {"n": 1}})
+    assert answer == {"status": 202}
+    holder["receiver"].close()
+
+
+def test_refusal_is_raised_not_retried():
+    port = free_port()
+    receiver = Receiver(port, [422])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e", token="t")
+        with pytest.raises(CallbackRefused) as caught:
+            client.send("job.progress", {"progress": 500})
+        assert caught.value.status == 422
+        assert len(receiver.received) == 1
+    finally:
+        receiver.close()
+
+
+def test_gives_up_after_retry_window():
+    client = RobotClient(f"http://127.0.0.1:{free_port()}/e", token="t", retry_for=0.5)
+    with pytest.raises(ConnectionError, match="could not deliver job.started"):
+        client.send("job.started")
+
+
+def test_from_env_outside_a_job_is_none():
+    assert RobotClient.from_env({}) is None
+    client = RobotClient.from_env({"RASA_RPA_EVENTS_URL": "http://x/e",
+                                   "RASA_RPA_TOKEN": "t"})
+    assert client is not None and client.events_url == "http://x/e"

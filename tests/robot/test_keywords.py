@@ -1,0 +1,43 @@
+"""The keyword library outside a rasa-rpa job only logs, so robots run standalone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.stack import ROOT
+from rasa_rpa.robot import client as client_module, keywords
+
+
+def test_order_robot_runs_without_rasa_rpa(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items()
+           if not k.startswith("RASA_RPA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "robot", "--outputdir", str(tmp_path), "--variable",
+         "step_delay:0", "--console", "none", str(ROOT / "robots" /
+                                                  "collect_order_details.robot")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 9
+
+
+def test_progress_outside_range_is_an_error(monkeypatch):
+    monkeypatch.setattr(client_module, "_current", [None])
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        keywords.report_progress(120)
+
+
+def test_order_library_refuses_unknown_customers():
+    sys.path.insert(0, str(ROOT / "robots"))
+    try:
+        import orders
+    finally:
+        sys.path.remove(str(ROOT / "robots"))
+    book = str(Path(ROOT / "robots" / "data" / "orders.csv"))
+    assert len(orders.read_orders(book, "acme")) == 3
+    with pytest.raises(AssertionError, match="Unknown customer 'Nobody Inc'"):
+        orders.read_orders(book, "Nobody Inc")
