@@ -30,14 +30,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None,
-              log: Path | None = None) -> None:
+def wait_http(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     """Poll ``url`` until it answers below 500; fail early if ``process`` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:] if log else ""
-            raise RuntimeError(f"{url}: process exited with {process.returncode}\n{tail}")
+            raise RuntimeError(
+                f"{url}: process exited with {process.returncode}\n{tail}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
@@ -68,8 +74,12 @@ class Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self.command, cwd=self.cwd, env={**os.environ, **self.env},
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                self.command,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         wait_http(self.health_url, timeout, self.process, self.log)
         return self
@@ -111,18 +121,43 @@ def rasa_python() -> Path:
 
 
 def rasa_service(
-    port: int, *, token: str, endpoints: Path, credentials: Path, log: Path,
-    model: Path = MODEL, cwd: Path = ROOT,
+    port: int,
+    *,
+    token: str,
+    endpoints: Path,
+    credentials: Path,
+    log: Path,
+    model: Path = MODEL,
+    cwd: Path = ROOT,
 ) -> Service:
     """The real Rasa 3.6 server with the HTTP API on 127.0.0.1."""
     command = [
-        str(RASA_VENV / "bin" / "rasa"), "run", "--enable-api",
-        "-i", "127.0.0.1", "--port", str(port), "--cors", "*",
-        "--auth-token", token, "-m", str(model),
-        "--endpoints", str(endpoints), "--credentials", str(credentials),
+        str(RASA_VENV / "bin" / "rasa"),
+        "run",
+        "--enable-api",
+        "-i",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--cors",
+        "*",
+        "--auth-token",
+        token,
+        "-m",
+        str(model),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        str(credentials),
     ]
-    return Service("rasa", command, f"http://127.0.0.1:{port}/", log, cwd=cwd,
-                   env={"SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
+    return Service(
+        "rasa",
+        command,
+        f"http://127.0.0.1:{port}/",
+        log,
+        cwd=cwd,
+        env={"SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+    )
 
 
 def action_service(
@@ -130,17 +165,34 @@ def action_service(
 ) -> Service:
     """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it."""
     command = [
-        sys.executable, "-m", "rasa_rpa.cli", "run", "--actions", "actions",
-        "--config", str(config), "--port", str(port),
+        sys.executable,
+        "-m",
+        "rasa_rpa.cli",
+        "run",
+        "--actions",
+        "actions",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
     ]
-    return Service("actions", command, f"http://127.0.0.1:{port}/rpa/health", log,
-                   env=env or {})
+    return Service(
+        "actions", command, f"http://127.0.0.1:{port}/rpa/health", log, env=env or {}
+    )
 
 
 def web_service(port: int, *, log: Path) -> Service:
     """A static server for web/ (the chat page and the widget bundle)."""
-    command = [sys.executable, "-m", "http.server", str(port),
-               "--bind", "127.0.0.1", "--directory", str(ROOT / "web")]
+    command = [
+        sys.executable,
+        "-m",
+        "http.server",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(ROOT / "web"),
+    ]
     return Service("web", command, f"http://127.0.0.1:{port}/", log)
 
 
@@ -150,20 +202,28 @@ def main() -> int:
     logs = ROOT / ".rasa-rpa" / "logs"
     services = [
         action_service(5055, config=ROOT / "rpa.yml", log=logs / "actions.log"),
-        rasa_service(5005, token=token, endpoints=ROOT / "endpoints.yml",
-                     credentials=ROOT / "credentials.yml", log=logs / "rasa.log"),
+        rasa_service(
+            5005,
+            token=token,
+            endpoints=ROOT / "endpoints.yml",
+            credentials=ROOT / "credentials.yml",
+            log=logs / "rasa.log",
+        ),
         web_service(8080, log=logs / "web.log"),
     ]
     try:
         for service in services:
-            print(f"starting {service.name} (log: {service.log.relative_to(ROOT)})...",
-                  flush=True)
+            print(
+                f"starting {service.name} (log: {service.log.relative_to(ROOT)})...",
+                flush=True,
+            )
             service.start(timeout=180)
         print(
-            "\nReady. Open http://127.0.0.1:8080 and say \"get my orders\".\n"
+            '\nReady. Open http://127.0.0.1:8080 and say "get my orders".\n'
             "  Rasa:          http://127.0.0.1:5005 (API token from $RASA_TOKEN)\n"
             "  Action server: http://127.0.0.1:5055 (callbacks under /rpa/v1)\n"
-            "Ctrl-C stops all three.", flush=True,
+            "Ctrl-C stops all three.",
+            flush=True,
         )
         while all(s.process and s.process.poll() is None for s in services):
             time.sleep(0.5)

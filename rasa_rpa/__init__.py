@@ -1,4 +1,4 @@
-"""rasa-rpa: start RPA jobs from a Rasa conversation and bring their news back into it."""
+"""rasa-rpa: start RPA jobs from a Rasa conversation, bring their news back into it."""
 
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ def _interpolate(value: Any, source: str, path: tuple[str, ...]) -> Any:
 def _fix_for(error: Any) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return "remove the key or check its spelling against the README's rpa.yml reference"
+        return "remove the key, or check its spelling in the README's rpa.yml reference"
     if kind == "missing":
         return "add the key"
     if kind == "literal_error":

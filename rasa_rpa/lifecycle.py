@@ -62,7 +62,7 @@ def apply_event(job: Job, event: JobEvent) -> Outcome:
     updated = job.evolve(**changes)
     was_running = job.state is JobState.RUNNING
     if event.type is EventType.STARTED and was_running:
-        # A second "started" (e.g. from a retrying robot with a new id) says nothing new.
+        # A second "started" (a robot retrying with a new id) says nothing new.
         return Outcome(updated, True, [])
     intent = intent_for(event.type)
     message = OutboxMessage(

@@ -72,8 +72,13 @@ class RasaStandIn:
                 if stand_in.status >= 300:
                     self._reply(stand_in.status, {"message": "stand-in is down"})
                     return
-                call = RasaCall(unquote(parts[1]), parts[2], json.loads(raw or b"null"),
-                                params, time.time())
+                call = RasaCall(
+                    unquote(parts[1]),
+                    parts[2],
+                    json.loads(raw or b"null"),
+                    params,
+                    time.time(),
+                )
                 with stand_in._lock:
                     stand_in.calls.append(call)
                     stand_in._lock.notify_all()

@@ -21,6 +21,7 @@ from devtools.stack import ROOT, Service, action_service, free_port
 from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.security import JobKeys, sign_webhook
 from rasa_rpa.testing import RasaStandIn
+from tests.e2e.stack import Stack
 
 TOKEN = "test-rasa-token"
 MASTER_KEY = "test-master-key-0123456789abcdef"
@@ -50,12 +51,23 @@ def base_config(tmp: Path, **overrides: Any) -> dict[str, Any]:
                     "step_delay": "0.2s",
                 },
             },
-            "idle": {"provider": "testbots", "task": "idle", "intent": "wait",
-                     "inputs": {"duration": {"slot": "duration", "default": "60s"}}},
-            "chatty": {"provider": "testbots", "task": "chatty", "intent": "chat",
-                       "inputs": {"fail": {"entity": "fail", "default": "no"}}},
-            "missing": {"provider": "testbots", "task": "does_not_exist",
-                        "intent": "missing"},
+            "idle": {
+                "provider": "testbots",
+                "task": "idle",
+                "intent": "wait",
+                "inputs": {"duration": {"slot": "duration", "default": "60s"}},
+            },
+            "chatty": {
+                "provider": "testbots",
+                "task": "chatty",
+                "intent": "chat",
+                "inputs": {"fail": {"entity": "fail", "default": "no"}},
+            },
+            "missing": {
+                "provider": "testbots",
+                "task": "does_not_exist",
+                "intent": "missing",
+            },
         },
     }
     for key, value in overrides.items():
@@ -113,19 +125,38 @@ class ActionServer:
     # -- acting as Rasa ------------------------------------------------------
 
     def run_action(
-        self, action: str, sender: str, *, intent: str = "get_orders",
-        entities: list[dict[str, Any]] | None = None, domain: dict[str, Any] | None = None,
+        self,
+        action: str,
+        sender: str,
+        *,
+        intent: str = "get_orders",
+        entities: list[dict[str, Any]] | None = None,
+        domain: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """POST /webhook the way Rasa calls a custom action."""
         tracker = {
-            "sender_id": sender, "slots": {}, "events": [], "paused": False,
-            "followup_action": None, "active_loop": {}, "latest_action_name": None,
-            "latest_message": {"intent": {"name": intent}, "entities": entities or [],
-                               "text": "test"},
-            "latest_event_time": time.time(), "latest_input_channel": "rest",
+            "sender_id": sender,
+            "slots": {},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": None,
+            "latest_message": {
+                "intent": {"name": intent},
+                "entities": entities or [],
+                "text": "test",
+            },
+            "latest_event_time": time.time(),
+            "latest_input_channel": "rest",
         }
-        body = {"next_action": action, "sender_id": sender, "tracker": tracker,
-                "domain": domain or {"responses": {}}, "version": "3.6.21"}
+        body = {
+            "next_action": action,
+            "sender_id": sender,
+            "tracker": tracker,
+            "domain": domain or {"responses": {}},
+            "version": "3.6.21",
+        }
         response = requests.post(f"{self.url}/webhook", json=body, timeout=20)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
@@ -145,35 +176,53 @@ class ActionServer:
         return f"{self.url}/rpa/v1/jobs/{job_id}/events"
 
     def send_signed(
-        self, job_id: str, body: dict[str, Any], *, secret: str | None = None,
+        self,
+        job_id: str,
+        body: dict[str, Any],
+        *,
+        secret: str | None = None,
         timestamp: int | None = None,
     ) -> requests.Response:
         raw = json.dumps(body).encode()
         msg_id = str(body.get("id") or uuid.uuid4().hex)
         stamp = int(time.time()) if timestamp is None else timestamp
-        signature = sign_webhook(secret or self.keys.signing_secret(job_id), msg_id,
-                                 stamp, raw)
-        headers = {"Content-Type": "application/json", "webhook-id": msg_id,
-                   "webhook-timestamp": str(stamp), "webhook-signature": signature}
-        return requests.post(self.events_url(job_id), data=raw, headers=headers,
-                             timeout=10)
+        signature = sign_webhook(
+            secret or self.keys.signing_secret(job_id), msg_id, stamp, raw
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature,
+        }
+        return requests.post(
+            self.events_url(job_id), data=raw, headers=headers, timeout=10
+        )
 
     def send_with_token(
         self, job_id: str, body: dict[str, Any], token: str
     ) -> requests.Response:
-        return requests.post(self.events_url(job_id), json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+        return requests.post(
+            self.events_url(job_id),
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
     def job(self, job_id: str, conversation_id: str) -> dict[str, Any]:
         token = self.keys.mint_token(job_id, conversation_id)
-        response = requests.get(f"{self.url}/rpa/v1/jobs/{job_id}", timeout=10,
-                                headers={"Authorization": f"Bearer {token}"})
+        response = requests.get(
+            f"{self.url}/rpa/v1/jobs/{job_id}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
 
-    def wait_job(self, job_id: str, conversation_id: str, state: str,
-                 timeout: float = 30) -> dict[str, Any]:
+    def wait_job(
+        self, job_id: str, conversation_id: str, state: str, timeout: float = 30
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             job = self.job(job_id, conversation_id)
@@ -195,8 +244,10 @@ def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
         folder.mkdir()
         config = base_config(tmp_path, **overrides)
         config["rasa"] = {**config["rasa"], "url": rasa_url}
-        config["callbacks"] = {**config["callbacks"],
-                               "public_url": f"http://127.0.0.1:{port}"}
+        config["callbacks"] = {
+            **config["callbacks"],
+            "public_url": f"http://127.0.0.1:{port}",
+        }
         server = ActionServer(folder, config, port)
         started.append(server)
         return server.start()
@@ -204,3 +255,18 @@ def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real Rasa server, the action server and robots, shared by the session."""
+    from devtools.stack import MODEL
+
+    if not MODEL.exists():
+        raise AssertionError(f"{MODEL} is missing: run `make setup` (it trains it)")
+    running = Stack(tmp_path_factory.mktemp("e2e"))
+    running.actions.start(timeout=60)
+    running.rasa.start(timeout=240)
+    yield running
+    running.rasa.stop()
+    running.actions.stop()

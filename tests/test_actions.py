@@ -9,8 +9,12 @@ import pytest
 from rasa_rpa.actions import define_automation_actions, describe_job
 from rasa_rpa.models import Job, JobState
 
-DOMAIN = {"responses": {"utter_rpa_job_started": [{"text": "started"}],
-                        "utter_rpa_job_status": [{"text": "{rpa_status}"}]}}
+DOMAIN = {
+    "responses": {
+        "utter_rpa_job_started": [{"text": "started"}],
+        "utter_rpa_job_status": [{"text": "{rpa_status}"}],
+    }
+}
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def test_status_without_a_job(server):
 
 def test_status_of_a_finished_job_says_how_it_ended(server):
     sender = uuid.uuid4().hex
-    job_id = server.start_job(sender, entities=[{"entity": "customer",
-                                                 "value": "Nobody Inc"}])
+    job_id = server.start_job(
+        sender, entities=[{"entity": "customer", "value": "Nobody Inc"}]
+    )
     server.wait_job(job_id, sender, "failed")
     result = server.run_action("action_rpa_job_status", sender, domain=DOMAIN)
     [reply] = result["responses"]
@@ -62,15 +67,31 @@ def test_cancel_of_a_finished_job_does_nothing(server):
 
 
 def test_describe_running_job():
-    job = Job(id="j", automation="orders", provider="local", conversation_id="c",
-              state=JobState.RUNNING, progress=40, message="Reading", created_at=100)
+    job = Job(
+        id="j",
+        automation="orders",
+        provider="local",
+        conversation_id="c",
+        state=JobState.RUNNING,
+        progress=40,
+        message="Reading",
+        created_at=100,
+    )
     assert describe_job(job, now=112) == (
-        "Your orders job is running, 40% done (12 s). Latest: Reading.")
+        "Your orders job is running, 40% done (12 s). Latest: Reading."
+    )
 
 
 def test_per_automation_actions_are_named_from_config(make_config):
-    config = make_config(automations={"idle": {"provider": "testbots", "task": "idle",
-                                               "action": "action_wait_a_bit"}})
+    config = make_config(
+        automations={
+            "idle": {
+                "provider": "testbots",
+                "task": "idle",
+                "action": "action_wait_a_bit",
+            }
+        }
+    )
     [cls] = define_automation_actions(config)
     assert cls().name() == "action_wait_a_bit"
     assert cls.automation == "idle"

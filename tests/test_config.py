@@ -81,8 +81,10 @@ def test_misspelled_key_is_named(tmp_path, monkeypatch):
 
 def test_unknown_provider_lists_the_declared_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_RASA_TOKEN", "x")
-    text = VALID.replace("task: collect_order_details",
-                         "task: collect_order_details\n    provider: uipath")
+    text = VALID.replace(
+        "task: collect_order_details",
+        "task: collect_order_details\n    provider: uipath",
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     assert caught.value.key == "automations.orders.provider"
@@ -106,8 +108,9 @@ def test_bad_duration(tmp_path, monkeypatch):
 
 def test_input_with_two_sources_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_RASA_TOKEN", "x")
-    text = VALID.replace("{entity: customer, default: ALL}",
-                         "{entity: customer, slot: customer}")
+    text = VALID.replace(
+        "{entity: customer, default: ALL}", "{entity: customer, slot: customer}"
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     assert caught.value.key.startswith("automations.orders.inputs.customer")
@@ -121,8 +124,8 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0),
-                          ("250ms", 0.25)],
+    ("text", "seconds"),
+    [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("250ms", 0.25)],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds

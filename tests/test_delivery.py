@@ -24,8 +24,14 @@ async def setup(tmp_path, make_config, rasa_stand_in):
 
 
 async def queue(store, job_id, conversation, kinds):
-    await store.create_job(Job(id=job_id, automation="orders", provider="local",
-                               conversation_id=conversation))
+    await store.create_job(
+        Job(
+            id=job_id,
+            automation="orders",
+            provider="local",
+            conversation_id=conversation,
+        )
+    )
     for n, (kind, data) in enumerate(kinds):
         await store.record_event(JobEvent(f"{job_id}-{n}", job_id, kind, data))
 
@@ -51,16 +57,24 @@ async def test_status_goes_to_trigger_intent_with_token_and_latest_channel(setup
 
 async def test_messages_and_slots_go_to_tracker_events(setup):
     store, dispatcher, rasa = setup
-    await queue(store, "j1", "c1", [
-        (EventType.MESSAGE, {"text": "Found 3 orders"}),
-        (EventType.SLOTS, {"slots": {"customer": "ACME"}}),
-    ])
+    await queue(
+        store,
+        "j1",
+        "c1",
+        [
+            (EventType.MESSAGE, {"text": "Found 3 orders"}),
+            (EventType.SLOTS, {"slots": {"customer": "ACME"}}),
+        ],
+    )
     await drain(dispatcher)
     bot, slot = rasa.calls
     assert bot.endpoint == "tracker/events"
     assert bot.params["execute_side_effects"] == "true"
-    assert bot.body[0] == {"event": "bot", "text": "Found 3 orders",
-                           "metadata": {"rpa_job_id": "j1"}}
+    assert bot.body[0] == {
+        "event": "bot",
+        "text": "Found 3 orders",
+        "metadata": {"rpa_job_id": "j1"},
+    }
     assert "execute_side_effects" not in slot.params
     assert slot.body == [{"event": "slot", "name": "customer", "value": "ACME"}]
 
@@ -72,15 +86,21 @@ async def test_order_is_kept_per_conversation(setup):
     await queue(store, "b", "c2", steps)
     await drain(dispatcher, rounds=50)
     for conversation in ("c1", "c2"):
-        seen = [c.body["entities"]["rpa_progress"] for c in rasa.calls_for(conversation)]
+        seen = [
+            c.body["entities"]["rpa_progress"] for c in rasa.calls_for(conversation)
+        ]
         assert seen == list(range(1, 11))
 
 
 async def test_rasa_down_then_back_delivers_everything_in_order(setup):
     store, dispatcher, rasa = setup
     rasa.status = 503
-    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
-                                    (EventType.PROGRESS, {"progress": 50})])
+    await queue(
+        store,
+        "j1",
+        "c1",
+        [(EventType.STARTED, {}), (EventType.PROGRESS, {"progress": 50})],
+    )
     await drain(dispatcher)
     assert rasa.calls == []
     stats = await store.outbox_stats()
@@ -92,7 +112,9 @@ async def test_rasa_down_then_back_delivers_everything_in_order(setup):
     finally:
         await dispatcher.stop()
     assert [c.body["name"] for c in rasa.calls] == [
-        "EXTERNAL_rpa_job_running", "EXTERNAL_rpa_job_progress"]
+        "EXTERNAL_rpa_job_running",
+        "EXTERNAL_rpa_job_progress",
+    ]
 
 
 async def test_wrong_token_is_retried_not_dropped(setup, make_config):
@@ -114,8 +136,12 @@ async def test_unknown_intent_is_set_aside_as_dead(tmp_path, make_config):
         await store.open()
         client = RasaClient(config.rasa)
         dispatcher = OutboxDispatcher(store, client, config.delivery)
-        await queue(store, "j1", "c1", [(EventType.STARTED, {}),
-                                        (EventType.PROGRESS, {"progress": 1})])
+        await queue(
+            store,
+            "j1",
+            "c1",
+            [(EventType.STARTED, {}), (EventType.PROGRESS, {"progress": 1})],
+        )
         await drain(dispatcher)
         assert (await store.outbox_stats())["dead"] == 2
         await client.aclose()

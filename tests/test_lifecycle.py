@@ -9,8 +9,13 @@ from rasa_rpa.models import EventType, Job, JobEvent, JobState
 
 
 def job(state: JobState = JobState.PENDING) -> Job:
-    return Job(id="j1", automation="orders", provider="local", conversation_id="c1",
-               state=state)
+    return Job(
+        id="j1",
+        automation="orders",
+        provider="local",
+        conversation_id="c1",
+        state=state,
+    )
 
 
 def event(kind: EventType, **data) -> JobEvent:
@@ -26,8 +31,9 @@ def test_started_moves_pending_to_running_and_notifies():
 
 
 def test_progress_carries_percent_and_message():
-    outcome = apply_event(job(JobState.RUNNING),
-                          event(EventType.PROGRESS, progress=40, message="Reading"))
+    outcome = apply_event(
+        job(JobState.RUNNING), event(EventType.PROGRESS, progress=40, message="Reading")
+    )
     assert outcome.job.progress == 40
     entities = outcome.outbox[0].payload["entities"]
     assert entities["rpa_progress"] == 40
@@ -36,8 +42,10 @@ def test_progress_carries_percent_and_message():
 
 
 def test_success_flattens_outputs_into_entities():
-    outcome = apply_event(job(JobState.RUNNING), event(
-        EventType.SUCCEEDED, outputs={"order_count": 3, "rows": [1, 2]}))
+    outcome = apply_event(
+        job(JobState.RUNNING),
+        event(EventType.SUCCEEDED, outputs={"order_count": 3, "rows": [1, 2]}),
+    )
     assert outcome.job.state is JobState.SUCCEEDED
     assert outcome.job.finished_at is not None
     entities = outcome.outbox[0].payload["entities"]
@@ -47,14 +55,16 @@ def test_success_flattens_outputs_into_entities():
 
 
 def test_failure_keeps_the_reason():
-    outcome = apply_event(job(JobState.RUNNING),
-                          event(EventType.FAILED, error="Unknown customer"))
+    outcome = apply_event(
+        job(JobState.RUNNING), event(EventType.FAILED, error="Unknown customer")
+    )
     assert outcome.job.error == "Unknown customer"
     assert outcome.outbox[0].payload["entities"]["rpa_error"] == "Unknown customer"
 
 
-@pytest.mark.parametrize("final", [JobState.SUCCEEDED, JobState.FAILED,
-                                   JobState.CANCELLED, JobState.EXPIRED])
+@pytest.mark.parametrize(
+    "final", [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED]
+)
 @pytest.mark.parametrize("kind", list(EventType))
 def test_final_jobs_never_move(final, kind):
     before = job(final)
@@ -65,8 +75,14 @@ def test_final_jobs_never_move(final, kind):
 
 
 def test_message_becomes_a_bot_event_with_side_effects():
-    outcome = apply_event(job(JobState.RUNNING), event(
-        EventType.MESSAGE, text="Found 3", buttons=[{"title": "OK", "payload": "/ok"}]))
+    outcome = apply_event(
+        job(JobState.RUNNING),
+        event(
+            EventType.MESSAGE,
+            text="Found 3",
+            buttons=[{"title": "OK", "payload": "/ok"}],
+        ),
+    )
     [message] = outcome.outbox
     assert message.kind == "events"
     assert message.payload["execute_side_effects"] is True
@@ -78,10 +94,12 @@ def test_message_becomes_a_bot_event_with_side_effects():
 
 
 def test_slots_become_slot_events():
-    outcome = apply_event(job(JobState.RUNNING),
-                          event(EventType.SLOTS, slots={"customer": "ACME"}))
+    outcome = apply_event(
+        job(JobState.RUNNING), event(EventType.SLOTS, slots={"customer": "ACME"})
+    )
     assert outcome.outbox[0].payload["events"] == [
-        {"event": "slot", "name": "customer", "value": "ACME"}]
+        {"event": "slot", "name": "customer", "value": "ACME"}
+    ]
 
 
 def test_second_started_is_silent():
@@ -98,5 +116,8 @@ def test_events_that_were_already_told_are_not_queued():
 
 def test_status_entities_skip_empty_fields():
     entities = status_entities(job())
-    assert entities == {"rpa_job_id": "j1", "rpa_automation": "orders",
-                        "rpa_state": "pending"}
+    assert entities == {
+        "rpa_job_id": "j1",
+        "rpa_automation": "orders",
+        "rpa_state": "pending",
+    }

@@ -14,14 +14,19 @@ from rasa_rpa.security import JobKeys
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # One server for the module: these tests only send callbacks.
-    from tests.conftest import ActionServer, base_config
     from devtools.stack import free_port
+    from tests.conftest import ActionServer, base_config
 
     tmp = tmp_path_factory.mktemp("routes")
     port = free_port()
-    config = base_config(tmp, callbacks={"public_url": f"http://127.0.0.1:{port}",
-                                         "secret": "test-master-key-0123456789abcdef",
-                                         "max_body_bytes": 4096})
+    config = base_config(
+        tmp,
+        callbacks={
+            "public_url": f"http://127.0.0.1:{port}",
+            "secret": "test-master-key-0123456789abcdef",
+            "max_body_bytes": 4096,
+        },
+    )
     running = ActionServer(tmp, config, port).start()
     yield running
     running.stop()
@@ -62,7 +67,7 @@ def test_signed_event_is_accepted(server, live_job):
 
 
 def test_duplicate_is_acknowledged_once(server, live_job):
-    job_id, sender = live_job
+    job_id, _ = live_job
     body = event("job.progress", progress=30)
     assert server.send_signed(job_id, body).status_code == 202
     again = server.send_signed(job_id, body)
@@ -94,8 +99,9 @@ def test_forged_signature_is_401(server, live_job):
 def test_other_jobs_signature_is_401(server, live_job):
     job_id, _ = live_job
     other_id, _ = new_job(server)
-    response = server.send_signed(job_id, event(),
-                                  secret=server.keys.signing_secret(other_id))
+    response = server.send_signed(
+        job_id, event(), secret=server.keys.signing_secret(other_id)
+    )
     assert response.status_code == 401
 
 
@@ -107,7 +113,7 @@ def test_stale_signature_is_401(server, live_job):
 
 
 def test_token_of_another_job_is_403(server, live_job):
-    job_id, sender = live_job
+    job_id, _ = live_job
     other_id, other_sender = new_job(server)
     token = server.keys.mint_token(other_id, other_sender)
     response = server.send_with_token(job_id, event(), token)
@@ -146,9 +152,12 @@ def test_bad_event_is_422_and_says_why(server, live_job):
 def test_wrong_content_type_is_415(server, live_job):
     job_id, sender = live_job
     token = server.keys.mint_token(job_id, sender)
-    response = requests.post(server.events_url(job_id), data="id=1", timeout=5,
-                             headers={"Authorization": f"Bearer {token}",
-                                      "Content-Type": "text/plain"})
+    response = requests.post(
+        server.events_url(job_id),
+        data="id=1",
+        timeout=5,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+    )
     assert response.status_code == 415
 
 

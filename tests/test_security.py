@@ -17,11 +17,15 @@ from rasa_rpa.security import (
 BODY = b'{"id":"e1","type":"job.started"}'
 
 
-def headers(secret: str, *, msg_id: str = "e1", stamp: int | None = None,
-            body: bytes = BODY) -> dict[str, str]:
+def headers(
+    secret: str, *, msg_id: str = "e1", stamp: int | None = None, body: bytes = BODY
+) -> dict[str, str]:
     stamp = int(time.time()) if stamp is None else stamp
-    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_webhook(secret, msg_id, stamp, body)}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_webhook(secret, msg_id, stamp, body),
+    }
 
 
 @pytest.fixture

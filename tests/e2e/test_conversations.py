@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from rasa_rpa.security import JobKeys, sign_webhook
-from tests.e2e.conftest import MASTER_KEY, Stack
+from tests.e2e.stack import MASTER_KEY, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +29,17 @@ def test_happy_path_started_progress_completed(stack: Stack):
     assert done.endswith("orders-ACME.csv")
     texts = stack.inbox.texts(sender)
     # Everything arrives once and in the order it happened.
-    order = [next(i for i, t in enumerate(texts) if p in t) for p in
-             ("OK, I started", "now working", "Progress: 10%", "Progress: 50%",
-              "Progress: 90%", "completed")]
+    order = [
+        next(i for i, t in enumerate(texts) if p in t)
+        for p in (
+            "OK, I started",
+            "now working",
+            "Progress: 10%",
+            "Progress: 50%",
+            "Progress: 90%",
+            "completed",
+        )
+    ]
     assert order == sorted(order)
     assert len(texts) == len(set(texts))
 
@@ -41,8 +49,9 @@ def test_robot_failure_is_told_with_the_reason(stack: Stack):
     stack.say(sender, "get orders for customer Nobody Inc")
     stack.inbox.wait_text(sender, STARTED)
     failed = stack.inbox.wait_text(sender, r"failed")
-    assert failed.startswith("Sorry, collect_order_details failed: Unknown customer "
-                             "'Nobody Inc'")
+    assert failed.startswith(
+        "Sorry, collect_order_details failed: Unknown customer 'Nobody Inc'"
+    )
 
 
 def test_status_question_while_running(stack: Stack):
@@ -82,9 +91,12 @@ def test_forged_and_cross_job_callbacks_show_nothing(stack: Stack):
     stamp = int(time.time())
 
     def signed(secret: str) -> dict[str, str]:
-        return {"Content-Type": "application/json", "webhook-id": body["id"],
-                "webhook-timestamp": str(stamp),
-                "webhook-signature": sign_webhook(secret, body["id"], stamp, raw)}
+        return {
+            "Content-Type": "application/json",
+            "webhook-id": body["id"],
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign_webhook(secret, body["id"], stamp, raw),
+        }
 
     attempts = [
         # signed with a key that is not ours
@@ -96,9 +108,12 @@ def test_forged_and_cross_job_callbacks_show_nothing(stack: Stack):
         # a token for this job id but minted for another conversation
         {"Authorization": f"Bearer {keys.mint_token(victim_job, other)}"},
     ]
-    statuses = [requests.post(url, data=raw, headers={"Content-Type":
-                                                      "application/json", **h},
-                              timeout=10).status_code for h in attempts]
+    statuses = [
+        requests.post(
+            url, data=raw, headers={"Content-Type": "application/json", **h}, timeout=10
+        ).status_code
+        for h in attempts
+    ]
     assert statuses == [401, 401, 403, 403]
     stack.inbox.wait_text(victim, r"Order details completed")
     stack.inbox.wait_text(other, r"Order details completed")

@@ -13,7 +13,9 @@ from rasa_rpa.providers.local import describe_exit
 
 
 def intents(rasa, sender):
-    return [c.body["name"] for c in rasa.calls_for(sender) if c.endpoint == "trigger_intent"]
+    return [
+        c.body["name"] for c in rasa.calls_for(sender) if c.endpoint == "trigger_intent"
+    ]
 
 
 @pytest.fixture
@@ -23,31 +25,40 @@ def server(action_server, rasa_stand_in):
 
 def test_order_robot_reports_progress_and_outputs(server, rasa_stand_in):
     sender = uuid.uuid4().hex
-    job_id = server.start_job(sender, entities=[{"entity": "customer", "value": "ACME"}])
+    job_id = server.start_job(
+        sender, entities=[{"entity": "customer", "value": "ACME"}]
+    )
     job = server.wait_job(job_id, sender, "succeeded")
     assert job["inputs"]["customer"] == "ACME"
     assert job["outputs"]["order_count"] == 3
     report = Path(job["outputs"]["report_path"])
     assert report.read_text().count("ACME") == 3
-    rasa_stand_in.wait_for(lambda _: "EXTERNAL_rpa_job_succeeded" in intents(
-        rasa_stand_in, sender))
+    rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_succeeded" in intents(rasa_stand_in, sender)
+    )
     assert intents(rasa_stand_in, sender) == [
-        "EXTERNAL_rpa_job_running", "EXTERNAL_rpa_job_progress",
-        "EXTERNAL_rpa_job_progress", "EXTERNAL_rpa_job_progress",
-        "EXTERNAL_rpa_job_succeeded"]
-    progress = [c.body["entities"].get("rpa_progress")
-                for c in rasa_stand_in.calls_for(sender)]
+        "EXTERNAL_rpa_job_running",
+        "EXTERNAL_rpa_job_progress",
+        "EXTERNAL_rpa_job_progress",
+        "EXTERNAL_rpa_job_progress",
+        "EXTERNAL_rpa_job_succeeded",
+    ]
+    progress = [
+        c.body["entities"].get("rpa_progress") for c in rasa_stand_in.calls_for(sender)
+    ]
     assert progress[1:4] == [10, 50, 90]
 
 
 def test_unknown_customer_fails_with_the_keywords_message(server, rasa_stand_in):
     sender = uuid.uuid4().hex
     job_id = server.start_job(
-        sender, entities=[{"entity": "customer", "value": "Nobody Inc"}])
+        sender, entities=[{"entity": "customer", "value": "Nobody Inc"}]
+    )
     job = server.wait_job(job_id, sender, "failed")
     assert job["error"].startswith("Unknown customer 'Nobody Inc'")
-    calls = rasa_stand_in.wait_for(lambda _: "EXTERNAL_rpa_job_failed" in intents(
-        rasa_stand_in, sender))
+    calls = rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_failed" in intents(rasa_stand_in, sender)
+    )
     failed = [c for c in calls if c.conversation_id == sender][-1]
     assert "Nobody Inc" in failed.body["entities"]["rpa_error"]
 
@@ -57,27 +68,40 @@ def test_every_keyword_reaches_the_conversation(server, rasa_stand_in):
     job_id = server.start_job(sender, intent="chat")
     job = server.wait_job(job_id, sender, "succeeded")
     assert job["outputs"] == {"invoice_total": "99.5"}
-    rasa_stand_in.wait_for(lambda _: "EXTERNAL_rpa_job_succeeded" in intents(
-        rasa_stand_in, sender))
+    rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_succeeded" in intents(rasa_stand_in, sender)
+    )
     calls = rasa_stand_in.calls_for(sender)
-    bot = next(c for c in calls if c.endpoint == "tracker/events"
-               and c.body[0]["event"] == "bot")
+    bot = next(
+        c
+        for c in calls
+        if c.endpoint == "tracker/events" and c.body[0]["event"] == "bot"
+    )
     assert bot.body[0]["text"] == "Looking at 2 invoices"
-    assert bot.body[0]["data"]["buttons"] == [{"title": "Stop", "payload": "/cancel_job"}]
-    slot = next(c for c in calls if c.endpoint == "tracker/events"
-                and c.body[0]["event"] == "slot")
+    assert bot.body[0]["data"]["buttons"] == [
+        {"title": "Stop", "payload": "/cancel_job"}
+    ]
+    slot = next(
+        c
+        for c in calls
+        if c.endpoint == "tracker/events" and c.body[0]["event"] == "slot"
+    )
     assert slot.body == [{"event": "slot", "name": "invoice_count", "value": "2"}]
-    progress = [c.body["entities"] for c in calls
-                if c.endpoint == "trigger_intent"
-                and c.body["name"] == "EXTERNAL_rpa_job_progress"]
+    progress = [
+        c.body["entities"]
+        for c in calls
+        if c.endpoint == "trigger_intent"
+        and c.body["name"] == "EXTERNAL_rpa_job_progress"
+    ]
     # one per finished task (2 tasks: 50 %) and the explicit Report Progress 75
     assert [p["rpa_progress"] for p in progress] == [50, 75]
 
 
 def test_failing_task_reports_the_fail_message(server):
     sender = uuid.uuid4().hex
-    job_id = server.start_job(sender, intent="chat",
-                              entities=[{"entity": "fail", "value": "yes"}])
+    job_id = server.start_job(
+        sender, intent="chat", entities=[{"entity": "fail", "value": "yes"}]
+    )
     job = server.wait_job(job_id, sender, "failed")
     assert job["error"] == "Invoice INV-7 is locked by another user"
 
@@ -91,17 +115,26 @@ def test_cancel_stops_the_robot_process(server, rasa_stand_in):
     assert "stopping" in result["responses"][0]["text"]
     assert server.job(job_id, sender)["state"] == "cancelled"
     _wait_gone(pid)
-    rasa_stand_in.wait_for(lambda _: "EXTERNAL_rpa_job_cancelled" in intents(
-        rasa_stand_in, sender))
+    rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_cancelled" in intents(rasa_stand_in, sender)
+    )
     # The dying robot's own "failed" report changes nothing.
     time.sleep(0.5)
     assert server.job(job_id, sender)["state"] == "cancelled"
 
 
 def test_job_past_its_timeout_expires_and_is_stopped(action_server, rasa_stand_in):
-    server = action_server(rasa_url=rasa_stand_in.url, automations={
-        "idle": {"provider": "testbots", "task": "idle", "intent": "wait",
-                 "timeout": "2s"}})
+    server = action_server(
+        rasa_url=rasa_stand_in.url,
+        automations={
+            "idle": {
+                "provider": "testbots",
+                "task": "idle",
+                "intent": "wait",
+                "timeout": "2s",
+            }
+        },
+    )
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="wait")
     server.wait_job(job_id, sender, "running")
@@ -109,8 +142,9 @@ def test_job_past_its_timeout_expires_and_is_stopped(action_server, rasa_stand_i
     job = server.wait_job(job_id, sender, "expired", timeout=15)
     assert "timeout" in job["error"]
     _wait_gone(pid)
-    rasa_stand_in.wait_for(lambda _: "EXTERNAL_rpa_job_expired" in intents(
-        rasa_stand_in, sender))
+    rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_expired" in intents(rasa_stand_in, sender)
+    )
 
 
 def test_unknown_task_tells_the_user(server):
@@ -120,10 +154,15 @@ def test_unknown_task_tells_the_user(server):
     assert "does_not_exist" in result["responses"][0]["text"]
 
 
-@pytest.mark.parametrize(("code", "words"), [
-    (0, "all tasks passed"), (2, "2 task(s) failed"), (252, "invalid robot data"),
-    (-9, "killed by signal 9"),
-])
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (0, "all tasks passed"),
+        (2, "2 task(s) failed"),
+        (252, "invalid robot data"),
+        (-9, "killed by signal 9"),
+    ],
+)
 def test_exit_codes_in_words(code, words):
     assert words in describe_exit(code)
 

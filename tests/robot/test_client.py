@@ -30,8 +30,9 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()},
-                                          body))
+                receiver.received.append(
+                    ({k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = receiver.statuses.pop(0) if receiver.statuses else 202
                 payload = json.dumps({"status": status}).encode()
                 self.send_response(status)
@@ -103,12 +104,13 @@ def test_refusal_is_raised_not_retried():
 
 def test_gives_up_after_retry_window():
     client = RobotClient(f"http://127.0.0.1:{free_port()}/e", token="t", retry_for=0.5)
-    with pytest.raises(ConnectionError, match="could not deliver job.started"):
+    with pytest.raises(ConnectionError, match=r"could not deliver job\.started"):
         client.send("job.started")
 
 
 def test_from_env_outside_a_job_is_none():
     assert RobotClient.from_env({}) is None
-    client = RobotClient.from_env({"RASA_RPA_EVENTS_URL": "http://x/e",
-                                   "RASA_RPA_TOKEN": "t"})
+    client = RobotClient.from_env(
+        {"RASA_RPA_EVENTS_URL": "http://x/e", "RASA_RPA_TOKEN": "t"}
+    )
     assert client is not None and client.events_url == "http://x/e"

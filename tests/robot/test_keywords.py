@@ -13,13 +13,28 @@ from rasa_rpa.robot import client as client_module, keywords
 
 
 def test_order_robot_runs_without_rasa_rpa(tmp_path):
-    env = {k: v for k, v in __import__("os").environ.items()
-           if not k.startswith("RASA_RPA_")}
+    env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if not k.startswith("RASA_RPA_")
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "robot", "--outputdir", str(tmp_path), "--variable",
-         "step_delay:0", "--console", "none", str(ROOT / "robots" /
-                                                  "collect_order_details.robot")],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "robot",
+            "--outputdir",
+            str(tmp_path),
+            "--variable",
+            "step_delay:0",
+            "--console",
+            "none",
+            str(ROOT / "robots" / "collect_order_details.robot"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 9

@@ -21,8 +21,13 @@ async def store(tmp_path):
 
 
 def new_job(job_id: str = "j1", conversation: str = "c1") -> Job:
-    return Job(id=job_id, automation="orders", provider="local",
-               conversation_id=conversation, inputs={"customer": "ACME"})
+    return Job(
+        id=job_id,
+        automation="orders",
+        provider="local",
+        conversation_id=conversation,
+        inputs={"customer": "ACME"},
+    )
 
 
 def event(event_id: str, kind: EventType, job_id: str = "j1", **data) -> JobEvent:
@@ -81,9 +86,15 @@ async def test_claim_hands_out_only_each_conversations_head(store):
         await store.record_event(event(f"a{n}", EventType.PROGRESS, "a", progress=n))
     await store.record_event(event("b0", EventType.STARTED, "b"))
     first = await store.claim_due(1e12, limit=10, lease=30)
-    assert [(m.conversation_id, m.payload["entities"]["rpa_progress"]
-             if m.conversation_id == "c1" else None) for m in first] == [
-        ("c1", 0), ("c2", None)]
+    assert [
+        (
+            m.conversation_id,
+            m.payload["entities"]["rpa_progress"]
+            if m.conversation_id == "c1"
+            else None,
+        )
+        for m in first
+    ] == [("c1", 0), ("c2", None)]
     # Leased heads are not handed out again, and nothing behind them either.
     assert await store.claim_due(1e12, limit=10, lease=30) == []
     await store.mark_delivered(first[0].seq, 1.0)
@@ -134,7 +145,8 @@ async def test_schema_version_is_recorded_and_newer_schema_refused(tmp_path):
     await store.close()
     db = sqlite3.connect(tmp_path / "jobs.db")
     assert db.execute("SELECT version FROM schema_version").fetchone()[0] == (
-        SCHEMA_VERSION)
+        SCHEMA_VERSION
+    )
     db.execute("UPDATE schema_version SET version = 99")
     db.commit()
     db.close()

@@ -13,17 +13,15 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import yaml
 
+from devtools.stack import ROOT, Service, action_service, free_port, rasa_service
 from rasa_rpa.security import JobKeys
-from devtools.stack import MODEL, ROOT, Service, action_service, free_port, rasa_service
 
 RASA_TOKEN = "e2e-rasa-token"
 MASTER_KEY = "e2e-master-key-0123456789abcdefgh"
@@ -75,7 +73,8 @@ class Inbox:
                 if remaining <= 0:
                     raise AssertionError(
                         f"no message matching {pattern!r} for {sender}; got "
-                        f"{[m.get('text') for m in self.messages[sender]]}")
+                        f"{[m.get('text') for m in self.messages[sender]]}"
+                    )
                 self._changed.wait(remaining)
 
 
@@ -90,14 +89,32 @@ class Stack:
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
         self.actions_url = f"http://127.0.0.1:{self.actions_port}"
         endpoints = tmp / "endpoints.yml"
-        endpoints.write_text(yaml.safe_dump({
-            "action_endpoint": {"url": f"{self.actions_url}/webhook"},
-            "tracker_store": {"type": "SQL", "dialect": "sqlite",
-                              "db": str(tmp / "tracker.db")},
-        }))
+        endpoints.write_text(
+            yaml.safe_dump(
+                {
+                    "action_endpoint": {"url": f"{self.actions_url}/webhook"},
+                    "tracker_store": {
+                        "type": "SQL",
+                        "dialect": "sqlite",
+                        "db": str(tmp / "tracker.db"),
+                    },
+                }
+            )
+        )
         credentials = tmp / "credentials.yml"
-        credentials.write_text(yaml.safe_dump({
-            "rest": None, "callback": {"url": self.inbox.url}}))
+        credentials.write_text(
+            yaml.safe_dump(
+                {
+                    "rest": None,
+                    "callback": {"url": self.inbox.url},
+                    "socketio": {
+                        "user_message_evt": "user_uttered",
+                        "bot_message_evt": "bot_uttered",
+                        "session_persistence": True,
+                    },
+                }
+            )
+        )
         config = yaml.safe_load((ROOT / "rpa.yml").read_text())
         config["rasa"] = {"url": self.rasa_url, "token": RASA_TOKEN}
         config["callbacks"] = {"public_url": self.actions_url, "secret": MASTER_KEY}
@@ -108,21 +125,31 @@ class Stack:
         inputs["step_delay"] = "2s"
         (tmp / "rpa.yml").write_text(yaml.safe_dump(config))
         self.rasa: Service = rasa_service(
-            self.rasa_port, token=RASA_TOKEN, endpoints=endpoints,
-            credentials=credentials, log=tmp / "rasa.log", cwd=tmp,
+            self.rasa_port,
+            token=RASA_TOKEN,
+            endpoints=endpoints,
+            credentials=credentials,
+            log=tmp / "rasa.log",
+            cwd=tmp,
         )
         self.actions: Service = action_service(
-            self.actions_port, config=tmp / "rpa.yml", log=tmp / "actions.log")
+            self.actions_port, config=tmp / "rpa.yml", log=tmp / "actions.log"
+        )
 
     def say(self, sender: str, text: str) -> None:
         response = requests.post(
             f"{self.rasa_url}/webhooks/callback/webhook",
-            json={"sender": sender, "message": text}, timeout=60)
+            json={"sender": sender, "message": text},
+            timeout=60,
+        )
         assert response.status_code == 200, response.text
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = requests.get(f"{self.rasa_url}/conversations/{sender}/tracker",
-                                params={"token": RASA_TOKEN}, timeout=30)
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker",
+            params={"token": RASA_TOKEN},
+            timeout=30,
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -134,23 +161,14 @@ class Stack:
 
     def job_state(self, job_id: str, sender: str) -> str:
         token = JobKeys(MASTER_KEY).mint_token(job_id, sender)
-        response = requests.get(f"{self.actions_url}/rpa/v1/jobs/{job_id}", timeout=10,
-                                headers={"Authorization": f"Bearer {token}"})
+        response = requests.get(
+            f"{self.actions_url}/rpa/v1/jobs/{job_id}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         response.raise_for_status()
         return str(response.json()["state"])
 
     @staticmethod
     def new_sender() -> str:
         return f"e2e-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not MODEL.exists():
-        raise AssertionError(f"{MODEL} is missing: run `make setup` (it trains it)")
-    running = Stack(tmp_path_factory.mktemp("e2e"))
-    running.actions.start(timeout=60)
-    running.rasa.start(timeout=240)
-    yield running
-    running.rasa.stop()
-    running.actions.stop()
