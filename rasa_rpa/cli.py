@@ -74,7 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate rpa.yml")
     check.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
     check.set_defaults(handler=_check)
+    token = commands.add_parser(
+        "token", help="print a callback credential for a job (manual tests)"
+    )
+    token.add_argument("job_id")
+    token.add_argument("conversation_id")
+    token.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds")
+    token.set_defaults(handler=_token)
     return parser
+
+
+def _token(args: argparse.Namespace) -> int:
+    from rasa_rpa.security import JobKeys, load_or_create_master_key
+
+    config = load_config(args.config)
+    secret = config.callbacks.secret
+    master = load_or_create_master_key(
+        secret.get_secret_value() if secret else None, config.state_dir
+    )
+    keys = JobKeys(master)
+    print(keys.mint_token(args.job_id, args.conversation_id, ttl=args.ttl))
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
