@@ -26,7 +26,9 @@ BUILTIN_PROVIDERS = {
     "local": "rasa_rpa.providers.local:LocalRobotProvider",
     "uipath": "rasa_rpa.providers.uipath:UiPathProvider",
     "sap": "rasa_rpa.providers.sap:SapProvider",
-    "automation_anywhere": "rasa_rpa.providers.automation_anywhere:AutomationAnywhereProvider",
+    "automation_anywhere": (
+        "rasa_rpa.providers.automation_anywhere:AutomationAnywhereProvider"
+    ),
     "webhook": "rasa_rpa.providers.webhook:WebhookProvider",
 }
 
