@@ -31,5 +31,5 @@ else
   "$target/bin/pip" install -q --ignore-requires-python --no-deps \
     -r rasa-server/rasa-3.6.21-py311.lock.txt
 fi
-"$target/bin/rasa" --version | head -3
+"$target/bin/rasa" --version | sed -n 1,3p
 touch "$target/.installed"
