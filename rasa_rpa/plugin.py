@@ -24,6 +24,7 @@ from sanic import Sanic
 from rasa_rpa.config import RpaConfig, load_config
 from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
+from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
 
 __all__ = ["attach", "attach_sanic_app_extensions", "hookimpl"]
 
@@ -44,6 +45,8 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     app.ctx.rasa_rpa_attached = True
     settings = config if isinstance(config, RpaConfig) else load_config(config)
     app.blueprint(blueprint)
+    app.blueprint(vendor_blueprint)
+    app.blueprint(botpress_blueprint)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
         runtime = Runtime(settings)

@@ -29,8 +29,9 @@ from rasa_rpa.models import Job
 from rasa_rpa.payloads import parse_event
 from rasa_rpa.runtime import Runtime, current_runtime
 from rasa_rpa.security import TokenClaims, verify_webhook
+from rasa_rpa.stores.base import EventResult
 
-__all__ = ["blueprint"]
+__all__ = ["authenticate", "blueprint", "error", "install_error_handlers", "load_job"]
 
 blueprint = Blueprint("rasa_rpa", url_prefix="/rpa")
 
@@ -76,10 +77,8 @@ async def load_job(runtime: Runtime, job_id: str, claims: TokenClaims | None) ->
     return job
 
 
-@blueprint.post("/v1/jobs/<job_id:str>/events")
-async def post_event(request: Request, job_id: str) -> HTTPResponse:
-    """Record a robot's event for ``job_id``."""
-    runtime = current_runtime()
+def check_body(runtime: Runtime, request: Request) -> None:
+    """413 for a body over the limit, 415 for anything but JSON."""
     limit = runtime.config.callbacks.max_body_bytes
     if len(request.body) > limit:
         raise InvalidPayload(
@@ -92,20 +91,32 @@ async def post_event(request: Request, job_id: str) -> HTTPResponse:
             status=415,
             code="unsupported_media_type",
         )
+
+
+def accepted(result: EventResult, event_id: str) -> HTTPResponse:
+    """202 for a recorded event, 200 for one recorded before."""
+    body: dict[str, Any] = {
+        "job_id": result.job.id,
+        "event_id": event_id,
+        "state": result.job.state.value,
+        "applied": result.applied,
+        "duplicate": result.duplicate,
+    }
+    return json(body, status=200 if result.duplicate else 202)
+
+
+@blueprint.post("/v1/jobs/<job_id:str>/events")
+async def post_event(request: Request, job_id: str) -> HTTPResponse:
+    """Record a robot's event for ``job_id``."""
+    runtime = current_runtime()
+    check_body(runtime, request)
     claims = authenticate(runtime, request, job_id)
     event = parse_event(
         job_id, request.body, fallback_id=request.headers.get("webhook-id")
     )
     await load_job(runtime, job_id, claims)
     result = await runtime.service.record(event)
-    body: dict[str, Any] = {
-        "job_id": job_id,
-        "event_id": event.id,
-        "state": result.job.state.value,
-        "applied": result.applied,
-        "duplicate": result.duplicate,
-    }
-    return json(body, status=200 if result.duplicate else 202)
+    return accepted(result, event.id)
 
 
 @blueprint.get("/v1/jobs/<job_id:str>")
@@ -138,6 +149,11 @@ async def store_down(request: Request, exc: StoreError) -> HTTPResponse:
     return error(503, "store_unavailable", "the job store is unavailable; retry later")
 
 
-blueprint.exception(CallbackError)(callback_error)
-blueprint.exception(JobNotFound)(job_not_found)
-blueprint.exception(StoreError)(store_down)
+def install_error_handlers(bp: Blueprint) -> None:
+    """Answer the library's errors as JSON on every route of ``bp``."""
+    bp.exception(CallbackError)(callback_error)
+    bp.exception(JobNotFound)(job_not_found)
+    bp.exception(StoreError)(store_down)
+
+
+install_error_handlers(blueprint)

@@ -60,6 +60,9 @@ class JobStore(Protocol):
     async def update_job(self, job_id: str, **fields: Any) -> Job:
         """Set plain fields (``provider_ref``...) that are not state changes."""
 
+    async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
+        """The job a provider knows as ``provider_ref`` (for vendor webhooks)."""
+
     async def latest_job(self, conversation_id: str) -> Job | None:
         """The newest job started from ``conversation_id``."""
 

@@ -77,6 +77,10 @@ _MIGRATIONS = [
     CREATE INDEX outbox_pending ON outbox(conversation_id, seq)
         WHERE delivered_at IS NULL AND dead_at IS NULL;
     """,
+    # 2: vendor webhooks name jobs by the vendor's id.
+    """
+    CREATE INDEX jobs_by_provider_ref ON jobs(provider, provider_ref);
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 _JOB_COLUMNS = (
@@ -187,6 +191,15 @@ class SQLiteJobStore:
                     (*fields.values(), time.time(), job_id),
                 )
         return await self.get_job(job_id)
+
+    async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
+        with self._errors():
+            row = self.db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                " WHERE provider = ? AND provider_ref = ?",
+                (provider, provider_ref),
+            ).fetchone()
+        return None if row is None else _job_from_row(row)
 
     async def latest_job(self, conversation_id: str) -> Job | None:
         jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)

@@ -1,0 +1,141 @@
+"""Callbacks in the vendors' own formats, so existing robots work unchanged.
+
+* ``POST /rpa/v1/providers/{name}/webhook``: a vendor's webhook or notifier
+  (UiPath Orchestrator webhooks, SAP API notifiers, the Automation Anywhere
+  deploy callback). The provider named in rpa.yml verifies and translates it.
+* ``POST /api/v1/bots/{bot_id}/mod/uipath/message``: the Botpress v12
+  ``uipath`` module's callback, as sent by its "Callback" UiPath activity:
+  ``Authorization: Bearer <token>`` and ``{channel, target, botId, message}``.
+  The token is our per-job token, so unlike Botpress's it opens one job only.
+
+Both end in the same :meth:`JobService.record` as the native API.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import uuid
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
+from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.base import WebhookEvent
+from rasa_rpa.routes import accepted, check_body, install_error_handlers, load_job
+from rasa_rpa.runtime import Runtime, current_runtime
+
+__all__ = ["botpress_blueprint", "vendor_blueprint"]
+
+vendor_blueprint = Blueprint("rasa_rpa_vendors", url_prefix="/rpa/v1/providers")
+botpress_blueprint = Blueprint("rasa_rpa_botpress", url_prefix="/api/v1/bots")
+
+
+@vendor_blueprint.post("/<name:str>/webhook")
+async def provider_webhook(request: Request, name: str) -> HTTPResponse:
+    """A vendor's own webhook for provider ``name``."""
+    runtime = current_runtime()
+    provider = runtime.service.providers.get(name)
+    if provider is None:
+        raise InvalidPayload(
+            f"no provider named {name!r} in rpa.yml", status=404, code="no_provider"
+        )
+    check_body(runtime, request)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    results = []
+    for item in await provider.receive_webhook(headers, request.body):
+        job = await _job_for(runtime, name, item)
+        event = JobEvent(
+            item.event_id, job.id, item.type, item.data, source=f"{name}-webhook"
+        )
+        result = await runtime.service.record(event)
+        results.append(
+            {
+                "job_id": job.id,
+                "event_id": item.event_id,
+                "state": result.job.state.value,
+                "duplicate": result.duplicate,
+            }
+        )
+    return json({"received": len(results), "events": results}, status=202)
+
+
+async def _job_for(runtime: Runtime, provider: str, item: WebhookEvent) -> Job:
+    if item.job_id:
+        job = await runtime.store.get_job(item.job_id)
+        if job.provider != provider:
+            raise Forbidden(f"job {item.job_id} does not belong to provider {provider}")
+        if item.provider_ref and job.provider_ref not in (None, item.provider_ref):
+            raise Forbidden("the vendor's job id does not match this job")
+    elif item.provider_ref:
+        found = await runtime.store.find_by_ref(provider, item.provider_ref)
+        if found is None:
+            raise InvalidPayload(
+                f"no job known to {provider} as {item.provider_ref!r}",
+                status=404,
+                code="job_not_found",
+            )
+        job = found
+    else:
+        raise InvalidPayload("the webhook names no job", code="no_job")
+    if item.token is not None:
+        claims = runtime.keys.verify_token(item.token, job.id)
+        await load_job(runtime, job.id, claims)
+    return job
+
+
+@botpress_blueprint.post("/<bot_id:str>/mod/uipath/message")
+async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
+    """The Botpress ``uipath`` module's callback, answered the way Botpress does."""
+    runtime = current_runtime()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not token:
+        raise AuthenticationFailed("Authorization header is missing")
+    if scheme.lower() != "bearer":
+        raise AuthenticationFailed("Unknown scheme")
+    claims = runtime.keys.identify(token.strip())
+    job = await load_job(runtime, claims.job_id, claims)
+    check_body(runtime, request)
+    body = _json_object(request.body)
+    target = body.get("target")
+    if target is not None and str(target) != job.conversation_id:
+        raise Forbidden("target is not the conversation this token belongs to")
+    event = JobEvent(
+        uuid.uuid4().hex,  # Botpress sends no id: every call is a new message
+        job.id,
+        EventType.MESSAGE,
+        _message_data(body.get("message")),
+        source="botpress-compat",
+    )
+    result = await runtime.service.record(event)
+    return accepted(result, event.id)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = jsonlib.loads(body)
+    except ValueError:
+        raise InvalidPayload(
+            "the body is not valid JSON", status=400, code="invalid_json"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InvalidPayload(
+            "the body must be a JSON object", status=400, code="invalid_json"
+        )
+    return parsed
+
+
+def _message_data(message: Any) -> dict[str, Any]:
+    """A Botpress payload (``{type: "text", text}`` or a string) as our message."""
+    if isinstance(message, str) and message:
+        return {"text": message}
+    if isinstance(message, dict):
+        data = {k: message[k] for k in ("text", "image", "buttons") if message.get(k)}
+        if data:
+            return data
+    raise InvalidPayload('message must be text or {"type": "text", "text": "..."}')
+
+
+install_error_handlers(vendor_blueprint)
+install_error_handlers(botpress_blueprint)

@@ -1,0 +1,85 @@
+"""The generic webhook provider posts a templated body to any HTTP endpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasa_rpa.errors import ProviderError, ProviderUnavailable
+from rasa_rpa.fakes.base import FakeServer
+from rasa_rpa.models import Job
+from rasa_rpa.providers.base import StartRequest
+from rasa_rpa.providers.webhook import WebhookProvider, render_template
+from rasa_rpa.security import JobKeys
+
+
+async def report(event):
+    return None
+
+
+def request_for(task="nightly", inputs=None):
+    job = Job(id="job-1", automation="a", provider="hook", conversation_id="conv-1")
+    creds = JobKeys("k" * 32).credentials(job.id, "conv-1", "http://127.0.0.1:5055")
+    return StartRequest(job, task, inputs or {"customer": "ACME", "n": 3}, creds, 60)
+
+
+@pytest.fixture
+def endpoint():
+    with FakeServer() as server:
+        server.route("POST", r"/hooks/(?P<task>[a-z]+)",
+                     lambda r: (201, {"run": {"id": f"run-{r.params['task']}"}}))
+        server.route("POST", r"/broken", lambda r: (503, {"message": "maintenance"}))
+        yield server
+
+
+def provider(make_config, **options):
+    config = make_config(providers={"hook": {"type": "webhook", **options}})
+    return WebhookProvider("hook", config.providers["hook"], config, report)
+
+
+async def test_templated_body_headers_and_ref(make_config, endpoint):
+    hook = provider(
+        make_config, url=endpoint.url + "/hooks/{task}", ref="run.id",
+        headers={"X-Api-Key": "key-1", "X-Job": "{job_id}"},
+        body={"customer": "{inputs.customer}", "count": "{inputs.n}",
+              "callback": "{events_url}", "auth": "Bearer {token}", "all": "{inputs}"},
+    )
+    ref = await hook.start(request_for())
+    await hook.aclose()
+    assert ref == "run-nightly"
+    [sent] = endpoint.requests
+    body = sent.json()
+    assert body["customer"] == "ACME"
+    assert body["count"] == 3  # a whole-string placeholder keeps its JSON type
+    assert body["all"] == {"customer": "ACME", "n": 3}
+    assert body["callback"] == "http://127.0.0.1:5055/rpa/v1/jobs/job-1/events"
+    assert body["auth"].startswith("Bearer ey")
+    assert sent.headers["x-api-key"] == "key-1"
+    assert sent.headers["x-job"] == "job-1"
+
+
+async def test_default_body_carries_the_callback(make_config, endpoint):
+    hook = provider(make_config, url=endpoint.url + "/hooks/x")
+    assert await hook.start(request_for()) is None
+    await hook.aclose()
+    body = endpoint.requests[0].json()
+    assert body["job_id"] == "job-1"
+    assert set(body["callback"]) == {"url", "token"}
+
+
+async def test_vendor_5xx_is_unavailable(make_config, endpoint):
+    hook = provider(make_config, url=endpoint.url + "/broken")
+    with pytest.raises(ProviderUnavailable, match="503: maintenance"):
+        await hook.start(request_for())
+    await hook.aclose()
+
+
+async def test_unknown_placeholder_names_the_config(make_config, endpoint):
+    hook = provider(make_config, url=endpoint.url + "/hooks/x",
+                    body={"x": "{inputs.missing}"})
+    with pytest.raises(ProviderError, match=r"providers.hook.*inputs.missing"):
+        await hook.start(request_for())
+    await hook.aclose()
+
+
+def test_render_keeps_text_around_placeholders():
+    assert render_template("job {job_id}!", {"job_id": 7}) == "job 7!"
