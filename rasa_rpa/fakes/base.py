@@ -64,9 +64,11 @@ class FakeServer:
                 body = self.rfile.read(length) if length else b""
                 url = urlparse(self.path)
                 request = FakeRequest(
-                    self.command, url.path,
+                    self.command,
+                    url.path,
                     {k: v[-1] for k, v in parse_qs(url.query).items()},
-                    {k.lower(): v for k, v in self.headers.items()}, body,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
                 )
                 with fake._lock:
                     fake.requests.append(request)

@@ -114,7 +114,8 @@ class Provider(ABC):
         """
         raise InvalidPayload(
             f"provider {self.name!r} ({self.type_name}) receives no webhooks",
-            status=404, code="no_webhooks",
+            status=404,
+            code="no_webhooks",
         )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
