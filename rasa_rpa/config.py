@@ -106,6 +106,8 @@ class ReconcilerSettings(_Model):
     """How often jobs that are not final are checked (expiry, polling)."""
 
     interval: Duration = 2.0
+    #: Upper bound on vendor status calls in flight at once.
+    max_concurrent_polls: int = Field(default=8, ge=1)
 
 
 class ProviderSettings(_Model):

@@ -14,6 +14,8 @@ import logging
 import time
 
 from rasa_rpa.errors import ProviderError, StoreError
+from rasa_rpa.models import Job
+from rasa_rpa.providers.base import Provider
 from rasa_rpa.service import JobService
 
 __all__ = ["Reconciler"]
@@ -22,12 +24,23 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler:
-    """Expires overdue jobs and polls providers that have a status API."""
+    """Expires overdue jobs and polls providers that have a status API.
 
-    def __init__(self, service: JobService, *, interval: float) -> None:
+    Each job is polled every ``poll_interval`` seconds (a provider option,
+    default 10 s); a failing poll backs off exponentially up to 5 minutes, and
+    at most ``max_concurrent_polls`` polls run at once, so a backlog of jobs
+    cannot flood a vendor API.
+    """
+
+    def __init__(
+        self, service: JobService, *, interval: float, max_concurrent_polls: int = 8
+    ) -> None:
         self.service = service
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._limit = asyncio.Semaphore(max_concurrent_polls)
+        #: job id -> (next poll time, consecutive failures)
+        self._schedule: dict[str, tuple[float, int]] = {}
 
     def start(self) -> None:
         """Run in the background until :meth:`stop`."""
@@ -52,20 +65,50 @@ class Reconciler:
         """One pass over unfinished jobs; return how many changed."""
         now = time.time() if now is None else now
         changed = 0
-        for job in await self.service.store.unfinished_jobs():
+        due: list[Job] = []
+        jobs = await self.service.store.unfinished_jobs()
+        live = {job.id for job in jobs}
+        for job_id in set(self._schedule) - live:
+            del self._schedule[job_id]
+        for job in jobs:
             if job.deadline_at is not None and job.deadline_at <= now:
                 result = await self.service.expire(job, now)
                 changed += int(result.applied)
-                continue
-            provider = self.service.providers.get(job.provider)
-            if provider is None:
-                continue
+            elif self._pollable(job) and self._schedule.get(job.id, (0, 0))[0] <= now:
+                due.append(job)
+        counts = await asyncio.gather(*(self._poll(job, now) for job in due))
+        return changed + sum(counts)
+
+    def _pollable(self, job: Job) -> bool:
+        provider = self.service.providers.get(job.provider)
+        return (
+            provider is not None
+            and job.provider_ref is not None
+            and type(provider).poll is not Provider.poll
+        )
+
+    async def _poll(self, job: Job, now: float) -> int:
+        provider = self.service.providers[job.provider]
+        interval = float(provider.option("poll_interval", 10.0))
+        failures = self._schedule.get(job.id, (0.0, 0))[1]
+        async with self._limit:
             try:
                 events = await provider.poll(job)
             except ProviderError as exc:
-                log.warning("reconciler: polling job %s failed: %s", job.id, exc)
-                continue
-            for event in events:
-                result = await self.service.record(event)
-                changed += int(result.applied and not result.duplicate)
+                failures += 1
+                delay = min(interval * 2**failures, 300.0)
+                self._schedule[job.id] = (now + delay, failures)
+                log.warning(
+                    "reconciler: polling job %s failed (%s); next try in %.0fs",
+                    job.id,
+                    exc,
+                    delay,
+                    extra={"job_id": job.id, "conversation_id": job.conversation_id},
+                )
+                return 0
+        self._schedule[job.id] = (now + interval, 0)
+        changed = 0
+        for event in events:
+            result = await self.service.record(event)
+            changed += int(result.applied and not result.duplicate)
         return changed

@@ -37,7 +37,11 @@ class Runtime:
         self.service = JobService(config, self.store, self.keys)
         self.rasa = RasaClient(config.rasa)
         self.dispatcher = OutboxDispatcher(self.store, self.rasa, config.delivery)
-        self.reconciler = Reconciler(self.service, interval=config.reconciler.interval)
+        self.reconciler = Reconciler(
+            self.service,
+            interval=config.reconciler.interval,
+            max_concurrent_polls=config.reconciler.max_concurrent_polls,
+        )
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
         for name, settings in config.providers.items():

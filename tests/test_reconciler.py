@@ -1,0 +1,120 @@
+"""The reconciler: overdue jobs expire, pollable jobs are polled with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rasa_rpa.config import ProviderSettings
+from rasa_rpa.errors import ProviderUnavailable
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.providers.base import Provider
+from rasa_rpa.reconciler import Reconciler
+from rasa_rpa.security import JobKeys
+from rasa_rpa.service import JobService
+from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+
+class ScriptedProvider(Provider):
+    """A backend whose status API answers from a script."""
+
+    type_name = "scripted"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.answers: dict[str, list] = {}
+        self.polls: list[str] = []
+        self.cancelled: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def start(self, request):
+        return "ref"
+
+    async def poll(self, job):
+        self.polls.append(job.id)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        answer = self.answers.get(job.id, [])
+        item = answer.pop(0) if answer else []
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def cancel(self, job):
+        self.cancelled.append(job.id)
+
+
+@pytest.fixture
+async def world(tmp_path, make_config):
+    config = make_config()
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    await store.open()
+    service = JobService(config, store, JobKeys("k" * 32))
+    provider = ScriptedProvider(
+        "scripted", ProviderSettings(type="scripted", poll_interval=10), config,
+        service.record)
+    service.providers = {"scripted": provider}
+    yield service, provider, Reconciler(service, interval=1, max_concurrent_polls=3)
+    await store.close()
+
+
+async def add_job(service, job_id, deadline=1e12):
+    await service.store.create_job(Job(
+        id=job_id, automation="a", provider="scripted", conversation_id="c",
+        provider_ref=f"ref-{job_id}", deadline_at=deadline, created_at=0))
+
+
+async def test_polled_status_moves_the_job(world):
+    service, provider, reconciler = world
+    await add_job(service, "j1")
+    provider.answers["j1"] = [[JobEvent("p1", "j1", EventType.SUCCEEDED,
+                                        {"outputs": {"n": 1}})]]
+    assert await reconciler.check_once(now=100) == 1
+    job = await service.store.get_job("j1")
+    assert job.state is JobState.SUCCEEDED
+    assert job.outputs == {"n": 1}
+
+
+async def test_poll_waits_for_its_interval(world):
+    service, provider, reconciler = world
+    await add_job(service, "j1")
+    await reconciler.check_once(now=100)
+    await reconciler.check_once(now=105)
+    await reconciler.check_once(now=111)
+    assert provider.polls == ["j1", "j1"]
+
+
+async def test_failing_poll_backs_off(world):
+    service, provider, reconciler = world
+    await add_job(service, "j1")
+    provider.answers["j1"] = [ProviderUnavailable("scripted", "down")] * 3
+    await reconciler.check_once(now=100)  # fails: next try at 100 + 20
+    await reconciler.check_once(now=111)
+    assert provider.polls == ["j1"]
+    await reconciler.check_once(now=121)  # fails again: next at 121 + 40
+    await reconciler.check_once(now=150)
+    assert provider.polls == ["j1", "j1"]
+
+
+async def test_concurrent_polls_are_bounded(world):
+    service, provider, reconciler = world
+    for n in range(10):
+        await add_job(service, f"j{n}")
+    await reconciler.check_once(now=100)
+    assert len(provider.polls) == 10
+    assert provider.max_in_flight <= 3
+
+
+async def test_overdue_job_expires_and_is_stopped(world):
+    service, provider, reconciler = world
+    await add_job(service, "late", deadline=50)
+    assert await reconciler.check_once(now=100) == 1
+    job = await service.store.get_job("late")
+    assert job.state is JobState.EXPIRED
+    assert "timeout" in job.error
+    assert provider.cancelled == ["late"]
+    assert provider.polls == []
