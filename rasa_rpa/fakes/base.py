@@ -88,7 +88,9 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         """Serve ``method`` on paths matching ``pattern`` (named groups → params)."""

@@ -1,0 +1,382 @@
+"""A fake Automation 360 Control Room: login, deploy, activity and callbacks.
+
+What is faithful to the documented API (Automation Anywhere "Authentication
+API", "Deploy bots API", "Request bot progress"; pixiebrix-extension
+``contrib/automationanywhere``):
+
+* ``POST /v1/authentication`` takes ``{"username", "apiKey"|"password"}`` and
+  answers ``{"token", "user"}``; tokens last 20 minutes and are sent back as
+  ``X-Authorization``. Bad credentials answer 401 with code ``UM1110``.
+* ``POST /v4/automations/deploy`` takes ``botId``, typed ``botInput`` values
+  (``{"type": "STRING", "string": "x"}``; numbers and booleans as strings),
+  ``unattendedRequest`` and ``callbackInfo {url, headers}``, and answers
+  ``{"deploymentId", "automationName"}``.
+* ``POST /v3/activity/list`` filters by deploymentId; statuses go QUEUED →
+  RUNNING → COMPLETED | RUN_FAILED, or RUN_ABORTED after
+  ``POST /v3/activity/manage {"stop": {"executionIds": [...]}}``.
+  ``GET /v3/activity/execution/<id>`` returns one activity with its
+  ``botOutVariables``.
+
+What is assumed: no schema for the callback body is published, so the fake
+POSTs ``{"deploymentId", "status", "botOutVariables", "message",
+"activityId"}`` with the ``callbackInfo.headers`` given at deployment, once
+per status change after QUEUED. The real list may leave ``botOutVariables``
+to the execution endpoint; set ``list_outputs = False`` to behave that way.
+Error bodies are ``{"code", "details", "message"}`` as the Control Room's.
+
+The "bots" are :mod:`rasa_rpa.fakes.processes`, so ACME has 3 orders here
+as everywhere. A bot given ``rasaRpaEventsUrl`` and ``rasaRpaToken`` inputs
+also reports progress to rasa-rpa's callback API, as a real bot would.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from rasa_rpa.fakes.base import FakeRequest, FakeServer, Handler, Reply
+from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed, run_process
+
+__all__ = ["Deployment", "FakeControlRoom"]
+
+FINAL = frozenset({"COMPLETED", "RUN_FAILED", "RUN_ABORTED"})
+
+
+@dataclass
+class Deployment:
+    """One deployed bot run, as the fake's activity record keeps it."""
+
+    id: str
+    activity_id: str
+    bot_id: int
+    bot_name: str
+    automation_name: str
+    inputs: dict[str, Any]
+    callback: dict[str, Any]
+    status: str = "QUEUED"
+    outputs: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def activity(self, with_outputs: bool = True) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "id": self.activity_id,
+            "deploymentId": self.id,
+            "automationName": self.automation_name,
+            "fileId": self.bot_id,
+            "fileName": self.bot_name,
+            "status": self.status,
+            "message": self.message,
+        }
+        if with_outputs:
+            item["botOutVariables"] = {"values": dict(self.outputs)}
+        return item
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"type": "BOOLEAN", "boolean": "true" if value else "false"}
+    if isinstance(value, (int, float)):
+        return {"type": "NUMBER", "number": str(value)}
+    return {"type": "STRING", "string": "" if value is None else str(value)}
+
+
+def _untyped(value: dict[str, Any]) -> Any:
+    kind = str(value.get("type")).upper()
+    if kind == "NUMBER":
+        number = float(value.get("number") or 0)
+        return int(number) if number.is_integer() else number
+    if kind == "BOOLEAN":
+        return str(value.get("boolean")).lower() == "true"
+    return value.get(kind.lower())
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "details": message, "message": message}
+
+
+class FakeControlRoom:
+    """The Control Room's bot API over real HTTP on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        username: str = "rasa-bot",
+        api_key: str = "fake-api-key",
+        password: str = "fake-password",
+        bots: dict[str, int] | None = None,
+        token_ttl: float = 1200,
+        step_delay: float = 0.3,
+        port: int = 0,
+    ) -> None:
+        self.username = username
+        self._api_key = api_key
+        self._password = password
+        names = sorted(PROCESSES)
+        #: Bot name -> botId.
+        self.bot_ids: dict[str, int] = dict(
+            bots if bots is not None else {n: i for i, n in enumerate(names, 1)}
+        )
+        self._bots = {bot_id: name for name, bot_id in self.bot_ids.items()}
+        self.token_ttl = token_ttl
+        self.step_delay = step_delay
+        #: Deployments by deploymentId.
+        self.deployments: dict[str, Deployment] = {}
+        #: How many logins were made (successful or not).
+        self.token_requests = 0
+        #: When true, the Control Room "forgets" to POST callbacks.
+        self.drop_callbacks = False
+        #: When false, activity/list leaves outputs to activity/execution.
+        self.list_outputs = True
+        #: Every callback sent: {"url", "headers", "body", "status"}.
+        self.callbacks: list[dict[str, Any]] = []
+        #: Every progress report a bot sent to rasa-rpa: {"url", "status"}.
+        self.progress_posts: list[dict[str, Any]] = []
+        self._tokens: dict[str, float] = {}
+        self._failures: list[int] = []
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._runners: list[threading.Thread] = []
+        self.server = FakeServer(port)
+        routes: list[tuple[str, str, Handler]] = [
+            ("POST", "/v1/authentication", self._login),
+            ("POST", "/v4/automations/deploy", self._deploy),
+            ("POST", "/v3/activity/list", self._list),
+            ("GET", "/v3/activity/execution/(?P<id>[^/]+)", self._execution),
+            ("POST", "/v3/activity/manage", self._manage),
+        ]
+        for method, pattern, handler in routes:
+            self.server.route(method, pattern, self._guarded(handler))
+
+    # -- knobs ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The Control Room base URL."""
+        return self.server.url
+
+    def fail_next_requests(self, n: int, status: int = 500) -> None:
+        """The next ``n`` requests, whatever the route, answer ``status``."""
+        with self._lock:
+            self._failures += [status] * n
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops working (as after 20 minutes)."""
+        with self._lock:
+            self._tokens = dict.fromkeys(self._tokens, 0.0)
+
+    def start(self) -> FakeControlRoom:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self._closing.set()
+        for deployment in list(self.deployments.values()):
+            deployment.stop.set()
+        self.server.stop()
+        for runner in self._runners:
+            runner.join(timeout=2)
+
+    def __enter__(self) -> FakeControlRoom:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- routes --------------------------------------------------------------
+
+    def _guarded(self, handler: Handler) -> Handler:
+        def guarded(request: FakeRequest) -> Reply:
+            with self._lock:
+                status = self._failures.pop(0) if self._failures else None
+            if status is not None:
+                return status, _error("FAKE", f"injected failure {status}")
+            return handler(request)
+
+        return guarded
+
+    def _authorized(self, request: FakeRequest) -> bool:
+        token = request.headers.get("x-authorization", "")
+        with self._lock:
+            expires = self._tokens.get(token)
+        return expires is not None and expires > time.time()
+
+    def _login(self, request: FakeRequest) -> Reply:
+        with self._lock:
+            self.token_requests += 1
+        body = request.json() or {}
+        good = body.get("username") == self.username and (
+            body.get("apiKey") == self._api_key
+            or body.get("password") == self._password
+        )
+        if not good:
+            return 401, _error("UM1110", "Invalid credentials")
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = time.time() + self.token_ttl
+        user = {"id": 7, "username": self.username, "tenantId": 1}
+        return 200, {"token": token, "user": user}
+
+    def _deploy(self, request: FakeRequest) -> Reply:
+        if not self._authorized(request):
+            return 401, _error("UM1100", "Token is invalid or has expired")
+        body = request.json() or {}
+        bot_input = body.get("botInput") or {}
+        inputs: dict[str, Any] = {}
+        for key, value in bot_input.items():
+            if not isinstance(value, dict) or "type" not in value:
+                return 400, _error(
+                    "BAD_REQUEST",
+                    f"botInput.{key} must be a typed value such as "
+                    '{"type": "STRING", "string": "..."}',
+                )
+            inputs[key] = _untyped(value)
+        bot_id = body.get("botId")
+        name = self._bots.get(bot_id) if isinstance(bot_id, int) else None
+        if name is None or not isinstance(bot_id, int):
+            return 404, _error("NOT_FOUND", f"Bot {bot_id} not found")
+        deployment = Deployment(
+            id=str(uuid.uuid4()),
+            activity_id=uuid.uuid4().hex,
+            bot_id=bot_id,
+            bot_name=name,
+            automation_name=str(body.get("automationName") or name),
+            inputs=inputs,
+            callback=dict(body.get("callbackInfo") or {}),
+        )
+        with self._lock:
+            self.deployments[deployment.id] = deployment
+        runner = threading.Thread(target=self._run, args=(deployment,), daemon=True)
+        self._runners.append(runner)
+        runner.start()
+        return 200, {
+            "deploymentId": deployment.id,
+            "automationName": deployment.automation_name,
+        }
+
+    def _list(self, request: FakeRequest) -> Reply:
+        if not self._authorized(request):
+            return 401, _error("UM1100", "Token is invalid or has expired")
+        wanted = ((request.json() or {}).get("filter") or {}).get("value")
+        with self._lock:
+            items = [
+                d.activity(self.list_outputs)
+                for d in self.deployments.values()
+                if wanted is None or d.id == wanted
+            ]
+        page = {"offset": 0, "total": len(self.deployments), "totalFilter": len(items)}
+        return 200, {"page": page, "list": items}
+
+    def _execution(self, request: FakeRequest) -> Reply:
+        if not self._authorized(request):
+            return 401, _error("UM1100", "Token is invalid or has expired")
+        with self._lock:
+            for deployment in self.deployments.values():
+                if deployment.activity_id == request.params["id"]:
+                    return 200, deployment.activity()
+        return 404, _error("NOT_FOUND", "Execution not found")
+
+    def _manage(self, request: FakeRequest) -> Reply:
+        if not self._authorized(request):
+            return 401, _error("UM1100", "Token is invalid or has expired")
+        ids = set(((request.json() or {}).get("stop") or {}).get("executionIds") or [])
+        with self._lock:
+            for deployment in self.deployments.values():
+                if deployment.activity_id in ids:
+                    deployment.stop.set()
+        return 200, {}
+
+    # -- the bot -------------------------------------------------------------
+
+    def _run(self, deployment: Deployment) -> None:
+        if deployment.stop.wait(self.step_delay):
+            self._finish_aborted(deployment)
+            return
+        self._set(deployment, "RUNNING")
+        self._report_progress(deployment)
+        if deployment.stop.wait(self.step_delay):
+            self._finish_aborted(deployment)
+            return
+        inputs = {
+            k: v for k, v in deployment.inputs.items() if not k.startswith("rasaRpa")
+        }
+        try:
+            outputs = run_process(deployment.bot_name, inputs)
+        except ProcessFailed as exc:
+            self._set(deployment, "RUN_FAILED", message=str(exc))
+            return
+        typed = {k: _typed(v) for k, v in outputs.items()}
+        self._set(deployment, "COMPLETED", outputs=typed)
+
+    def _finish_aborted(self, deployment: Deployment) -> None:
+        if not self._closing.is_set():
+            self._set(deployment, "RUN_ABORTED", message="Stopped by user")
+
+    def _set(
+        self,
+        deployment: Deployment,
+        status: str,
+        *,
+        message: str = "",
+        outputs: dict[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            deployment.status = status
+            deployment.message = message
+            if outputs is not None:
+                deployment.outputs = outputs
+        self._send_callback(deployment)
+
+    def _send_callback(self, deployment: Deployment) -> None:
+        url = deployment.callback.get("url")
+        if not url or self.drop_callbacks or self._closing.is_set():
+            return
+        headers = {
+            str(k): str(v)
+            for k, v in (deployment.callback.get("headers") or {}).items()
+        }
+        body = {
+            "deploymentId": deployment.id,
+            "status": deployment.status,
+            "botOutVariables": {"values": dict(deployment.outputs)},
+            "message": deployment.message,
+            "activityId": deployment.activity_id,
+        }
+        record: dict[str, Any] = {"url": url, "headers": headers, "body": body}
+        try:
+            response = httpx.post(url, json=body, headers=headers, timeout=5)
+            record["status"] = response.status_code
+        except httpx.HTTPError as exc:
+            record["status"] = type(exc).__name__
+        with self._lock:
+            self.callbacks.append(record)
+
+    def _report_progress(self, deployment: Deployment) -> None:
+        url = deployment.inputs.get("rasaRpaEventsUrl")
+        token = deployment.inputs.get("rasaRpaToken")
+        if not url or not token or self._closing.is_set():
+            return
+        event = {
+            "id": str(uuid.uuid4()),
+            "type": "job.progress",
+            "data": {"progress": 50, "message": "Processing in Automation Anywhere"},
+        }
+        record: dict[str, Any] = {"url": url}
+        try:
+            response = httpx.post(
+                str(url),
+                json=event,
+                timeout=5,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            record["status"] = response.status_code
+        except httpx.HTTPError as exc:
+            record["status"] = type(exc).__name__
+        with self._lock:
+            self.progress_posts.append(record)

@@ -1,0 +1,398 @@
+"""SAP Intelligent RPA / SAP Build Process Automation, started by API triggers.
+
+SAP starts an automation when its *API trigger* URL is called with an OAuth
+token (client credentials from the BTP service key) and an API key. SAP has
+no public job-status or cancel API for trigger runs: results come back only
+through the trigger's *API notifier*, a REST call SAP makes when the job
+reaches Start, Success, Failure, Cancel or Expired. So this provider starts
+jobs and translates notifier calls; it never polls.
+
+The trigger's ``invocationContext`` is not seen by the automation but is
+echoed to notifiers, which makes it the correlation field: rasa-rpa puts the
+job id, the conversation id, the callback URL and the per-job token there.
+
+rpa.yml::
+
+    providers:
+      sap:
+        type: sap
+        service_key_url: https://<subdomain>.authentication.<region>.hana.ondemand.com
+        client_id: ${SAP_CLIENT_ID}
+        client_secret: ${SAP_CLIENT_SECRET}
+        api_key: ${SAP_IRPA_API_KEY}        # needs trigger_execute
+        triggers:                           # task -> API trigger URL (or id)
+          collect_order_details: https://api.irpa.cfapps.eu10.hana.ondemand.com/runtime/v1/apiTriggers/<id>/runs
+        # or: trigger_url_template: https://host/runtime/v1/apiTriggers/{task}/runs
+        timeout: 10s
+
+The API notifier (Control Tower → the trigger → Add Notifier → API) must
+POST to ``<public_url>/rpa/v1/providers/sap/webhook`` with this payload::
+
+    {"event": "Success",                  # Start|Success|Failure|Cancel|Expired
+     "jobUid": "<the job's uid>",
+     "invocationContext": ${invocation_context},   # echoed as sent
+     "output": {...},                     # on Success: the automation's outputs
+     "error": {"details": "${error.details}"}}     # on Failure
+
+``invocationContext.rasaRpaToken`` authenticates the call (the route checks
+it against the job), so no other secret has to be configured in SAP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from rasa_rpa.config import parse_duration
+from rasa_rpa.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    InvalidPayload,
+    ProviderError,
+)
+from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
+from rasa_rpa.providers.http import (
+    AccessToken,
+    TokenCache,
+    describe_response,
+    send,
+)
+
+__all__ = ["NOTIFIER_EVENTS", "SapProvider"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/oauth/token"
+
+#: Notifier event names (any case) and what each means for the job. Expired
+#: is a failure, not a cancellation: nobody asked for it to stop, and the user
+#: should hear that the automation did not finish.
+NOTIFIER_EVENTS: dict[str, tuple[str, EventType]] = {
+    "start": ("Start", EventType.STARTED),
+    "success": ("Success", EventType.SUCCEEDED),
+    "failure": ("Failure", EventType.FAILED),
+    "cancel": ("Cancel", EventType.CANCELLED),
+    "expired": ("Expired", EventType.FAILED),
+}
+
+
+def _token_base(url: str) -> tuple[str, bool]:
+    """The service key's ``url``, and whether the token URL was pasted instead."""
+    base = url.strip().split("?", 1)[0].rstrip("/")
+    if base.endswith(TOKEN_PATH):
+        return base[: -len(TOKEN_PATH)], True
+    return base, False
+
+
+class SapProvider(Provider):
+    """Starts SAP automations through API triggers; learns results from notifiers."""
+
+    type_name = "sap"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        where = f"providers.{self.name}"
+        for key in ("service_key_url", "client_id", "client_secret", "api_key"):
+            if not self.option(key):
+                raise ConfigError(
+                    "rpa.yml",
+                    f"{where}.{key}",
+                    "is required",
+                    "copy url, clientid and clientsecret from the BTP service key "
+                    "and the API key from Control Tower",
+                )
+        triggers = self.option("triggers", {})
+        if not isinstance(triggers, dict):
+            raise ConfigError(
+                "rpa.yml", f"{where}.triggers", "must map tasks to trigger URLs"
+            )
+        self._triggers: dict[str, str] = {str(k): str(v) for k, v in triggers.items()}
+        self._template: str | None = self.option("trigger_url_template")
+        if not self._triggers and not self._template:
+            raise ConfigError(
+                "rpa.yml",
+                f"{where}.triggers",
+                "no API triggers are configured",
+                "add triggers: {<task>: <API trigger URL>} or trigger_url_template",
+            )
+        base, pasted = _token_base(str(self.option("service_key_url")))
+        if pasted:
+            # Forgiving on purpose: the token URL is what SAP's docs show most.
+            log.warning(
+                "%s: service_key_url ends in %s; using %s. Set it to the "
+                "service key's url.",
+                self.name,
+                TOKEN_PATH,
+                base,
+            )
+        self.token_url = base + TOKEN_PATH
+        try:
+            self.timeout = parse_duration(self.option("timeout", 10))
+        except ValueError as exc:
+            raise ConfigError("rpa.yml", f"{where}.timeout", str(exc)) from None
+        self.tokens = TokenCache(self._fetch_token)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One connection pool per provider, made inside the running loop."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    def trigger_url(self, task: str) -> str:
+        """The API trigger URL for ``task`` (a configured URL, id or the template)."""
+        target = self._triggers.get(task)
+        if target is not None and target.startswith(("http://", "https://")):
+            return target
+        if self._template:
+            return self._template.replace("{task}", target or task)
+        raise ProviderError(
+            self.name,
+            f"no API trigger for task {task!r}: add triggers.{task} "
+            f"to providers.{self.name} in rpa.yml",
+        )
+
+    async def _fetch_token(self) -> AccessToken:
+        response = await send(
+            self.client,
+            self.name,
+            "POST",
+            self.token_url,
+            what="getting an OAuth token",
+            expect=(200, 400, 401),
+            params={"grant_type": "client_credentials"},
+            auth=(str(self.option("client_id")), str(self.option("client_secret"))),
+        )
+        if response.status_code != 200:
+            raise ProviderError(
+                self.name,
+                f"getting an OAuth token: {self.token_url} answered "
+                f"{response.status_code}: {describe_response(response)}: check "
+                "clientid/clientsecret from the BTP service key",
+            )
+        try:
+            body = response.json()
+            value = str(body["access_token"])
+            ttl = float(body.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise ProviderError(
+                self.name,
+                f"{self.token_url} answered without an access_token: is "
+                "service_key_url the service key's url?",
+            ) from None
+        return AccessToken(value, time.time() + ttl)
+
+    async def _call(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        what: str,
+        job_id: str | None,
+        task: str | None = None,
+    ) -> httpx.Response:
+        """POST to SAP with a fresh token; one retry with a new token on 401."""
+        response: httpx.Response | None = None
+        for attempt in range(2):
+            token = await self.tokens.get()
+            response = await send(
+                self.client,
+                self.name,
+                "POST",
+                url,
+                what=what,
+                expect=(200, 201, 202, 204, 401, 403, 404, 415, 422),
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "irpa-api-key": str(self.option("api_key")),
+                    "Content-Type": "application/json",
+                },
+            )
+            if response.status_code != 401:
+                break
+            if attempt == 0:
+                self.tokens.invalidate()
+        assert response is not None
+        status = response.status_code
+        if status < 300:
+            return response
+        detail = describe_response(response)
+        hint = {
+            401: "SAP refused a fresh OAuth token: use the service key of the "
+            "same SAP instance as the API trigger",
+            403: "the API key needs trigger_execute (and the OAuth client must "
+            "belong to the same subaccount)",
+            404: f"unknown API trigger: check triggers.{task} in rpa.yml"
+            if task
+            else f"check cancel_url_template of providers.{self.name} in rpa.yml",
+            415: "SAP requires Content-Type: application/json (a proxy may have "
+            "dropped it)",
+        }.get(status)
+        message = (
+            f"the trigger's inputs don't match: {detail}"
+            if hint is None
+            else f"{hint} (SAP answered: {detail})"
+        )
+        raise ProviderError(
+            self.name, f"{what}: {url} answered {status}: {message}", job_id=job_id
+        )
+
+    async def start(self, request: StartRequest) -> str | None:
+        creds = request.credentials
+        url = self.trigger_url(request.task)
+        body = {
+            # Not seen by the automation; SAP echoes it to the notifiers.
+            "invocationContext": {
+                "rasaRpaJobId": request.job.id,
+                "conversationId": request.job.conversation_id,
+                "rasaRpaEventsUrl": creds.events_url,
+                "rasaRpaToken": creds.token,
+            },
+            "input": request.inputs,
+        }
+        response = await self._call(
+            url,
+            body,
+            what="starting the SAP job",
+            job_id=request.job.id,
+            task=request.task,
+        )
+        try:
+            job_uid = response.json()["jobUid"]
+        except (ValueError, KeyError, TypeError):
+            job_uid = None
+        if not isinstance(job_uid, str) or not job_uid:
+            raise ProviderError(
+                self.name,
+                f"{url} accepted the job but returned no jobUid",
+                job_id=request.job.id,
+            )
+        return job_uid
+
+    async def poll(self, job: Job) -> list[JobEvent]:
+        """Nothing: SAP offers no public status API for trigger runs.
+
+        Results arrive only through the API notifier; the reconciler still
+        expires jobs whose notifier never calls.
+        """
+        return []
+
+    async def cancel(self, job: Job) -> None:
+        """POST ``cancel_url_template`` if set; SAP has no public cancel API.
+
+        The template may use ``{jobUid}`` and ``{job_id}``. Without it the
+        job is only marked cancelled here and keeps running in SAP.
+        """
+        template = self.option("cancel_url_template")
+        if not template:
+            log.info(
+                "%s: job %s is cancelled in rasa-rpa; SAP has no cancel API, "
+                "stop jobUid %s in Control Tower if needed",
+                self.name,
+                job.id,
+                job.provider_ref,
+            )
+            return
+        url = str(template).replace("{jobUid}", job.provider_ref or "")
+        url = url.replace("{job_id}", job.id)
+        await self._call(url, {}, what="cancelling the SAP job", job_id=job.id)
+
+    async def receive_webhook(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> list[WebhookEvent]:
+        """Translate an API notifier call (the payload in the module docstring)."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidPayload(
+                "the notifier body is not valid JSON", status=400, code="invalid_json"
+            ) from None
+        if not isinstance(payload, dict):
+            raise InvalidPayload("the notifier body must be a JSON object")
+        context = payload.get("invocationContext")
+        if isinstance(context, str):  # templated as a string: "${...}"
+            try:
+                context = json.loads(context)
+            except ValueError:
+                context = None
+        if not isinstance(context, dict):
+            raise InvalidPayload(
+                "invocationContext must be the object the trigger was called with"
+            )
+        token = context.get("rasaRpaToken")
+        if not isinstance(token, str) or not token:
+            raise AuthenticationFailed(
+                "the notifier payload must carry invocationContext.rasaRpaToken"
+            )
+        job_id = context.get("rasaRpaJobId")
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidPayload("invocationContext.rasaRpaJobId is required")
+        raw_event = payload.get("event")
+        known = NOTIFIER_EVENTS.get(str(raw_event).lower()) if raw_event else None
+        if known is None:
+            raise InvalidPayload(
+                f"event must be one of Start, Success, Failure, Cancel, Expired; "
+                f"got {raw_event!r}"
+            )
+        name, event_type = known
+        job_uid = payload.get("jobUid")
+        if job_uid is not None and not isinstance(job_uid, str):
+            raise InvalidPayload("jobUid must be a string")
+        data = _event_data(name, payload)
+        return [
+            WebhookEvent(
+                event_id=f"sap:{job_uid or job_id}:{name}",
+                type=event_type,
+                data=data,
+                job_id=job_id,
+                provider_ref=job_uid or None,
+                token=token,
+            )
+        ]
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _event_data(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The event's data from a notifier payload (outputs or error text)."""
+    if name == "Success":
+        output = payload.get("output")
+        if isinstance(output, str):  # templated as a JSON string
+            try:
+                output = json.loads(output) if output.strip() else {}
+            except ValueError:
+                raise InvalidPayload("output must be a JSON object") from None
+        if output is None:
+            output = {}
+        if not isinstance(output, dict):
+            raise InvalidPayload("output must be a JSON object")
+        return {"outputs": output}
+    if name == "Failure":
+        return {"error": _error_details(payload)}
+    if name == "Expired":
+        return {"error": "the SAP job expired"}
+    if name == "Cancel":
+        return {"message": "the SAP job was cancelled"}
+    return {}
+
+
+def _error_details(payload: dict[str, Any]) -> str:
+    error = payload.get("error")
+    if isinstance(error, dict):
+        error = error.get("details") or error.get("message")
+    if not error:
+        error = payload.get("errorDetails")
+    if error is None or error == "":
+        return "the SAP automation failed"
+    return error if isinstance(error, str) else json.dumps(error)
