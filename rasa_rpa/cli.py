@@ -82,7 +82,55 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds")
     token.set_defaults(handler=_token)
+    fake = commands.add_parser(
+        "fake", help="serve a fake vendor API on 127.0.0.1 for development"
+    )
+    fake.add_argument("vendor", help="uipath, sap or automation_anywhere")
+    fake.add_argument("--port", type=int, default=0)
+    fake.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor option of the fake, e.g. webhook_secret=s3cret",
+    )
+    fake.set_defaults(handler=_fake)
     return parser
+
+
+def _fake(args: argparse.Namespace) -> int:
+    import importlib
+    import time
+
+    import yaml
+
+    from rasa_rpa.fakes import FAKES
+
+    target = FAKES.get(args.vendor)
+    if target is None:
+        print(
+            f"rasa-rpa: no fake for {args.vendor!r}; choose one of: "
+            f"{', '.join(sorted(FAKES))}",
+            file=sys.stderr,
+        )
+        return 2
+    options: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"rasa-rpa: --set {item!r} must be KEY=VALUE", file=sys.stderr)
+            return 2
+        options[key] = yaml.safe_load(value)
+    module, _, name = target.partition(":")
+    fake = getattr(importlib.import_module(module), name)(port=args.port, **options)
+    fake.start()
+    print(f"fake {args.vendor} serving on {fake.url} (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:

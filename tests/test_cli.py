@@ -33,3 +33,31 @@ def test_token_opens_the_named_job(tmp_path, capsys):
     token = capsys.readouterr().out.strip()
     claims = JobKeys(MASTER_KEY).verify_token(token, "job-1")
     assert claims.conversation_id == "conv-1"
+
+
+def test_fake_command_serves_the_vendor_api(tmp_path):
+    import subprocess
+    import sys
+
+    import requests
+
+    from devtools.stack import free_port, wait_http
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa_rpa.cli", "fake", "sap", "--port", str(port),
+         "--set", "api_key=dev-key"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/oauth/token", 20, process)
+        refused = requests.post(f"http://127.0.0.1:{port}/oauth/token", timeout=5)
+        assert refused.status_code in (400, 401)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_fake_command_lists_vendors(capsys):
+    assert main(["fake", "nope"]) == 2
+    assert "automation_anywhere" in capsys.readouterr().err
