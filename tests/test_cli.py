@@ -45,9 +45,19 @@ def test_fake_command_serves_the_vendor_api(tmp_path):
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_rpa.cli", "fake", "sap", "--port", str(port),
-         "--set", "api_key=dev-key"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "rasa_rpa.cli",
+            "fake",
+            "sap",
+            "--port",
+            str(port),
+            "--set",
+            "api_key=dev-key",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/oauth/token", 20, process)

@@ -55,24 +55,36 @@ async def world(tmp_path, make_config):
     await store.open()
     service = JobService(config, store, JobKeys("k" * 32))
     provider = ScriptedProvider(
-        "scripted", ProviderSettings(type="scripted", poll_interval=10), config,
-        service.record)
+        "scripted",
+        ProviderSettings(type="scripted", poll_interval=10),
+        config,
+        service.record,
+    )
     service.providers = {"scripted": provider}
     yield service, provider, Reconciler(service, interval=1, max_concurrent_polls=3)
     await store.close()
 
 
 async def add_job(service, job_id, deadline=1e12):
-    await service.store.create_job(Job(
-        id=job_id, automation="a", provider="scripted", conversation_id="c",
-        provider_ref=f"ref-{job_id}", deadline_at=deadline, created_at=0))
+    await service.store.create_job(
+        Job(
+            id=job_id,
+            automation="a",
+            provider="scripted",
+            conversation_id="c",
+            provider_ref=f"ref-{job_id}",
+            deadline_at=deadline,
+            created_at=0,
+        )
+    )
 
 
 async def test_polled_status_moves_the_job(world):
     service, provider, reconciler = world
     await add_job(service, "j1")
-    provider.answers["j1"] = [[JobEvent("p1", "j1", EventType.SUCCEEDED,
-                                        {"outputs": {"n": 1}})]]
+    provider.answers["j1"] = [
+        [JobEvent("p1", "j1", EventType.SUCCEEDED, {"outputs": {"n": 1}})]
+    ]
     assert await reconciler.check_once(now=100) == 1
     job = await service.store.get_job("j1")
     assert job.state is JobState.SUCCEEDED

@@ -26,20 +26,35 @@ def botpress(server, token, body):
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return requests.post(f"{server.url}/api/v1/bots/___/mod/uipath/message",
-                         json=body, headers=headers, timeout=10)
+    return requests.post(
+        f"{server.url}/api/v1/bots/___/mod/uipath/message",
+        json=body,
+        headers=headers,
+        timeout=10,
+    )
 
 
 def test_botpress_callback_reaches_the_conversation(server, running, rasa_stand_in):
     job_id, sender = running
     token = server.keys.mint_token(job_id, sender)
-    response = botpress(server, token, {
-        "channel": "socketio", "target": sender, "botId": "orders-bot",
-        "message": {"type": "text", "text": "Hello from UiPath"}})
+    response = botpress(
+        server,
+        token,
+        {
+            "channel": "socketio",
+            "target": sender,
+            "botId": "orders-bot",
+            "message": {"type": "text", "text": "Hello from UiPath"},
+        },
+    )
     assert response.status_code == 202, response.text
-    calls = rasa_stand_in.wait_for(lambda calls: any(
-        c.endpoint == "tracker/events" and c.body[0].get("text") == "Hello from UiPath"
-        for c in calls))
+    calls = rasa_stand_in.wait_for(
+        lambda calls: any(
+            c.endpoint == "tracker/events"
+            and c.body[0].get("text") == "Hello from UiPath"
+            for c in calls
+        )
+    )
     assert any(c.conversation_id == sender for c in calls)
 
 
@@ -64,14 +79,16 @@ def test_botpress_callback_with_bad_message_is_422(server, running):
 
 
 def test_webhook_for_unknown_provider_is_404(server):
-    response = requests.post(f"{server.url}/rpa/v1/providers/nope/webhook", json={},
-                             timeout=10)
+    response = requests.post(
+        f"{server.url}/rpa/v1/providers/nope/webhook", json={}, timeout=10
+    )
     assert response.status_code == 404
     assert "no provider named 'nope'" in response.json()["error"]["message"]
 
 
 def test_provider_without_webhooks_says_so(server):
-    response = requests.post(f"{server.url}/rpa/v1/providers/local/webhook", json={},
-                             timeout=10)
+    response = requests.post(
+        f"{server.url}/rpa/v1/providers/local/webhook", json={}, timeout=10
+    )
     assert response.status_code == 404
     assert "receives no webhooks" in response.json()["error"]["message"]

@@ -89,7 +89,9 @@ class WebhookProvider(Provider):
         url = self.option("url")
         if not url:
             raise ConfigError(
-                self.config.source, f"providers.{self.name}.url", "is required",
+                self.config.source,
+                f"providers.{self.name}.url",
+                "is required",
                 "set the URL that starts the automation",
             )
         self.url: str = str(url)
@@ -119,8 +121,13 @@ class WebhookProvider(Provider):
                 job_id=request.job.id,
             ) from None
         response = await send(
-            self._client, self.name, "POST", url, what="starting the automation",
-            json=body, headers={str(k): str(v) for k, v in headers.items()},
+            self._client,
+            self.name,
+            "POST",
+            url,
+            what="starting the automation",
+            json=body,
+            headers={str(k): str(v) for k, v in headers.items()},
         )
         ref_path = self.option("ref")
         if not ref_path or not response.content:

@@ -7,12 +7,14 @@ on a push-capable channel would see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -135,6 +137,27 @@ class Stack:
         self.actions: Service = action_service(
             self.actions_port, config=tmp / "rpa.yml", log=tmp / "actions.log"
         )
+
+    @contextlib.contextmanager
+    def order_automation_on(
+        self, provider: str, settings: dict[str, Any]
+    ) -> Iterator[None]:
+        """Restart the action server with the order automation on ``provider``."""
+        path = self.tmp / "rpa.yml"
+        original = path.read_text()
+        config = yaml.safe_load(original)
+        config["providers"][provider] = settings
+        config["automations"]["collect_order_details"]["provider"] = provider
+        config["reconciler"] = {"interval": 0.5}
+        self.actions.stop()
+        path.write_text(yaml.safe_dump(config))
+        self.actions.start(timeout=60)
+        try:
+            yield
+        finally:
+            self.actions.stop()
+            path.write_text(original)
+            self.actions.start(timeout=60)
 
     def say(self, sender: str, text: str) -> None:
         response = requests.post(

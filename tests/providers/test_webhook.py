@@ -25,8 +25,11 @@ def request_for(task="nightly", inputs=None):
 @pytest.fixture
 def endpoint():
     with FakeServer() as server:
-        server.route("POST", r"/hooks/(?P<task>[a-z]+)",
-                     lambda r: (201, {"run": {"id": f"run-{r.params['task']}"}}))
+        server.route(
+            "POST",
+            r"/hooks/(?P<task>[a-z]+)",
+            lambda r: (201, {"run": {"id": f"run-{r.params['task']}"}}),
+        )
         server.route("POST", r"/broken", lambda r: (503, {"message": "maintenance"}))
         yield server
 
@@ -38,10 +41,17 @@ def provider(make_config, **options):
 
 async def test_templated_body_headers_and_ref(make_config, endpoint):
     hook = provider(
-        make_config, url=endpoint.url + "/hooks/{task}", ref="run.id",
+        make_config,
+        url=endpoint.url + "/hooks/{task}",
+        ref="run.id",
         headers={"X-Api-Key": "key-1", "X-Job": "{job_id}"},
-        body={"customer": "{inputs.customer}", "count": "{inputs.n}",
-              "callback": "{events_url}", "auth": "Bearer {token}", "all": "{inputs}"},
+        body={
+            "customer": "{inputs.customer}",
+            "count": "{inputs.n}",
+            "callback": "{events_url}",
+            "auth": "Bearer {token}",
+            "all": "{inputs}",
+        },
     )
     ref = await hook.start(request_for())
     await hook.aclose()
@@ -74,8 +84,9 @@ async def test_vendor_5xx_is_unavailable(make_config, endpoint):
 
 
 async def test_unknown_placeholder_names_the_config(make_config, endpoint):
-    hook = provider(make_config, url=endpoint.url + "/hooks/x",
-                    body={"x": "{inputs.missing}"})
+    hook = provider(
+        make_config, url=endpoint.url + "/hooks/x", body={"x": "{inputs.missing}"}
+    )
     with pytest.raises(ProviderError, match=r"providers.hook.*inputs.missing"):
         await hook.start(request_for())
     await hook.aclose()

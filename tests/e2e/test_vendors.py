@@ -1,0 +1,67 @@
+"""The reference bot's order automation switched by configuration to vendor fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasa_rpa.fakes.sap import FakeSapIrpa
+from rasa_rpa.fakes.uipath import FakeOrchestrator
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_order_report_through_uipath_orchestrator(stack: Stack):
+    webhook = f"{stack.actions_url}/rpa/v1/providers/uipath/webhook"
+    with FakeOrchestrator(
+        webhook_url=webhook, webhook_secret="uipath-hook-secret", step_delay=1.0
+    ) as orchestrator:
+        settings = {
+            "type": "uipath",
+            "url": orchestrator.orchestrator_url,
+            "token_url": orchestrator.token_url,
+            "client_id": "fake-client",
+            "client_secret": "fake-secret",
+            "folder_id": 1,
+            "webhook_secret": "uipath-hook-secret",
+            "poll_interval": 2,
+        }
+        with stack.order_automation_on("uipath", settings):
+            sender = stack.new_sender()
+            stack.say(sender, "get orders for customer ACME")
+            stack.inbox.wait_text(sender, r"OK, I started collect_order_details")
+            stack.inbox.wait_text(sender, r"robot is now working")
+            stack.inbox.wait_text(sender, r"Progress: 50% - Processing in UiPath")
+            done = stack.inbox.wait_text(sender, r"Order details completed")
+            assert done == (
+                "Order details completed: 3 orders, report at /reports/orders-ACME.csv"
+            )
+            failing = stack.new_sender()
+            stack.say(failing, "get orders for customer Nobody Inc")
+            failed = stack.inbox.wait_text(failing, r"failed")
+            assert "Unknown customer 'Nobody Inc'" in failed
+
+
+def test_order_report_through_sap_build_process_automation(stack: Stack):
+    notifier = f"{stack.actions_url}/rpa/v1/providers/sap/webhook"
+    with FakeSapIrpa(notifier_url=notifier, step_delay=1.0) as sap:
+        settings = {
+            "type": "sap",
+            "service_key_url": sap.url,
+            "client_id": "sb-fake-client",
+            "client_secret": "fake-secret",
+            "api_key": "fake-api-key",
+            "trigger_url_template": sap.url + "/runtime/v1/apiTriggers/{task}/runs",
+        }
+        with stack.order_automation_on("sap", settings):
+            sender = stack.new_sender()
+            stack.say(sender, "get orders for customer Globex")
+            stack.inbox.wait_text(sender, r"OK, I started collect_order_details")
+            stack.inbox.wait_text(sender, r"robot is now working")
+            stack.inbox.wait_text(sender, r"Progress: 50% - Processing in SAP")
+            done = stack.inbox.wait_text(sender, r"Order details completed")
+            assert "2 orders" in done
+            failing = stack.new_sender()
+            stack.say(failing, "get orders for customer Nobody Inc")
+            failed = stack.inbox.wait_text(failing, r"failed")
+            assert "Unknown customer 'Nobody Inc'" in failed
