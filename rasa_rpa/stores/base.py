@@ -100,3 +100,14 @@ class JobStore(Protocol):
 
     async def outbox_stats(self) -> dict[str, int]:
         """Counts of pending, delivered and dead messages."""
+
+    async def list_outbox(
+        self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Outbox messages by status (pending, delivered or dead), newest first.
+
+        ``OutboxMessage.last_error`` says why a message is dead.
+        """
+
+    async def replay(self, seq: int, now: float) -> bool:
+        """Queue a dead (or delivered) message again; False if there is none."""

@@ -93,6 +93,11 @@ _UPDATE_JOB = (
     + ", ".join(f"{column.strip()} = ?" for column in _JOB_COLUMNS.split(",")[1:])
     + " WHERE id = ?"
 )
+_OUTBOX_STATUS = {
+    "pending": "delivered_at IS NULL AND dead_at IS NULL",
+    "delivered": "delivered_at IS NOT NULL",
+    "dead": "dead_at IS NOT NULL",
+}
 _UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
 
 
@@ -364,6 +369,33 @@ class SQLiteJobStore:
                 " FROM outbox"
             ).fetchone()
         return {"pending": row[0] or 0, "delivered": row[1] or 0, "dead": row[2] or 0}
+
+    async def list_outbox(
+        self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        where = _OUTBOX_STATUS.get(status)
+        if where is None:
+            raise ValueError(f"status must be one of {sorted(_OUTBOX_STATUS)}")
+        args: list[Any] = []
+        if job_id is not None:
+            where += " AND job_id = ?"
+            args.append(job_id)
+        with self._errors():
+            rows = self.db.execute(
+                f"SELECT * FROM outbox WHERE {where} ORDER BY seq DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_message_from_row(r) for r in rows]
+
+    async def replay(self, seq: int, now: float) -> bool:
+        with self._errors():
+            cursor = self.db.execute(
+                "UPDATE outbox SET dead_at = NULL, delivered_at = NULL,"
+                " lease_until = NULL, next_attempt_at = ?, attempts = 0"
+                " WHERE seq = ? AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)",
+                (now, seq),
+            )
+        return cursor.rowcount == 1
 
     def _errors(self) -> _SqliteErrors:
         return _SqliteErrors(self.path)
