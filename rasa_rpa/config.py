@@ -84,6 +84,17 @@ class CallbackSettings(_Model):
     grace: Duration = 300.0
     tolerance: Duration = 300.0
     max_body_bytes: int = 256 * 1024
+    #: Sustained callbacks per second one job may make (a token bucket).
+    rate_limit: float = Field(default=50.0, gt=0)
+    #: Callbacks a job may make in a burst above the sustained rate.
+    rate_burst: int = Field(default=200, ge=1)
+
+
+class AdminSettings(_Model):
+    """The operator API (job listing, dead letters, replay)."""
+
+    #: Bearer token for /rpa/v1/jobs and /rpa/v1/outbox; the API is off without it.
+    token: SecretStr | None = None
 
 
 class StoreSettings(_Model):
@@ -100,6 +111,8 @@ class DeliverySettings(_Model):
     initial_backoff: Duration = 0.5
     max_backoff: Duration = 30.0
     concurrency: int = Field(default=8, ge=1)
+    #: A message still undelivered after this long is set aside as dead.
+    max_age: Duration = 24 * 3600.0
 
 
 class ReconcilerSettings(_Model):
@@ -163,6 +176,7 @@ class RpaConfig(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(type="local")}
     )

@@ -183,6 +183,20 @@ class OutboxDispatcher:
 
     async def _deliver(self, message: OutboxMessage) -> None:
         assert message.seq is not None
+        now = time.time()
+        if now - message.created_at > self.settings.max_age:
+            reason = (
+                f"undelivered after {now - message.created_at:.0f}s "
+                f"(delivery.max_age); last error: {message.last_error}"
+            )
+            log.error(
+                "outbox: message %s dead: %s",
+                message.seq,
+                reason,
+                extra=_context(message),
+            )
+            await self.store.mark_dead(message.seq, reason, now)
+            return
         async with self._limit:
             try:
                 await self._send(message)

@@ -11,7 +11,8 @@ catch one type. Third-party errors are translated at the boundary with
     ├── CallbackError          a robot's call is refused (carries the HTTP status)
     │   ├── AuthenticationFailed   401: no or bad credential
     │   ├── Forbidden              403: a good credential for another job
-    │   └── InvalidPayload         400/413/415/422: the body is wrong
+    │   ├── InvalidPayload         400/413/415/422: the body is wrong
+    │   └── RateLimited            429: too many callbacks for one job
     ├── ProviderError          an RPA backend refused or failed (carries the provider)
     │   └── ProviderUnavailable    the backend did not answer (retry later)
     └── DeliveryError          Rasa refused or failed an outbox message
@@ -31,6 +32,7 @@ __all__ = [
     "JobNotFound",
     "ProviderError",
     "ProviderUnavailable",
+    "RateLimited",
     "RpaError",
     "StoreError",
 ]
@@ -96,6 +98,17 @@ class InvalidPayload(CallbackError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class RateLimited(CallbackError):
+    """Too many callbacks for one job; ``retry_after`` says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ProviderError(RpaError):

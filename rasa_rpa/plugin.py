@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 from sanic import Sanic
 
+from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
 from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
@@ -47,6 +48,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     app.blueprint(blueprint)
     app.blueprint(vendor_blueprint)
     app.blueprint(botpress_blueprint)
+    app.blueprint(admin_blueprint)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
         runtime = Runtime(settings)

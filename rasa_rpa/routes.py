@@ -11,6 +11,7 @@ ever opens the job it was minted for. Errors are JSON:
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from rasa_rpa.errors import (
     Forbidden,
     InvalidPayload,
     JobNotFound,
+    RateLimited,
     StoreError,
 )
 from rasa_rpa.models import Job
@@ -77,6 +79,13 @@ async def load_job(runtime: Runtime, job_id: str, claims: TokenClaims | None) ->
     return job
 
 
+def check_rate(runtime: Runtime, job_id: str) -> None:
+    """429 when one job calls back faster than callbacks.rate_limit allows."""
+    wait = runtime.limiter.acquire(job_id)
+    if wait:
+        raise RateLimited(f"too many callbacks for job {job_id}; slow down", wait)
+
+
 def check_body(runtime: Runtime, request: Request) -> None:
     """413 for a body over the limit, 415 for anything but JSON."""
     limit = runtime.config.callbacks.max_body_bytes
@@ -111,6 +120,7 @@ async def post_event(request: Request, job_id: str) -> HTTPResponse:
     runtime = current_runtime()
     check_body(runtime, request)
     claims = authenticate(runtime, request, job_id)
+    check_rate(runtime, job_id)
     event = parse_event(
         job_id, request.body, fallback_id=request.headers.get("webhook-id")
     )
@@ -137,7 +147,10 @@ async def health(request: Request) -> HTTPResponse:
 
 
 async def callback_error(request: Request, exc: CallbackError) -> HTTPResponse:
-    return error(exc.status, exc.code, exc.message)
+    response = error(exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 async def job_not_found(request: Request, exc: JobNotFound) -> HTTPResponse:

@@ -13,6 +13,7 @@ from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
 from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
+from rasa_rpa.ratelimit import RateLimiter
 from rasa_rpa.reconciler import Reconciler
 from rasa_rpa.security import JobKeys, load_or_create_master_key
 from rasa_rpa.service import JobService
@@ -35,6 +36,9 @@ class Runtime:
         )
         self.keys = JobKeys(master, token_ttl=config.callbacks.token_ttl)
         self.service = JobService(config, self.store, self.keys)
+        self.limiter = RateLimiter(
+            config.callbacks.rate_limit, config.callbacks.rate_burst
+        )
         self.rasa = RasaClient(config.rasa)
         self.dispatcher = OutboxDispatcher(self.store, self.rasa, config.delivery)
         self.reconciler = Reconciler(

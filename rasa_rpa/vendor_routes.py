@@ -23,7 +23,13 @@ from sanic.response import HTTPResponse, json
 from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import WebhookEvent
-from rasa_rpa.routes import accepted, check_body, install_error_handlers, load_job
+from rasa_rpa.routes import (
+    accepted,
+    check_body,
+    check_rate,
+    install_error_handlers,
+    load_job,
+)
 from rasa_rpa.runtime import Runtime, current_runtime
 
 __all__ = ["botpress_blueprint", "vendor_blueprint"]
@@ -46,6 +52,7 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     results = []
     for item in await provider.receive_webhook(headers, request.body):
         job = await _job_for(runtime, name, item)
+        check_rate(runtime, job.id)
         event = JobEvent(
             item.event_id, job.id, item.type, item.data, source=f"{name}-webhook"
         )
@@ -96,6 +103,7 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
         raise AuthenticationFailed("Unknown scheme")
     claims = runtime.keys.identify(token.strip())
     job = await load_job(runtime, claims.job_id, claims)
+    check_rate(runtime, job.id)
     check_body(runtime, request)
     body = _json_object(request.body)
     target = body.get("target")

@@ -146,3 +146,28 @@ async def test_unknown_intent_is_set_aside_as_dead(tmp_path, make_config):
         assert (await store.outbox_stats())["dead"] == 2
         await client.aclose()
         await store.close()
+
+
+async def test_message_older_than_max_age_is_set_aside(tmp_path, make_config):
+    from rasa_rpa.testing import RasaStandIn
+
+    with RasaStandIn() as rasa:
+        rasa.status = 503
+        config = make_config(rasa={"url": rasa.url}, delivery={"max_age": "1s"})
+        store = SQLiteJobStore(tmp_path / "old.db")
+        await store.open()
+        client = RasaClient(config.rasa)
+        dispatcher = OutboxDispatcher(store, client, config.delivery)
+        await store.create_job(
+            Job(id="j1", automation="a", provider="local", conversation_id="c1")
+        )
+        await store.record_event(
+            JobEvent("e1", "j1", EventType.STARTED, {}, received_at=0.0)
+        )
+        await drain(dispatcher)
+        [dead] = await store.list_outbox(status="dead")
+        assert "delivery.max_age" in dead.last_error
+        assert await store.replay(dead.seq, now=1.0)
+        assert (await store.outbox_stats())["pending"] == 1
+        await client.aclose()
+        await store.close()

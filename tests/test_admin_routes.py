@@ -1,0 +1,128 @@
+"""The operator API: admin token, job listing, dead letters and replay; rate limits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+ADMIN = "test-admin-token"
+
+
+@pytest.fixture
+def server(action_server, rasa_stand_in):
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        admin={"token": ADMIN},
+        callbacks={"rate_limit": 2, "rate_burst": 5},
+    )
+
+
+def admin_get(server, path, token=ADMIN, **params):
+    return requests.get(
+        f"{server.url}/rpa/v1{path}",
+        params=params,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_listing_needs_the_admin_token(server):
+    assert admin_get(server, "/jobs", token="wrong").status_code == 401
+    assert requests.get(f"{server.url}/rpa/v1/jobs", timeout=5).status_code == 401
+    job_token_holder = uuid.uuid4().hex
+    job_id = server.start_job(job_token_holder, intent="missing")
+    job_token = server.keys.mint_token(job_id, job_token_holder)
+    assert admin_get(server, "/jobs", token=job_token).status_code == 401
+
+
+def test_admin_api_is_off_without_a_token(action_server):
+    server = action_server()
+    response = requests.get(f"{server.url}/rpa/v1/jobs", timeout=5)
+    assert response.status_code == 403
+    assert "admin.token" in response.json()["error"]["message"]
+
+
+def test_jobs_are_listed_per_conversation(server):
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="missing")
+    server.start_job(uuid.uuid4().hex, intent="missing")
+    everything = admin_get(server, "/jobs").json()["jobs"]
+    assert len(everything) == 2
+    mine = admin_get(server, "/jobs", conversation_id=sender).json()["jobs"]
+    assert [j["id"] for j in mine] == [job_id]
+    assert mine[0]["state"] == "failed"
+    assert admin_get(server, "/jobs", limit="lots").status_code == 400
+
+
+def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="chat")
+    server.wait_job(job_id, sender, "succeeded")
+    rasa_stand_in.wait_for(
+        lambda calls: any(
+            c.body.get("name") == "EXTERNAL_rpa_job_succeeded"
+            for c in calls
+            if isinstance(c.body, dict)
+        )
+    )
+    time.sleep(0.3)
+    timeline = admin_get(server, f"/jobs/{job_id}/events").json()
+    types = [e["type"] for e in timeline["events"]]
+    assert types[0] == "job.started"
+    assert "message" in types and "slots" in types
+    assert types[-2:] == ["job.succeeded", "job.succeeded"]  # listener, then exit code
+    assert timeline["events"][-1]["applied"] is False
+    assert len(timeline["outbox"]["delivered"]) >= 5
+    assert timeline["outbox"]["dead"] == []
+
+
+def test_message_rasa_refuses_is_dead_and_can_be_replayed(action_server, rasa_stand_in):
+    # A Rasa URL with a wrong prefix answers 404: a permanent refusal.
+    server = action_server(
+        rasa_url=rasa_stand_in.url + "/wrong", admin={"token": ADMIN}
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="chat")
+    server.wait_job(job_id, sender, "succeeded")
+    deadline = time.monotonic() + 10
+    dead = []
+    while not dead and time.monotonic() < deadline:
+        dead = admin_get(server, "/outbox", status="dead").json()["messages"]
+        time.sleep(0.2)
+    assert dead, "nothing was set aside"
+    assert "404" in dead[0]["last_error"]
+    assert dead[0]["job_id"] == job_id
+    seq = dead[0]["seq"]
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    replay = requests.post(
+        f"{server.url}/rpa/v1/outbox/{seq}/replay", timeout=5, headers=headers
+    )
+    assert replay.status_code == 202
+    missing = requests.post(
+        f"{server.url}/rpa/v1/outbox/999999/replay", timeout=5, headers=headers
+    )
+    assert missing.status_code == 404
+
+
+def test_callback_flood_is_rate_limited_per_job(server):
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    server.wait_job(job_id, sender, "running")
+    token = server.keys.mint_token(job_id, sender)
+    statuses = [
+        server.send_with_token(
+            job_id,
+            {"id": uuid.uuid4().hex, "type": "message", "data": {"text": f"n{n}"}},
+            token,
+        )
+        for n in range(12)
+    ]
+    codes = [r.status_code for r in statuses]
+    assert codes.count(202) < 12
+    limited = next(r for r in statuses if r.status_code == 429)
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"]["code"] == "rate_limited"
+    server.run_action("action_cancel_rpa_job", sender)
