@@ -33,6 +33,9 @@ from rasa_rpa.stores.base import JobStore
 __all__ = ["OutboxDispatcher", "RasaClient"]
 
 log = logging.getLogger(__name__)
+#: Entity (intents) or metadata key (events) tagging each message in the tracker,
+#: so a message whose fate is unknown after a crash is not sent twice.
+DELIVERY_KEY = "rpa_delivery_id"
 #: Statuses that mean "try again later" although they are 4xx.
 _RETRYABLE_4XX = {401, 403, 408, 409, 423, 429}
 
@@ -81,6 +84,26 @@ class RasaClient:
             params["execute_side_effects"] = "true"
         await self._post(conversation_id, "tracker/events", events, params)
 
+    async def has_delivery(self, conversation_id: str, delivery_id: str) -> bool:
+        """Whether the tracker already holds the message tagged ``delivery_id``.
+
+        Asked only for messages in doubt (a dispatcher died between sending
+        and recording it), so the cost of reading the tracker is rare.
+        """
+        url = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        try:
+            response = await self._client.get(
+                url,
+                params={"include_events": "ALL", **self._auth_params},
+                headers=self._auth_headers,
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"Rasa unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            raise DeliveryError(f"Rasa answered {response.status_code} for the tracker")
+        events = response.json().get("events") or []
+        return any(_delivery_id_of(event) == delivery_id for event in reversed(events))
+
     async def health(self) -> bool:
         """Whether Rasa answers at all."""
         try:
@@ -117,6 +140,16 @@ class RasaClient:
     async def aclose(self) -> None:
         """Close connections."""
         await self._client.aclose()
+
+
+def _delivery_id_of(event: dict[str, Any]) -> str | None:
+    metadata = event.get("metadata") or {}
+    if metadata.get(DELIVERY_KEY):
+        return str(metadata[DELIVERY_KEY])
+    for entity in (event.get("parse_data") or {}).get("entities") or []:
+        if entity.get("entity") == DELIVERY_KEY:
+            return str(entity.get("value"))
+    return None
 
 
 def _short(response: httpx.Response) -> str:
@@ -223,14 +256,32 @@ class OutboxDispatcher:
 
     async def _send(self, message: OutboxMessage) -> None:
         payload = message.payload
+        tag = message.delivery_id
+        if message.in_doubt and await self.rasa.has_delivery(
+            message.conversation_id, tag
+        ):
+            log.info(
+                "outbox: message %s had arrived before; not sent again",
+                message.seq,
+                extra=_context(message),
+            )
+            return
         if message.kind == "intent":
+            entities = {**payload.get("entities", {}), DELIVERY_KEY: tag}
             await self.rasa.trigger_intent(
-                message.conversation_id, payload["name"], payload.get("entities", {})
+                message.conversation_id, payload["name"], entities
             )
         elif message.kind == "events":
+            events = [
+                {
+                    **event,
+                    "metadata": {**(event.get("metadata") or {}), DELIVERY_KEY: tag},
+                }
+                for event in payload["events"]
+            ]
             await self.rasa.append_events(
                 message.conversation_id,
-                payload["events"],
+                events,
                 side_effects=bool(payload.get("execute_side_effects")),
             )
         else:

@@ -181,3 +181,10 @@ class OutboxMessage:
     next_attempt_at: float = 0.0
     last_error: str | None = None
     created_at: float = field(default_factory=time.time)
+    #: A claimer's lease ran out before it reported: Rasa may already have it.
+    in_doubt: bool = False
+
+    @property
+    def delivery_id(self) -> str:
+        """The id Rasa's tracker keeps, to tell whether this message arrived."""
+        return f"{self.job_id}:{self.seq}"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, json, raw
 
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -136,6 +137,15 @@ async def get_job(request: Request, job_id: str) -> HTTPResponse:
     claims = authenticate(runtime, request, job_id)
     job = await load_job(runtime, job_id, claims)
     return json(job.public())
+
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+@blueprint.get("/openapi.json")
+async def openapi(request: Request) -> HTTPResponse:
+    """The OpenAPI 3 description of every plugin endpoint (checked in)."""
+    return raw(OPENAPI_PATH.read_bytes(), content_type="application/json")
 
 
 @blueprint.get("/health")

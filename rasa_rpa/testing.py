@@ -55,6 +55,12 @@ class RasaStandIn:
                 return None
 
             def do_GET(self) -> None:
+                url = urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "conversations":
+                    events = stand_in.tracker_events(unquote(parts[1]))
+                    self._reply(200, {"sender_id": parts[1], "events": events})
+                    return
                 self._reply(200, {"version": "stand-in"})
 
             def do_POST(self) -> None:
@@ -119,6 +125,21 @@ class RasaStandIn:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def tracker_events(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The tracker as Rasa would keep it: one event per call's content."""
+        events: list[dict[str, Any]] = []
+        for call in self.calls_for(conversation_id):
+            if call.endpoint == "trigger_intent":
+                entities = call.body.get("entities") or {}
+                if isinstance(entities, dict):
+                    entities = [{"entity": k, "value": v} for k, v in entities.items()]
+                events.append({"event": "user", "parse_data": {
+                    "intent": {"name": call.body.get("name")}, "entities": entities}})
+            else:
+                body = call.body if isinstance(call.body, list) else [call.body]
+                events.extend(body)
+        return events
 
     def calls_for(self, conversation_id: str) -> list[RasaCall]:
         """The calls made for one conversation, in arrival order."""

@@ -73,10 +73,11 @@ async def test_messages_and_slots_go_to_tracker_events(setup):
     assert bot.body[0] == {
         "event": "bot",
         "text": "Found 3 orders",
-        "metadata": {"rpa_job_id": "j1"},
+        "metadata": {"rpa_job_id": "j1", "rpa_delivery_id": "j1:1"},
     }
     assert "execute_side_effects" not in slot.params
-    assert slot.body == [{"event": "slot", "name": "customer", "value": "ACME"}]
+    assert slot.body == [{"event": "slot", "name": "customer", "value": "ACME",
+                          "metadata": {"rpa_delivery_id": "j1:2"}}]
 
 
 async def test_order_is_kept_per_conversation(setup):
@@ -171,3 +172,31 @@ async def test_message_older_than_max_age_is_set_aside(tmp_path, make_config):
         assert (await store.outbox_stats())["pending"] == 1
         await client.aclose()
         await store.close()
+
+
+async def test_message_in_doubt_is_not_sent_twice(setup):
+    # A dispatcher sent the message, then died before recording it.
+    store, dispatcher, rasa = setup
+    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
+                                    (EventType.MESSAGE, {"text": "once"})])
+    [started] = await store.claim_due(100.0, limit=10, lease=5)
+    await dispatcher.rasa.trigger_intent("c1", started.payload["name"], {
+        **started.payload["entities"], "rpa_delivery_id": started.delivery_id})
+    # The lease runs out; the next dispatcher finds the message in doubt.
+    [again] = await store.claim_due(200.0, limit=10, lease=5)
+    assert again.seq == started.seq and again.in_doubt
+    await dispatcher._deliver(again)
+    await drain(dispatcher)
+    names = [c.body["name"] if c.endpoint == "trigger_intent" else c.body[0]["text"]
+             for c in rasa.calls]
+    assert names == ["EXTERNAL_rpa_job_running", "once"]
+
+
+async def test_message_in_doubt_that_never_arrived_is_sent(setup):
+    store, dispatcher, rasa = setup
+    await queue(store, "j1", "c1", [(EventType.STARTED, {})])
+    await store.claim_due(100.0, limit=10, lease=5)  # claimed, never sent
+    [again] = await store.claim_due(200.0, limit=10, lease=5)
+    assert again.in_doubt
+    await dispatcher._deliver(again)
+    assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]

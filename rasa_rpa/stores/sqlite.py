@@ -474,4 +474,5 @@ def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
         created_at=row["created_at"],
+        in_doubt=row["lease_until"] is not None,
     )

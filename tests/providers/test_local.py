@@ -86,7 +86,9 @@ def test_every_keyword_reaches_the_conversation(server, rasa_stand_in):
         for c in calls
         if c.endpoint == "tracker/events" and c.body[0]["event"] == "slot"
     )
-    assert slot.body == [{"event": "slot", "name": "invoice_count", "value": "2"}]
+    [slot_event] = slot.body
+    assert (slot_event["name"], slot_event["value"]) == ("invoice_count", "2")
+    assert slot_event["metadata"]["rpa_delivery_id"].startswith(job_id)
     progress = [
         c.body["entities"]
         for c in calls
