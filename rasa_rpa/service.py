@@ -115,6 +115,7 @@ class JobService:
             )
         except ProviderError as exc:
             error = exc
+            error.job_id = error.job_id or job.id
         else:
             if ref:
                 job = await self.store.update_job(job.id, provider_ref=ref)

@@ -16,6 +16,8 @@ __all__ = ["STORE_BACKENDS", "EventResult", "JobStore", "open_store"]
 
 STORE_BACKENDS = {
     "sqlite": "rasa_rpa.stores.sqlite:SQLiteJobStore",
+    "postgresql": "rasa_rpa.stores.postgres:PostgresJobStore",
+    "postgres": "rasa_rpa.stores.postgres:PostgresJobStore",
 }
 
 

@@ -104,9 +104,18 @@ _UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
 class SQLiteJobStore:
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 1.0,
+    ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous.upper()
+        # Short on purpose: waiting for another process's lock blocks this
+        # worker's event loop, so give up fast, answer 503 and let robots retry.
+        self._busy_timeout = busy_timeout
         self._db: sqlite3.Connection | None = None
 
     @classmethod
@@ -117,13 +126,17 @@ class SQLiteJobStore:
         path = Path(raw)
         if not path.is_absolute():
             path = base_dir / path
-        sync = parse_qs(parsed.query).get("synchronous", ["NORMAL"])[0]
-        return cls(path, synchronous=sync)
+        query = parse_qs(parsed.query)
+        sync = query.get("synchronous", ["NORMAL"])[0]
+        busy = float(query.get("busy_timeout", ["1.0"])[0])
+        return cls(path, synchronous=sync, busy_timeout=busy)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self._busy_timeout
+            )
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
@@ -139,6 +152,7 @@ class SQLiteJobStore:
             self._db = None
 
     def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA busy_timeout = 10000")  # start-up may wait for a peer
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -159,6 +173,8 @@ class SQLiteJobStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     @property
     def db(self) -> sqlite3.Connection:

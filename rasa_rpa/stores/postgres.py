@@ -1,0 +1,478 @@
+"""PostgreSQL job store: several action servers sharing one database.
+
+The schema and the semantics are SQLite's; what changes is that other
+processes run the same statements at the same moment, so two rules replace
+SQLite's single writer lock:
+
+* ``record_event`` reads the job with ``SELECT ... FOR UPDATE``. Events of one
+  job are then applied one after another even across processes: the second
+  waits, then sees the first's event row (a retried callback is a duplicate)
+  and its job update (a late event folds into the new state, not a stale one).
+  Events of different jobs only wait for each other to queue messages for
+  the same conversation (an advisory lock): outbox numbers are then handed out
+  in commit order, as with SQLite, so a claimer never sees a conversation's
+  later message before an earlier one has committed.
+* ``claim_due`` picks each conversation's head with ``DISTINCT ON`` and locks
+  it ``FOR UPDATE SKIP LOCKED``: a head another claimer is taking right now is
+  skipped, not waited for, and nothing behind it is a head, so no claimer gets
+  a conversation's second message while the first is undelivered. The claim
+  sets ``lease_until`` in the same statement and commits, so row locks last
+  milliseconds, not a whole delivery; the lease is what keeps the message
+  from other claimers while it is delivered, and what makes the message of a
+  claimer that crashed reappear once it runs out.
+
+JSON is stored as TEXT exactly as SQLite stores it: JSONB would reorder keys
+and refuse ``\\u0000``, which SQLite accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+
+from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
+from rasa_rpa.lifecycle import apply_event
+from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
+from rasa_rpa.stores.base import EventResult
+
+__all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
+
+_MIGRATIONS = [
+    # 1: jobs, the event log and the outbox. ``jobs.seq`` stands in for
+    # SQLite's implicit rowid: the tie-break between jobs created at once.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        automation TEXT NOT NULL, provider TEXT NOT NULL,
+        conversation_id TEXT NOT NULL, state TEXT NOT NULL, output_channel TEXT,
+        inputs TEXT NOT NULL, outputs TEXT NOT NULL, progress DOUBLE PRECISION,
+        message TEXT, error TEXT, provider_ref TEXT,
+        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION,
+        deadline_at DOUBLE PRECISION
+    );
+    CREATE INDEX jobs_by_conversation ON jobs (conversation_id, created_at);
+    CREATE INDEX jobs_unfinished ON jobs (deadline_at NULLS FIRST)
+        WHERE state IN ('pending', 'running');
+    CREATE TABLE job_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs (id),
+        event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+        source TEXT NOT NULL, applied BOOLEAN NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        UNIQUE (job_id, event_id)
+    );
+    CREATE TABLE outbox (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        conversation_id TEXT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL,
+        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        lease_until DOUBLE PRECISION, last_error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        delivered_at DOUBLE PRECISION, dead_at DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_pending ON outbox (conversation_id, seq)
+        WHERE delivered_at IS NULL AND dead_at IS NULL;
+    """,
+    # 2: vendor webhooks name jobs by the vendor's id.
+    """
+    CREATE INDEX jobs_by_provider_ref ON jobs (provider, provider_ref);
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+_JOB_FIELDS = [
+    "id", "automation", "provider", "conversation_id", "state", "output_channel",
+    "inputs", "outputs", "progress", "message", "error", "provider_ref",
+    "created_at", "updated_at", "started_at", "finished_at", "deadline_at",
+]  # fmt: skip
+_JOB_COLUMNS = ", ".join(_JOB_FIELDS)
+_INSERT_JOB = (
+    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES "
+    f"({', '.join(f'${n}' for n in range(1, len(_JOB_FIELDS) + 1))})"
+)
+_UPDATE_JOB = (
+    "UPDATE jobs SET "
+    + ", ".join(f"{name} = ${n}" for n, name in enumerate(_JOB_FIELDS[1:], 1))
+    + f" WHERE id = ${len(_JOB_FIELDS)}"
+)
+_MESSAGE_COLUMNS = (
+    "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
+    " last_error, created_at"
+)
+# The head of each conversation, if it is due and not leased, locked so that a
+# concurrent claimer skips it. The outer WHERE repeats the pending test: after
+# waiting for a row lock, PostgreSQL re-checks the locked row's conditions but
+# not the CTE, so a head delivered meanwhile is dropped instead of re-sent.
+_CLAIM = f"""
+WITH heads AS (
+    SELECT DISTINCT ON (conversation_id) seq FROM outbox
+    WHERE delivered_at IS NULL AND dead_at IS NULL
+    ORDER BY conversation_id, seq
+), due AS (
+    SELECT o.seq, o.lease_until IS NOT NULL AS in_doubt
+    FROM outbox o JOIN heads h ON o.seq = h.seq
+    WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+      AND o.next_attempt_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1)
+    ORDER BY o.seq LIMIT $2
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
+RETURNING {", ".join(f"outbox.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))},
+    due.in_doubt
+"""
+_OUTBOX_STATUS = {
+    "pending": "delivered_at IS NULL AND dead_at IS NULL",
+    "delivered": "delivered_at IS NOT NULL",
+    "dead": "dead_at IS NOT NULL",
+}
+_UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
+_INSERT_EVENT = (
+    "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
+    " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+#: First key of the per-conversation advisory lock taken in record_event.
+_CONVERSATION_LOCK = 0x5250
+_MARK_DELIVERED = (
+    "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
+    " attempts = attempts + 1 WHERE seq = $1"
+)
+_MARK_RETRY = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+    " next_attempt_at = $3, lease_until = NULL WHERE seq = $1"
+)
+_MARK_DEAD = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+    " dead_at = $3, lease_until = NULL WHERE seq = $1"
+)
+_REPLAY = (
+    "UPDATE outbox SET dead_at = NULL, delivered_at = NULL, lease_until = NULL,"
+    " next_attempt_at = $2, attempts = 0"
+    " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
+)
+_STORE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    asyncio.TimeoutError,  # not an OSError before Python 3.11
+)
+
+
+class PostgresJobStore:
+    """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        parts = urlsplit(dsn)
+        # Both spellings, as the URL has it and as the driver uses it.
+        self._secrets = {parts.password or "", unquote(parts.password or "")} - {""}
+        #: Where the store is, for messages: never includes the password.
+        self.where = (
+            f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+            f"/{parts.path.lstrip('/') or parts.username or ''}"
+            + (f" (schema {schema})" if schema else "")
+        )
+        self._pool: Any = None
+
+    @classmethod
+    def from_url(cls, url: str, base_dir: Path) -> PostgresJobStore:
+        """``postgresql://user@host:port/db?schema=rpa&pool_size=10``.
+
+        ``schema`` and ``pool_size`` are ours; asyncpg would send unknown query
+        keys to the server as settings, so they are taken out of the DSN.
+        """
+        del base_dir  # a database has no path relative to the config
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        ours = {key: value for key, value in query if key in ("schema", "pool_size")}
+        rest = [(key, value) for key, value in query if key not in ours]
+        try:
+            pool_size = int(ours.get("pool_size", "10"))
+            _ = parts.port  # raises ValueError on a bad port
+        except ValueError:
+            pool_size = 0
+        if pool_size < 1:
+            raise ConfigError(
+                "rpa.yml",
+                "store.url",
+                "the port and ?pool_size= must be positive integers",
+                "e.g. postgresql://rasa@db.example:5432/rasa?pool_size=10",
+            )
+        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+        return cls(dsn, schema=ours.get("schema") or None, pool_size=pool_size)
+
+    async def open(self) -> None:
+        settings = {"search_path": _ident(self.schema)} if self.schema else {}
+        with self._errors("cannot open "):
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=self.connect_timeout,
+                server_settings=settings,
+            )
+            try:
+                async with pool.acquire() as conn:
+                    await self._migrate(conn)
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _migrate(self, conn: Any) -> None:
+        # The advisory lock makes processes that start together take turns;
+        # it is released with the transaction.
+        async with conn.transaction():
+            key = f"rasa_rpa.migrate:{self.schema or ''}"
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1", self.schema
+            )
+            if self.schema and not exists:
+                # Only when missing: creating needs a privilege using one does not.
+                await conn.execute(f"CREATE SCHEMA {_ident(self.schema)}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            current = await conn.fetchval("SELECT version FROM schema_version") or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.where} has schema {current}, newer than this rasa-rpa "
+                    f"({SCHEMA_VERSION}); upgrade rasa-rpa"
+                )
+            for script in _MIGRATIONS[current:]:
+                await conn.execute(script)  # no arguments: runs every statement
+            await conn.execute("DELETE FROM schema_version")
+            await conn.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION)
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        return self._pool
+
+    async def _call(self, method: str, query: str, *args: Any) -> Any:
+        """``pool.<method>(query, *args)`` with errors made StoreErrors."""
+        with self._errors():
+            return await getattr(self.pool, method)(query, *args)
+
+    # -- jobs ---------------------------------------------------------------
+
+    async def create_job(self, job: Job) -> None:
+        await self._call("execute", _INSERT_JOB, *_job_row(job))
+
+    async def get_job(self, job_id: str) -> Job:
+        query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1"
+        row = await self._call("fetchrow", query, job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row)
+
+    async def update_job(self, job_id: str, **fields: Any) -> Job:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)} directly")
+        if fields:
+            names = [*fields, "updated_at"]
+            sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(names, 2))
+            query = f"UPDATE jobs SET {sets} WHERE id = $1"
+            await self._call("execute", query, job_id, *fields.values(), time.time())
+        return await self.get_job(job_id)
+
+    async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs"
+            " WHERE provider = $1 AND provider_ref = $2 ORDER BY seq LIMIT 1"
+        )
+        row = await self._call("fetchrow", query, provider, provider_ref)
+        return None if row is None else _job_from_row(row)
+
+    async def latest_job(self, conversation_id: str) -> Job | None:
+        jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
+        return jobs[0] if jobs else None
+
+    async def list_jobs(
+        self, *, conversation_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        where = "" if conversation_id is None else "WHERE conversation_id = $2"
+        args = [] if conversation_id is None else [conversation_id]
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs {where}"
+            " ORDER BY created_at DESC, seq DESC LIMIT $1"
+        )
+        return [
+            _job_from_row(r) for r in await self._call("fetch", query, limit, *args)
+        ]
+
+    async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
+        # NULLS FIRST: SQLite's order, where no deadline sorts first.
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+            " ORDER BY deadline_at NULLS FIRST, seq LIMIT $1"
+        )
+        return [_job_from_row(r) for r in await self._call("fetch", query, limit)]
+
+    # -- events -------------------------------------------------------------
+
+    async def record_event(self, event: JobEvent) -> EventResult:
+        with self._errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._record(conn, event)
+
+    async def _record(self, conn: Any, event: JobEvent) -> EventResult:
+        row = await conn.fetchrow(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", event.job_id
+        )
+        if row is None:
+            raise JobNotFound(event.job_id)
+        job = _job_from_row(row)
+        seen = await conn.fetchval(
+            "SELECT 1 FROM job_events WHERE job_id = $1 AND event_id = $2",
+            *(event.job_id, event.id),
+        )
+        if seen:
+            return EventResult(job, applied=False, duplicate=True)
+        outcome = apply_event(job, event)
+        data, kind = _dump(event.data), event.type.value
+        await conn.execute(
+            _INSERT_EVENT,
+            *(job.id, event.id, kind, data, event.source, outcome.applied),
+            event.received_at,
+        )
+        if outcome.job is not job:
+            await conn.execute(_UPDATE_JOB, *_job_row(outcome.job)[1:], job.id)
+        if outcome.outbox:
+            # Numbered and committed one conversation at a time, so no message
+            # becomes visible behind a later one that may already be delivered.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                *(_CONVERSATION_LOCK, job.conversation_id),
+            )
+            rows = [
+                (m.conversation_id, m.job_id, m.kind, _dump(m.payload), m.created_at)
+                for m in outcome.outbox
+            ]
+            await conn.executemany(_INSERT_OUTBOX, rows)
+        return EventResult(outcome.job, outcome.applied, False, len(outcome.outbox))
+
+    async def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        query = (
+            "SELECT event_id AS id, type, data, source, applied, received_at"
+            " FROM job_events WHERE job_id = $1 ORDER BY seq"
+        )
+        rows = await self._call("fetch", query, job_id)
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    # -- outbox -------------------------------------------------------------
+
+    async def claim_due(
+        self, now: float, *, limit: int, lease: float
+    ) -> list[OutboxMessage]:
+        rows = await self._call("fetch", _CLAIM, now, limit, now + lease)
+        return sorted(map(_message_from_row, rows), key=lambda m: m.seq or 0)
+
+    async def mark_delivered(self, seq: int, now: float) -> None:
+        await self._call("execute", _MARK_DELIVERED, seq, now)
+
+    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
+        await self._call("execute", _MARK_RETRY, seq, error, next_attempt_at)
+
+    async def mark_dead(self, seq: int, error: str, now: float) -> None:
+        await self._call("execute", _MARK_DEAD, seq, error, now)
+
+    async def outbox_stats(self) -> dict[str, int]:
+        counts = ", ".join(
+            f"COUNT(*) FILTER (WHERE {_OUTBOX_STATUS[s]})" for s in _OUTBOX_STATUS
+        )
+        row = await self._call("fetchrow", f"SELECT {counts} FROM outbox")
+        return {status: int(row[n]) for n, status in enumerate(_OUTBOX_STATUS)}
+
+    async def list_outbox(
+        self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        where = _OUTBOX_STATUS.get(status)
+        if where is None:
+            raise ValueError(f"status must be one of {sorted(_OUTBOX_STATUS)}")
+        args: list[Any] = [limit]
+        if job_id is not None:
+            where += " AND job_id = $2"
+            args.append(job_id)
+        query = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM outbox WHERE {where}"
+            " ORDER BY seq DESC LIMIT $1"
+        )
+        return [_message_from_row(r) for r in await self._call("fetch", query, *args)]
+
+    async def replay(self, seq: int, now: float) -> bool:
+        return str(await self._call("execute", _REPLAY, seq, now)) == "UPDATE 1"
+
+    @contextmanager
+    def _errors(self, doing: str = "") -> Iterator[None]:
+        """Turn driver and network errors into StoreError so routes answer 503.
+
+        The message names the server and database; a password the driver may
+        have echoed is blanked out.
+        """
+        try:
+            yield
+        except _STORE_ERRORS as exc:
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            for secret in self._secrets:
+                detail = detail.replace(secret, "***")
+            raise StoreError(f"{doing}PostgreSQL store {self.where}: {detail}") from exc
+
+
+def _ident(name: str) -> str:
+    """``name`` quoted as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _job_row(job: Job) -> tuple[Any, ...]:
+    values = {name: getattr(job, name) for name in _JOB_FIELDS}
+    values["state"] = job.state.value
+    values["inputs"] = _dump(job.inputs)
+    values["outputs"] = _dump(job.outputs)
+    return tuple(values.values())
+
+
+def _job_from_row(row: Mapping[str, Any]) -> Job:
+    fields = dict(row)
+    fields["state"] = JobState(row["state"])
+    fields["inputs"] = json.loads(row["inputs"])
+    fields["outputs"] = json.loads(row["outputs"])
+    return Job(**fields)
+
+
+def _message_from_row(row: Mapping[str, Any]) -> OutboxMessage:
+    return OutboxMessage(**{**dict(row), "payload": json.loads(row["payload"])})

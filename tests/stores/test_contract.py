@@ -1,0 +1,493 @@
+"""The job store contract, run against every backend: SQLite and PostgreSQL.
+
+The PostgreSQL half needs the server at 127.0.0.1:5432 and fails (it is not
+skipped) when it is down. Each test gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from rasa_rpa.errors import JobNotFound, StoreError
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.stores import JobStore
+from rasa_rpa.stores.postgres import _CLAIM, PostgresJobStore
+from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BACKENDS = ["sqlite", "postgres"]
+
+
+class Backend:
+    """Opens stores on one database (a file, or a schema) and reads it raw."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.path = tmp_path / "jobs.db"
+        self.schema = f"rpa_test_{secrets.token_hex(6)}"
+        self.opened: list[JobStore] = []
+
+    def new(self) -> JobStore:
+        if self.kind == "sqlite":
+            return SQLiteJobStore(self.path)
+        return PostgresJobStore.from_url(
+            f"{PG_URL}?schema={self.schema}&pool_size=4", Path()
+        )
+
+    async def open(self) -> JobStore:
+        store = self.new()
+        await store.open()
+        self.opened.append(store)
+        return store
+
+    async def sql(self, query: str) -> Any:
+        """Run ``query`` on the store's database; the first value it returns."""
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.path)
+            try:
+                row = db.execute(query).fetchone()
+                db.commit()
+            finally:
+                db.close()
+            return None if row is None else row[0]
+        conn = await asyncpg.connect(
+            PG_URL, server_settings={"search_path": self.schema}
+        )
+        try:
+            return await conn.fetchval(query)
+        finally:
+            await conn.close()
+
+    async def cleanup(self) -> None:
+        for store in self.opened:
+            await store.close()
+        if self.kind == "postgres":
+            conn = await asyncpg.connect(PG_URL)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            finally:
+                await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: Any, tmp_path: Path) -> AsyncIterator[Backend]:
+    made = Backend(request.param, tmp_path)
+    yield made
+    await made.cleanup()
+
+
+@pytest.fixture
+async def pg_backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    made = Backend("postgres", tmp_path)
+    yield made
+    await made.cleanup()
+
+
+@pytest.fixture
+async def store(backend: Backend) -> JobStore:
+    return await backend.open()
+
+
+def new_job(job_id: str = "j1", conversation: str = "c1", **fields: Any) -> Job:
+    return Job(
+        id=job_id,
+        automation="orders",
+        provider="local",
+        conversation_id=conversation,
+        inputs={"customer": "ACME", "z": 1, "a": [1, "\u0000"]},
+        **fields,
+    )
+
+
+def event(event_id: str, kind: EventType, job_id: str = "j1", **data: Any) -> JobEvent:
+    return JobEvent(event_id, job_id, kind, data)
+
+
+def progress(message: Any) -> Any:
+    return message.payload["entities"]["rpa_progress"]
+
+
+async def test_job_round_trip(store: JobStore) -> None:
+    created = new_job(deadline_at=1234.5, output_channel="rest")
+    await store.create_job(created)
+    job = await store.get_job("j1")
+    assert job == created
+    assert list(job.inputs) == ["customer", "z", "a"]  # key order kept
+    assert job.state is JobState.PENDING
+    with pytest.raises(JobNotFound):
+        await store.get_job("missing")
+    with pytest.raises(StoreError):
+        await store.create_job(new_job())
+
+
+async def test_update_job_sets_only_plain_fields(store: JobStore) -> None:
+    await store.create_job(new_job())
+    job = await store.update_job("j1", provider_ref="R-1", message="queued")
+    assert (job.provider_ref, job.message) == ("R-1", "queued")
+    with pytest.raises(ValueError):
+        await store.update_job("j1", state="succeeded")
+    with pytest.raises(JobNotFound):
+        await store.update_job("ghost", message="x")
+
+
+async def test_event_updates_job_and_queues_in_one_go(store: JobStore) -> None:
+    await store.create_job(new_job())
+    result = await store.record_event(event("e1", EventType.STARTED))
+    assert result.job.state is JobState.RUNNING
+    assert (result.applied, result.duplicate, result.queued) == (True, False, 1)
+    assert (await store.get_job("j1")) == result.job
+    assert await store.outbox_stats() == {"pending": 1, "delivered": 0, "dead": 0}
+
+
+async def test_duplicate_event_is_acknowledged_not_applied(store: JobStore) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.PROGRESS, progress=10))
+    again = await store.record_event(event("e1", EventType.PROGRESS, progress=10))
+    assert again.duplicate
+    assert not again.applied
+    assert again.queued == 0
+    log = await store.job_events("j1")
+    assert [(e["id"], e["type"], e["data"]) for e in log] == [
+        ("e1", "job.progress", {"progress": 10})
+    ]
+    assert (await store.outbox_stats())["pending"] == 1
+
+
+async def test_late_event_on_final_job_is_recorded_but_changes_nothing(
+    store: JobStore,
+) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.SUCCEEDED))
+    late = await store.record_event(event("e2", EventType.FAILED, error="late"))
+    assert late.job.state is JobState.SUCCEEDED
+    assert not late.applied
+    assert not late.duplicate
+    log = await store.job_events("j1")
+    assert [e["applied"] for e in log] == [True, False]
+
+
+async def test_event_for_unknown_job_leaves_nothing_behind(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        await store.record_event(event("e1", EventType.STARTED, job_id="ghost"))
+    assert await store.job_events("ghost") == []
+    assert (await store.outbox_stats())["pending"] == 0
+
+
+async def test_claim_hands_out_only_each_conversations_head(store: JobStore) -> None:
+    await store.create_job(new_job("a", "c1"))
+    await store.create_job(new_job("b", "c2"))
+    for n in range(3):
+        await store.record_event(event(f"a{n}", EventType.PROGRESS, "a", progress=n))
+    await store.record_event(event("b0", EventType.STARTED, "b"))
+    first = await store.claim_due(1e12, limit=10, lease=30)
+    assert [m.conversation_id for m in first] == ["c1", "c2"]
+    assert progress(first[0]) == 0
+    # Leased heads are not handed out again, and nothing behind them either.
+    assert await store.claim_due(1e12, limit=10, lease=30) == []
+    await store.mark_delivered(first[0].seq or 0, 1.0)
+    second = await store.claim_due(1e12, limit=10, lease=30)
+    assert [progress(m) for m in second] == [1]
+
+
+async def test_retry_waits_until_due_and_keeps_order(store: JobStore) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.STARTED))
+    await store.record_event(event("e2", EventType.PROGRESS, progress=5))
+    [head] = await store.claim_due(100.0, limit=10, lease=30)
+    await store.mark_retry(head.seq or 0, "Rasa down", next_attempt_at=200.0)
+    assert await store.claim_due(150.0, limit=10, lease=30) == []
+    [again] = await store.claim_due(250.0, limit=10, lease=30)
+    assert again.seq == head.seq
+    assert again.attempts == 1
+    assert again.last_error == "Rasa down"
+    assert again.next_attempt_at == 200.0
+
+
+async def test_lease_expiry_hands_an_unacknowledged_message_out_again(
+    store: JobStore,
+) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.STARTED))
+    [claimed] = await store.claim_due(100.0, limit=10, lease=30)
+    assert await store.claim_due(129.0, limit=10, lease=30) == []
+    [again] = await store.claim_due(131.0, limit=10, lease=30)
+    assert again.seq == claimed.seq
+    assert again.attempts == 0
+    assert not claimed.in_doubt
+    assert again.in_doubt  # the first claimer may have sent it before dying
+    await store.mark_retry(again.seq, "down", next_attempt_at=140.0)
+    [retried] = await store.claim_due(141.0, limit=10, lease=30)
+    assert not retried.in_doubt  # a reported failure is not in doubt
+
+
+async def test_dead_message_stops_blocking_its_conversation(store: JobStore) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.STARTED))
+    await store.record_event(event("e2", EventType.PROGRESS, progress=5))
+    [head] = await store.claim_due(1.0, limit=10, lease=30)
+    await store.mark_dead(head.seq or 0, "intent not in domain", 1.0)
+    [following] = await store.claim_due(2.0, limit=10, lease=30)
+    assert (following.seq or 0) > (head.seq or 0)
+    assert (await store.outbox_stats())["dead"] == 1
+
+
+async def test_list_outbox_and_replay(store: JobStore) -> None:
+    await store.create_job(new_job())
+    await store.create_job(new_job("j2", "c2"))
+    await store.record_event(event("e1", EventType.STARTED))
+    await store.record_event(event("e2", EventType.STARTED, "j2"))
+    head, other = await store.claim_due(1.0, limit=10, lease=30)
+    await store.mark_dead(head.seq or 0, "intent not in domain", 1.0)
+    await store.mark_delivered(other.seq or 0, 1.0)
+    [dead] = await store.list_outbox()
+    assert (dead.seq, dead.last_error, dead.attempts) == (
+        head.seq,
+        "intent not in domain",
+        1,
+    )
+    assert dead.payload == head.payload
+    assert await store.list_outbox(status="dead", job_id="j2") == []
+    assert [m.seq for m in await store.list_outbox(status="delivered")] == [other.seq]
+    with pytest.raises(ValueError):
+        await store.list_outbox(status="lost")
+    assert await store.replay(head.seq or 0, 5.0)
+    assert not await store.replay(head.seq or 0, 5.0)  # pending already
+    assert not await store.replay(999_999, 5.0)
+    [pending] = await store.list_outbox(status="pending")
+    assert (pending.seq, pending.attempts, pending.next_attempt_at) == (
+        head.seq,
+        0,
+        5.0,
+    )
+    [again] = await store.claim_due(5.0, limit=10, lease=30)
+    assert again.seq == head.seq
+
+
+async def test_everything_survives_reopening(backend: Backend) -> None:
+    first = backend.new()
+    await first.open()
+    await first.create_job(new_job())
+    await first.record_event(event("e1", EventType.STARTED))
+    await first.close()
+    second = await backend.open()
+    assert (await second.get_job("j1")).state is JobState.RUNNING
+    assert len(await second.claim_due(1e12, limit=10, lease=30)) == 1
+
+
+async def test_schema_version_is_recorded_and_newer_schema_refused(
+    backend: Backend,
+) -> None:
+    await backend.open()
+    assert await backend.sql("SELECT version FROM schema_version") == 2
+    assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
+    await (await backend.open()).close()  # reopening migrates nothing
+    assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
+    await backend.sql("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="upgrade rasa-rpa"):
+        await backend.open()
+
+
+async def test_stores_opening_together_migrate_once(backend: Backend) -> None:
+    stores = [backend.new() for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    backend.opened.extend(stores)
+    assert await backend.sql("SELECT version FROM schema_version") == 2
+
+
+async def test_latest_job_per_conversation(store: JobStore) -> None:
+    await store.create_job(new_job("old", "c1"))
+    await store.create_job(new_job("new", "c1").evolve(created_at=2e9))
+    await store.create_job(new_job("other", "c2"))
+    latest = await store.latest_job("c1")
+    assert latest is not None and latest.id == "new"
+    assert await store.latest_job("nobody") is None
+    same = [new_job(f"t{n}", "c3", created_at=5.0) for n in range(3)]
+    for job in same:
+        await store.create_job(job)
+    listed = await store.list_jobs(conversation_id="c3")
+    assert [j.id for j in listed] == ["t2", "t1", "t0"]  # ties: newest insert first
+    assert len(await store.list_jobs(limit=2)) == 2
+
+
+async def test_unfinished_jobs_by_deadline(store: JobStore) -> None:
+    await store.create_job(new_job("late", deadline_at=300.0))
+    await store.create_job(new_job("none"))
+    await store.create_job(new_job("soon", deadline_at=100.0))
+    await store.create_job(new_job("done", deadline_at=50.0))
+    await store.record_event(event("e1", EventType.SUCCEEDED, "done"))
+    jobs = await store.unfinished_jobs()
+    assert [j.id for j in jobs] == ["none", "soon", "late"]
+
+
+async def test_find_by_ref(store: JobStore) -> None:
+    await store.create_job(new_job("a", provider_ref="R-1"))
+    await store.create_job(new_job("b").evolve(provider="uipath", provider_ref="R-1"))
+    found = await store.find_by_ref("uipath", "R-1")
+    assert found is not None and found.id == "b"
+    assert await store.find_by_ref("uipath", "R-2") is None
+
+
+async def test_same_event_from_two_processes_is_applied_once(
+    backend: Backend,
+) -> None:
+    one, two = await backend.open(), await backend.open()
+    await one.create_job(new_job())
+    for n in range(10):
+        same = event(f"e{n}", EventType.PROGRESS, progress=n)
+        results = await asyncio.gather(one.record_event(same), two.record_event(same))
+        assert sorted(r.applied for r in results) == [False, True]
+        assert sorted(r.duplicate for r in results) == [False, True]
+    assert len(await one.job_events("j1")) == 10
+    assert (await two.outbox_stats())["pending"] == 10
+
+
+async def test_concurrent_claimers_deliver_each_message_once_in_order(
+    backend: Backend,
+) -> None:
+    one, two = await backend.open(), await backend.open()
+    conversations, jobs, per_job = 4, 2, 6
+    for c in range(conversations):
+        for j in range(jobs):
+            await one.create_job(new_job(f"j{c}.{j}", f"c{c}"))
+    total = conversations * jobs * per_job
+    claimed: dict[int, str] = {}  # seq -> conversation, in claim order
+    state: dict[int, str] = {}  # seq -> "claimed" | "delivering"
+    delivered: set[int] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+
+    async def producer(store: JobStore, c: int, j: int) -> None:
+        # Both processes record, while the claimers run, for interleaved rows.
+        for n in range(per_job):
+            await store.record_event(
+                event(f"e{n}", EventType.PROGRESS, f"j{c}.{j}", progress=n)
+            )
+
+    async def worker(store: JobStore) -> None:
+        while len(delivered) < total and loop.time() < deadline:
+            batch = await store.claim_due(1e12, limit=3, lease=60)
+            for message in batch:
+                seq = message.seq or 0
+                assert seq not in claimed, f"{seq} handed out twice"
+                # Every earlier message of this conversation is being or has
+                # been acknowledged; none is merely claimed.
+                assert all(
+                    state[s] == "delivering"
+                    for s, conv in claimed.items()
+                    if conv == message.conversation_id and s < seq
+                )
+                claimed[seq] = message.conversation_id
+                state[seq] = "claimed"
+            await asyncio.sleep(0)
+            for message in batch:
+                state[message.seq or 0] = "delivering"
+                await store.mark_delivered(message.seq or 0, 1.0)
+                delivered.add(message.seq or 0)
+            if not batch:
+                await asyncio.sleep(0.001)
+
+    await asyncio.gather(
+        *(
+            producer((one, two)[(c + j) % 2], c, j)
+            for c in range(conversations)
+            for j in range(jobs)
+        ),
+        *(worker(s) for s in (one, two) for _ in range(4)),
+    )
+    assert len(delivered) == total
+    assert await one.outbox_stats() == {"pending": 0, "delivered": total, "dead": 0}
+    for c in range(conversations):
+        seqs = [s for s, conv in claimed.items() if conv == f"c{c}"]
+        assert seqs == sorted(seqs), "a conversation's messages went out of order"
+        assert len(seqs) == jobs * per_job
+
+
+async def test_postgres_messages_of_one_conversation_commit_in_order(
+    pg_backend: Backend,
+) -> None:
+    """A message numbered later waits for the conversation's earlier one.
+
+    Otherwise a claimer could deliver the later one while the earlier one is
+    still uncommitted, then the earlier one after it.
+    """
+    store = await pg_backend.open()
+    assert isinstance(store, PostgresJobStore)
+    await store.create_job(new_job("a", "c"))
+    await store.create_job(new_job("b", "c"))
+    async with store.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await store._record(conn, event("e1", EventType.STARTED, "a"))
+        later = asyncio.create_task(
+            store.record_event(event("e2", EventType.STARTED, "b"))
+        )
+        await asyncio.sleep(0.2)
+        assert not later.done()
+        assert await store.claim_due(1e12, limit=10, lease=60) == []
+        await transaction.commit()
+    await later
+    [first] = await store.claim_due(1e12, limit=10, lease=60)
+    await store.mark_delivered(first.seq or 0, 1.0)
+    [second] = await store.claim_due(1e12, limit=10, lease=60)
+    assert (first.job_id, second.job_id) == ("a", "b")
+
+
+async def test_postgres_claim_drops_a_head_delivered_while_it_waited(
+    pg_backend: Backend,
+) -> None:
+    """A claim that reaches a head after another claimer delivered it skips it.
+
+    The claim is slowed down after it has taken its snapshot, in which the
+    head is still pending; meanwhile another claimer claims and delivers it.
+    """
+    store = await pg_backend.open()
+    assert isinstance(store, PostgresJobStore)
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.STARTED))
+    await store.record_event(event("e2", EventType.PROGRESS, progress=1))
+    slowed = _CLAIM.replace(
+        "WITH heads AS (",
+        "WITH slow AS MATERIALIZED (SELECT pg_sleep(0.4)), heads AS (",
+    ).replace("FROM outbox\n    WHERE", "FROM outbox, slow\n    WHERE")
+    assert slowed.count("slow") == 2
+
+    async def deliver_meanwhile() -> int:
+        await asyncio.sleep(0.1)
+        [head] = await store.claim_due(1e12, limit=10, lease=60)
+        await store.mark_delivered(head.seq or 0, 1.0)
+        return head.seq or 0
+
+    rows, _ = await asyncio.gather(
+        store.pool.fetch(slowed, 1e12, 10, 1e12 + 60), deliver_meanwhile()
+    )
+    assert rows == []
+
+
+def test_postgres_url_options_are_taken_out_of_the_dsn() -> None:
+    store = PostgresJobStore.from_url(
+        "postgres://rasa:s3cret@db:6543/bot?schema=rpa&pool_size=3&sslmode=disable",
+        Path(),
+    )
+    assert (store.schema, store.pool_size) == ("rpa", 3)
+    assert store.dsn == "postgresql://rasa:s3cret@db:6543/bot?sslmode=disable"
+    assert "s3cret" not in store.where and "db:6543/bot" in store.where
+
+
+async def test_unreachable_postgres_is_a_store_error_without_the_password() -> None:
+    store = PostgresJobStore.from_url(
+        "postgresql://rasa:hunter2%40secret@127.0.0.1:1/bot", Path()
+    )
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    assert "hunter2" not in str(caught.value)
+    assert "127.0.0.1:1/bot" in str(caught.value)
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_job("j1")
