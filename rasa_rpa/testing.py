@@ -134,8 +134,15 @@ class RasaStandIn:
                 entities = call.body.get("entities") or {}
                 if isinstance(entities, dict):
                     entities = [{"entity": k, "value": v} for k, v in entities.items()]
-                events.append({"event": "user", "parse_data": {
-                    "intent": {"name": call.body.get("name")}, "entities": entities}})
+                events.append(
+                    {
+                        "event": "user",
+                        "parse_data": {
+                            "intent": {"name": call.body.get("name")},
+                            "entities": entities,
+                        },
+                    }
+                )
             else:
                 body = call.body if isinstance(call.body, list) else [call.body]
                 events.extend(body)

@@ -76,8 +76,14 @@ async def test_messages_and_slots_go_to_tracker_events(setup):
         "metadata": {"rpa_job_id": "j1", "rpa_delivery_id": "j1:1"},
     }
     assert "execute_side_effects" not in slot.params
-    assert slot.body == [{"event": "slot", "name": "customer", "value": "ACME",
-                          "metadata": {"rpa_delivery_id": "j1:2"}}]
+    assert slot.body == [
+        {
+            "event": "slot",
+            "name": "customer",
+            "value": "ACME",
+            "metadata": {"rpa_delivery_id": "j1:2"},
+        }
+    ]
 
 
 async def test_order_is_kept_per_conversation(setup):
@@ -177,18 +183,27 @@ async def test_message_older_than_max_age_is_set_aside(tmp_path, make_config):
 async def test_message_in_doubt_is_not_sent_twice(setup):
     # A dispatcher sent the message, then died before recording it.
     store, dispatcher, rasa = setup
-    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
-                                    (EventType.MESSAGE, {"text": "once"})])
+    await queue(
+        store,
+        "j1",
+        "c1",
+        [(EventType.STARTED, {}), (EventType.MESSAGE, {"text": "once"})],
+    )
     [started] = await store.claim_due(100.0, limit=10, lease=5)
-    await dispatcher.rasa.trigger_intent("c1", started.payload["name"], {
-        **started.payload["entities"], "rpa_delivery_id": started.delivery_id})
+    await dispatcher.rasa.trigger_intent(
+        "c1",
+        started.payload["name"],
+        {**started.payload["entities"], "rpa_delivery_id": started.delivery_id},
+    )
     # The lease runs out; the next dispatcher finds the message in doubt.
     [again] = await store.claim_due(200.0, limit=10, lease=5)
     assert again.seq == started.seq and again.in_doubt
     await dispatcher._deliver(again)
     await drain(dispatcher)
-    names = [c.body["name"] if c.endpoint == "trigger_intent" else c.body[0]["text"]
-             for c in rasa.calls]
+    names = [
+        c.body["name"] if c.endpoint == "trigger_intent" else c.body[0]["text"]
+        for c in rasa.calls
+    ]
     assert names == ["EXTERNAL_rpa_job_running", "once"]
 
 
