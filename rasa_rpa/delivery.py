@@ -27,6 +27,7 @@ import jwt
 
 from rasa_rpa.config import DeliverySettings, RasaSettings
 from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
+from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import OutboxMessage
 from rasa_rpa.stores.base import JobStore
 
@@ -166,11 +167,16 @@ class OutboxDispatcher:
     """Background task that sends the outbox to Rasa, in order per conversation."""
 
     def __init__(
-        self, store: JobStore, rasa: RasaClient, settings: DeliverySettings
+        self,
+        store: JobStore,
+        rasa: RasaClient,
+        settings: DeliverySettings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.rasa = rasa
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(settings.concurrency)
@@ -229,6 +235,7 @@ class OutboxDispatcher:
                 extra=_context(message),
             )
             await self.store.mark_dead(message.seq, reason, now)
+            self._count(message, "dead")
             return
         async with self._limit:
             try:
@@ -241,6 +248,7 @@ class OutboxDispatcher:
                     extra=_context(message),
                 )
                 await self.store.mark_dead(message.seq, str(exc), time.time())
+                self._count(message, "dead")
             except DeliveryError as exc:
                 delay = self._backoff(message.attempts)
                 log.warning(
@@ -251,8 +259,10 @@ class OutboxDispatcher:
                     extra=_context(message),
                 )
                 await self.store.mark_retry(message.seq, str(exc), time.time() + delay)
+                self._count(message, "retry")
             else:
                 await self.store.mark_delivered(message.seq, time.time())
+                self._count(message, "delivered")
 
     async def _send(self, message: OutboxMessage) -> None:
         payload = message.payload
@@ -265,6 +275,7 @@ class OutboxDispatcher:
                 message.seq,
                 extra=_context(message),
             )
+            self._count(message, "skipped")
             return
         if message.kind == "intent":
             entities = {**payload.get("entities", {}), DELIVERY_KEY: tag}
@@ -286,6 +297,9 @@ class OutboxDispatcher:
             )
         else:
             raise DeliveryRejected(f"unknown outbox kind {message.kind!r}")
+
+    def _count(self, message: OutboxMessage, outcome: str) -> None:
+        self.metrics.delivery_attempts.labels(message.kind, outcome).inc()
 
     def _backoff(self, attempts: int) -> float:
         base = self.settings.initial_backoff * (2 ** min(attempts, 20))

@@ -95,6 +95,7 @@ class Reconciler:
             try:
                 events = await provider.poll(job)
             except ProviderError as exc:
+                self.service.metrics.poll_errors.labels(job.provider).inc()
                 failures += 1
                 delay = min(interval * 2**failures, 300.0)
                 self._schedule[job.id] = (now + delay, failures)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
@@ -148,6 +149,33 @@ async def openapi(request: Request) -> HTTPResponse:
     return raw(OPENAPI_PATH.read_bytes(), content_type="application/json")
 
 
+@blueprint.get("/metrics")
+async def metrics(request: Request) -> HTTPResponse:
+    """Prometheus metrics of this worker (counts only: nothing secret)."""
+    runtime = current_runtime()
+    for status, count in (await runtime.store.outbox_stats()).items():
+        runtime.metrics.outbox_messages.labels(status).set(count)
+    return raw(
+        generate_latest(runtime.metrics.registry), content_type=CONTENT_TYPE_LATEST
+    )
+
+
+async def start_timer(request: Request) -> None:
+    """Remember when a request arrived, for the callback latency histogram."""
+    request.ctx.rpa_started = time.perf_counter()
+
+
+async def observe_latency(request: Request, response: HTTPResponse) -> None:
+    """Record how long a callback took, by route and status."""
+    started = getattr(request.ctx, "rpa_started", None)
+    if started is None or request.method != "POST":
+        return
+    route = request.route.name.rsplit(".", 1)[-1] if request.route else "unknown"
+    current_runtime().metrics.callback_seconds.labels(
+        route, str(response.status)
+    ).observe(time.perf_counter() - started)
+
+
 @blueprint.get("/health")
 async def health(request: Request) -> HTTPResponse:
     """The plugin is attached and its store answers."""
@@ -173,10 +201,12 @@ async def store_down(request: Request, exc: StoreError) -> HTTPResponse:
 
 
 def install_error_handlers(bp: Blueprint) -> None:
-    """Answer the library's errors as JSON on every route of ``bp``."""
+    """Answer the library's errors as JSON on every route of ``bp``, and time them."""
     bp.exception(CallbackError)(callback_error)
     bp.exception(JobNotFound)(job_not_found)
     bp.exception(StoreError)(store_down)
+    bp.on_request(start_timer)
+    bp.on_response(observe_latency)  # type: ignore[no-untyped-call]
 
 
 install_error_handlers(blueprint)

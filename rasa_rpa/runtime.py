@@ -11,6 +11,7 @@ from __future__ import annotations
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
+from rasa_rpa.metrics import Metrics
 from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.ratelimit import RateLimiter
@@ -35,12 +36,15 @@ class Runtime:
             secret.get_secret_value() if secret else None, config.state_dir
         )
         self.keys = JobKeys(master, token_ttl=config.callbacks.token_ttl)
-        self.service = JobService(config, self.store, self.keys)
+        self.metrics = Metrics()
+        self.service = JobService(config, self.store, self.keys, metrics=self.metrics)
         self.limiter = RateLimiter(
             config.callbacks.rate_limit, config.callbacks.rate_burst
         )
         self.rasa = RasaClient(config.rasa)
-        self.dispatcher = OutboxDispatcher(self.store, self.rasa, config.delivery)
+        self.dispatcher = OutboxDispatcher(
+            self.store, self.rasa, config.delivery, metrics=self.metrics
+        )
         self.reconciler = Reconciler(
             self.service,
             interval=config.reconciler.interval,

@@ -13,6 +13,7 @@ from typing import Any
 
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
+from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.security import JobKeys
@@ -34,17 +35,22 @@ class JobService:
         store: JobStore,
         keys: JobKeys,
         providers: dict[str, Provider] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.keys = keys
         self.providers: dict[str, Provider] = providers or {}
+        self.metrics = metrics or Metrics()
         #: Called after an event queued outbox messages (the dispatcher's wake).
         self.on_queued: list[Any] = []
 
     async def record(self, event: JobEvent) -> EventResult:
         """Record an event from any source; wake delivery if it queued messages."""
         result = await self.store.record_event(event)
+        target = event.type.target_state
+        if result.applied and target is not None and target.is_final:
+            self.metrics.jobs_finished.labels(result.job.automation, target.value).inc()
         if result.queued:
             for wake in self.on_queued:
                 wake()
@@ -119,6 +125,7 @@ class JobService:
         else:
             if ref:
                 job = await self.store.update_job(job.id, provider_ref=ref)
+            self.metrics.jobs_started.labels(automation_name).inc()
             return job
         # The action tells the user itself, so this failure is not pushed again.
         await self.record(
