@@ -34,6 +34,7 @@ __all__ = [
     "find_config_path",
     "load_config",
     "parse_duration",
+    "secret_values",
 ]
 
 #: Environment variable naming the config file (default: ./rpa.yml).
@@ -203,6 +204,29 @@ class RpaConfig(_Model):
         """``value`` made absolute against the config file's directory."""
         path = Path(value)
         return path if path.is_absolute() else self.base_dir / path
+
+
+_SECRET_KEY = re.compile(r"secret|password|token|api_?key|key$", re.IGNORECASE)
+
+
+def secret_values(config: RpaConfig) -> list[str]:
+    """Every secret the config holds, so logs can hide them."""
+    values = [
+        s.get_secret_value()
+        for s in (
+            config.rasa.token,
+            config.rasa.jwt_secret,
+            config.callbacks.secret,
+            config.admin.token,
+            *config.callbacks.webhook_secrets,
+        )
+        if s is not None
+    ]
+    for provider in config.providers.values():
+        for key, value in (provider.model_extra or {}).items():
+            if _SECRET_KEY.search(key) and isinstance(value, str):
+                values.append(value)
+    return [v for v in values if v]
 
 
 def find_config_path(explicit: str | Path | None = None) -> Path:

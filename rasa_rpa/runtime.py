@@ -8,9 +8,10 @@ through :func:`current_runtime` because rasa-sdk gives them no app handle.
 
 from __future__ import annotations
 
-from rasa_rpa.config import RpaConfig
+from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
+from rasa_rpa.logs import configure_logging
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
@@ -36,6 +37,7 @@ class Runtime:
             secret.get_secret_value() if secret else None, config.state_dir
         )
         self.keys = JobKeys(master, token_ttl=config.callbacks.token_ttl)
+        configure_logging([master, *secret_values(config)])
         self.metrics = Metrics()
         self.service = JobService(config, self.store, self.keys, metrics=self.metrics)
         self.limiter = RateLimiter(
