@@ -91,6 +91,17 @@ class CallbackSettings(_Model):
     rate_burst: int = Field(default=200, ge=1)
 
 
+class HandoverSettings(_Model):
+    """Hand a conversation to a human when a job fails (off without ``intent``)."""
+
+    #: The intent to trigger after the failure, e.g. EXTERNAL_handover_to_human.
+    intent: str | None = None
+    states: tuple[Literal["failed", "expired", "cancelled"], ...] = (
+        "failed",
+        "expired",
+    )
+
+
 class AdminSettings(_Model):
     """The operator API (job listing, dead letters, replay)."""
 
@@ -166,6 +177,8 @@ class Automation(_Model):
         Field(default_factory=dict)
     )
     timeout: Duration = 600.0
+    #: Take part in ``handover`` when this automation fails.
+    handover: bool = True
 
 
 class RpaConfig(_Model):
@@ -178,6 +191,7 @@ class RpaConfig(_Model):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    handover: HandoverSettings = Field(default_factory=HandoverSettings)
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(type="local")}
     )

@@ -9,12 +9,20 @@ delivered".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
 
-__all__ = ["Outcome", "apply_event", "intent_for", "status_entities"]
+__all__ = [
+    "Outcome",
+    "Planner",
+    "apply_event",
+    "intent_for",
+    "status_entities",
+    "with_handover",
+]
 
 #: Prefix of the intents Rasa receives; Rasa's convention for external events.
 INTENT_PREFIX = "EXTERNAL_rpa_job_"
@@ -73,6 +81,49 @@ def apply_event(job: Job, event: JobEvent) -> Outcome:
         created_at=now,
     )
     return Outcome(updated, True, _maybe(event, [message]))
+
+
+Planner = Callable[[Job, JobEvent], Outcome]
+
+
+def with_handover(
+    plan: Planner, intent: str, states: frozenset[JobState], opted_out: frozenset[str]
+) -> Planner:
+    """``plan``, plus a hand-over intent when a job ends in one of ``states``.
+
+    The hand-over is queued in the same transaction as the failure, right
+    after it, so the user first hears what went wrong, then gets a human.
+    """
+
+    def planned(job: Job, event: JobEvent) -> Outcome:
+        outcome = plan(job, event)
+        ended = outcome.job.state
+        if (
+            not outcome.applied
+            or ended is job.state
+            or ended not in states
+            or not event.notify
+            or job.automation in opted_out
+        ):
+            return outcome
+        handover = OutboxMessage(
+            conversation_id=job.conversation_id,
+            job_id=job.id,
+            kind="intent",
+            payload={
+                "name": intent,
+                "entities": {
+                    "rpa_job_id": job.id,
+                    "rpa_automation": job.automation,
+                    "rpa_state": ended.value,
+                    **({"rpa_error": outcome.job.error} if outcome.job.error else {}),
+                },
+            },
+            created_at=event.received_at,
+        )
+        return Outcome(outcome.job, True, [*outcome.outbox, handover])
+
+    return planned
 
 
 def intent_for(event_type: EventType) -> str:

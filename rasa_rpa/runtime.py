@@ -11,8 +11,10 @@ from __future__ import annotations
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
+from rasa_rpa.lifecycle import apply_event, with_handover
 from rasa_rpa.logs import configure_logging
 from rasa_rpa.metrics import Metrics
+from rasa_rpa.models import JobState
 from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.ratelimit import RateLimiter
@@ -32,6 +34,13 @@ class Runtime:
     def __init__(self, config: RpaConfig) -> None:
         self.config = config
         self.store = open_store(config.store.url, config.base_dir, source=config.source)
+        if config.handover.intent:
+            self.store.planner = with_handover(
+                apply_event,
+                config.handover.intent,
+                frozenset(JobState(s) for s in config.handover.states),
+                frozenset(n for n, a in config.automations.items() if not a.handover),
+            )
         secret = config.callbacks.secret
         master = load_or_create_master_key(
             secret.get_secret_value() if secret else None, config.state_dir

@@ -121,3 +121,21 @@ def test_status_entities_skip_empty_fields():
         "rpa_automation": "orders",
         "rpa_state": "pending",
     }
+
+
+def test_handover_follows_a_failure_in_the_same_outcome():
+    from rasa_rpa.lifecycle import with_handover
+
+    plan = with_handover(apply_event, "EXTERNAL_handover_to_human",
+                         frozenset({JobState.FAILED}), frozenset())
+    outcome = plan(job(JobState.RUNNING), event(EventType.FAILED, error="locked"))
+    assert [m.payload["name"] for m in outcome.outbox] == [
+        "EXTERNAL_rpa_job_failed", "EXTERNAL_handover_to_human"]
+    assert outcome.outbox[1].payload["entities"]["rpa_error"] == "locked"
+    success = plan(job(JobState.RUNNING), event(EventType.SUCCEEDED))
+    assert len(success.outbox) == 1
+    opted_out = with_handover(apply_event, "EXTERNAL_handover_to_human",
+                              frozenset({JobState.FAILED}), frozenset({"orders"}))
+    assert len(opted_out(job(JobState.RUNNING), event(EventType.FAILED)).outbox) == 1
+    late = plan(job(JobState.FAILED), event(EventType.FAILED))
+    assert late.outbox == []

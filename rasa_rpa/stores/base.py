@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rasa_rpa.lifecycle import Planner
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 
 __all__ = ["EventResult", "JobStore"]
@@ -32,6 +33,9 @@ class EventResult:
 
 
 class JobStore(Protocol):
+    #: What an event does to a job (default :func:`rasa_rpa.lifecycle.apply_event`).
+    planner: Planner
+
     """Durable storage for jobs, events and the outbox.
 
     Usage::

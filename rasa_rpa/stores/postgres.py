@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
-from rasa_rpa.lifecycle import apply_event
+from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
 from rasa_rpa.stores.base import EventResult
 
@@ -182,6 +182,8 @@ class PostgresJobStore:
         connect_timeout: float = 10.0,
     ) -> None:
         self.dsn = dsn
+        #: What an event does to a job; the runtime adds bot-specific policy.
+        self.planner: Planner = apply_event
         self.schema = schema
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
@@ -359,7 +361,7 @@ class PostgresJobStore:
         )
         if seen:
             return EventResult(job, applied=False, duplicate=True)
-        outcome = apply_event(job, event)
+        outcome = self.planner(job, event)
         data, kind = _dump(event.data), event.type.value
         await conn.execute(
             _INSERT_EVENT,

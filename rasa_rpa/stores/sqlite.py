@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from rasa_rpa.errors import JobNotFound, StoreError
-from rasa_rpa.lifecycle import apply_event
+from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
 from rasa_rpa.stores.base import EventResult
 
@@ -117,6 +117,8 @@ class SQLiteJobStore:
         # worker's event loop, so give up fast, answer 503 and let robots retry.
         self._busy_timeout = busy_timeout
         self._db: sqlite3.Connection | None = None
+        #: What an event does to a job; the runtime adds bot-specific policy.
+        self.planner: Planner = apply_event
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path) -> SQLiteJobStore:
@@ -278,7 +280,7 @@ class SQLiteJobStore:
         ).fetchone()
         if seen:
             return EventResult(job, applied=False, duplicate=True)
-        outcome = apply_event(job, event)
+        outcome = self.planner(job, event)
         db.execute(
             "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
