@@ -161,7 +161,8 @@ def rasa_service(
 
 
 def action_service(
-    port: int, *, config: Path, log: Path, env: dict[str, str] | None = None
+    port: int, *, config: Path, log: Path, env: dict[str, str] | None = None,
+    actions: str = "actions",
 ) -> Service:
     """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it."""
     command = [
@@ -170,7 +171,7 @@ def action_service(
         "rasa_rpa.cli",
         "run",
         "--actions",
-        "actions",
+        actions,
         "--config",
         str(config),
         "--port",

@@ -29,6 +29,7 @@ from rasa_rpa.config import DeliverySettings, RasaSettings
 from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import OutboxMessage
+from rasa_rpa.providers.http import async_client
 from rasa_rpa.stores.base import JobStore
 
 __all__ = ["OutboxDispatcher", "RasaClient"]
@@ -48,10 +49,8 @@ class RasaClient:
         self, settings: RasaSettings, *, client: httpx.AsyncClient | None = None
     ) -> None:
         self.settings = settings
-        self._client = client or httpx.AsyncClient(
-            base_url=settings.url.rstrip("/"),
-            timeout=settings.timeout,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        self._client = client or async_client(
+            base_url=settings.url.rstrip("/"), timeout=settings.timeout
         )
         self._auth_params: dict[str, str] = {}
         self._auth_headers: dict[str, str] = {}

@@ -46,7 +46,13 @@ from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
-from rasa_rpa.providers.http import AccessToken, TokenCache, describe_response, send
+from rasa_rpa.providers.http import (
+    AccessToken,
+    TokenCache,
+    async_client,
+    describe_response,
+    send,
+)
 
 __all__ = [
     "STATUS_EVENTS",
@@ -202,7 +208,7 @@ class AutomationAnywhereProvider(Provider):
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             timeout = parse_duration(self.option("timeout", 10))
-            self._client = httpx.AsyncClient(timeout=timeout)
+            self._client = async_client(timeout=timeout)
         return self._client
 
     # -- authentication ------------------------------------------------------

@@ -9,6 +9,7 @@ errors and 5xx become :class:`ProviderUnavailable` (retry later).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,7 +19,22 @@ import httpx
 
 from rasa_rpa.errors import ProviderError, ProviderUnavailable
 
-__all__ = ["AccessToken", "TokenCache", "describe_response", "send"]
+__all__ = ["AccessToken", "TokenCache", "async_client", "describe_response", "send"]
+
+#: Small requests must not wait for the peer's delayed ACK (Nagle's algorithm
+#: adds ~40 ms per call when headers and body go out in separate writes).
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def async_client(
+    *, timeout: float, base_url: str = "", max_connections: int = 32
+) -> httpx.AsyncClient:
+    """An httpx client with TCP_NODELAY and pooled keep-alive connections."""
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    transport = httpx.AsyncHTTPTransport(socket_options=NO_DELAY, limits=limits)
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
 
 
 def describe_response(response: httpx.Response) -> str:

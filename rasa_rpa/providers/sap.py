@@ -60,6 +60,7 @@ from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
 from rasa_rpa.providers.http import (
     AccessToken,
     TokenCache,
+    async_client,
     describe_response,
     send,
 )
@@ -143,7 +144,7 @@ class SapProvider(Provider):
     def client(self) -> httpx.AsyncClient:
         """One connection pool per provider, made inside the running loop."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = async_client(timeout=self.timeout)
         return self._client
 
     def trigger_url(self, task: str) -> str:

@@ -53,7 +53,13 @@ from rasa_rpa.errors import (
 )
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
-from rasa_rpa.providers.http import AccessToken, TokenCache, describe_response, send
+from rasa_rpa.providers.http import (
+    AccessToken,
+    TokenCache,
+    async_client,
+    describe_response,
+    send,
+)
 
 __all__ = ["JOB_STATES", "WEBHOOK_TYPES", "UiPathProvider"]
 
@@ -188,7 +194,7 @@ class UiPathProvider(Provider):
     def client(self) -> httpx.AsyncClient:
         """One connection pool per provider, made inside the running loop."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = async_client(timeout=self.timeout)
         return self._client
 
     # -- tokens ----------------------------------------------------------------

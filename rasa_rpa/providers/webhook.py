@@ -27,11 +27,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from rasa_rpa.errors import ConfigError, ProviderError
 from rasa_rpa.providers.base import Provider, StartRequest
-from rasa_rpa.providers.http import send
+from rasa_rpa.providers.http import async_client, send
 
 __all__ = ["WebhookProvider", "render_template"]
 
@@ -95,7 +93,7 @@ class WebhookProvider(Provider):
                 "set the URL that starts the automation",
             )
         self.url: str = str(url)
-        self._client = httpx.AsyncClient(timeout=float(self.option("timeout", 10)))
+        self._client = async_client(timeout=float(self.option("timeout", 10)))
 
     async def start(self, request: StartRequest) -> str | None:
         creds = request.credentials
