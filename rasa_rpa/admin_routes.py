@@ -120,7 +120,7 @@ async def replay(request: Request, seq: int) -> HTTPResponse:
     """Send a dead (or already delivered) message to Rasa again."""
     runtime = current_runtime()
     require_admin(runtime, request)
-    if not await runtime.store.replay(seq, time.time()):
+    if not 0 < seq < 2**63 or not await runtime.store.replay(seq, time.time()):
         raise InvalidPayload(
             f"no dead or delivered outbox message {seq}", status=404, code="not_found"
         )

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.models import ROBOT_EVENT_TYPES, EventType, JobEvent
 
-__all__ = ["EventBody", "parse_event"]
+__all__ = ["EventBody", "load_json_object", "parse_event"]
 
 
 class Button(BaseModel):
@@ -106,20 +106,39 @@ _CHECKS = {
 }
 
 
-def parse_event(
-    job_id: str, body: bytes, *, fallback_id: str | None = None
-) -> JobEvent:
-    """A JobEvent from a raw body; ``fallback_id`` is the ``webhook-id`` header."""
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or InvalidPayload saying why not.
+
+    Bodies too deeply nested for the parser and strings with lone surrogates
+    (valid JSON escapes that no database can store) are refused here, before
+    anything is recorded.
+    """
     try:
         raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidPayload(
-            "the body is not valid JSON", status=400, code="invalid_json"
+            "the body is not valid JSON (or is nested too deeply)",
+            status=400,
+            code="invalid_json",
         ) from None
     if not isinstance(raw, dict):
         raise InvalidPayload(
             "the body must be a JSON object", status=400, code="invalid_json"
         )
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(
+            "the body contains text that is not valid Unicode (a lone surrogate)"
+        ) from None
+    return raw
+
+
+def parse_event(
+    job_id: str, body: bytes, *, fallback_id: str | None = None
+) -> JobEvent:
+    """A JobEvent from a raw body; ``fallback_id`` is the ``webhook-id`` header."""
+    raw = load_json_object(body)
     try:
         parsed = EventBody.model_validate(raw)
     except ValidationError as exc:

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from sanic import Sanic
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse, json
 
 from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
+from rasa_rpa.monitor import monitor_blueprint
 from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
 from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
@@ -31,6 +34,12 @@ __all__ = ["attach", "attach_sanic_app_extensions", "hookimpl"]
 
 log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
+
+
+async def _http_error(request: Request, exc: SanicException) -> HTTPResponse:
+    status = int(getattr(exc, "status_code", 500) or 500)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    return json({"error": {"code": code, "message": str(exc)}}, status=status)
 
 
 @hookimpl
@@ -49,6 +58,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     app.blueprint(vendor_blueprint)
     app.blueprint(botpress_blueprint)
     app.blueprint(admin_blueprint)
+    app.blueprint(monitor_blueprint)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
         runtime = Runtime(settings)
@@ -66,5 +76,8 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
         if runtime is not None:
             await runtime.stop()
 
+    # rasa-sdk answers every exception with a 500; a wrong path or method is
+    # the caller's mistake and gets its own status, as JSON like ours.
+    app.exception(SanicException)(_http_error)
     app.register_listener(start_runtime, "before_server_start")
     app.register_listener(stop_runtime, "after_server_stop")

@@ -13,7 +13,6 @@ Both end in the same :meth:`JobService.record` as the native API.
 
 from __future__ import annotations
 
-import json as jsonlib
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from sanic.response import HTTPResponse, json
 
 from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
 from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.payloads import load_json_object
 from rasa_rpa.providers.base import WebhookEvent
 from rasa_rpa.routes import (
     accepted,
@@ -50,7 +50,13 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     check_body(runtime, request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     results = []
-    for item in await provider.receive_webhook(headers, request.body):
+    try:
+        received = await provider.receive_webhook(headers, request.body)
+    except RecursionError:
+        raise InvalidPayload(
+            "the body is nested too deeply", status=400, code="invalid_json"
+        ) from None
+    for item in received:
         job = await _job_for(runtime, name, item)
         check_rate(runtime, job.id)
         event = JobEvent(
@@ -105,7 +111,7 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
     job = await load_job(runtime, claims.job_id, claims)
     check_rate(runtime, job.id)
     check_body(runtime, request)
-    body = _json_object(request.body)
+    body = load_json_object(request.body)
     target = body.get("target")
     if target is not None and str(target) != job.conversation_id:
         raise Forbidden("target is not the conversation this token belongs to")
@@ -118,20 +124,6 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
     )
     result = await runtime.service.record(event)
     return accepted(result, event.id)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = jsonlib.loads(body)
-    except ValueError:
-        raise InvalidPayload(
-            "the body is not valid JSON", status=400, code="invalid_json"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise InvalidPayload(
-            "the body must be a JSON object", status=400, code="invalid_json"
-        )
-    return parsed
 
 
 def _message_data(message: Any) -> dict[str, Any]:
