@@ -33,7 +33,7 @@ from rasa_rpa.models import Job
 from rasa_rpa.payloads import parse_event
 from rasa_rpa.runtime import Runtime, current_runtime
 from rasa_rpa.security import TokenClaims, verify_webhook
-from rasa_rpa.stores.base import EventResult
+from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = ["authenticate", "blueprint", "error", "install_error_handlers", "load_job"]
 
@@ -70,14 +70,25 @@ def authenticate(runtime: Runtime, request: Request, job_id: str) -> TokenClaims
     return runtime.keys.verify_token(token.strip(), job_id)
 
 
+def credential_guard(runtime: Runtime, claims: TokenClaims | None) -> Guard:
+    """The checks a credential needs against its job (run inside the transaction)."""
+    grace = runtime.config.callbacks.grace
+
+    def guard(job: Job) -> None:
+        if claims is not None and claims.conversation_id != job.conversation_id:
+            raise Forbidden("this token belongs to another conversation")
+        if job.finished_at is not None and time.time() > job.finished_at + grace:
+            raise AuthenticationFailed(
+                "the job has ended; its credentials have expired"
+            )
+
+    return guard
+
+
 async def load_job(runtime: Runtime, job_id: str, claims: TokenClaims | None) -> Job:
     """The job, once the credential is known to be for it and still valid."""
     job = await runtime.store.get_job(job_id)
-    if claims is not None and claims.conversation_id != job.conversation_id:
-        raise Forbidden("this token belongs to another conversation")
-    grace = runtime.config.callbacks.grace
-    if job.finished_at is not None and time.time() > job.finished_at + grace:
-        raise AuthenticationFailed("the job has ended; its credentials have expired")
+    credential_guard(runtime, claims)(job)
     return job
 
 
@@ -126,8 +137,7 @@ async def post_event(request: Request, job_id: str) -> HTTPResponse:
     event = parse_event(
         job_id, request.body, fallback_id=request.headers.get("webhook-id")
     )
-    await load_job(runtime, job_id, claims)
-    result = await runtime.service.record(event)
+    result = await runtime.service.record(event, credential_guard(runtime, claims))
     return accepted(result, event.id)
 
 

@@ -12,16 +12,18 @@ import time
 from typing import Any
 
 from rasa_rpa.config import RpaConfig
-from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
+from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable, RpaError
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.security import JobKeys
-from rasa_rpa.stores.base import EventResult, JobStore
+from rasa_rpa.stores.base import EventResult, Guard, JobStore
 
 __all__ = ["START_TIMEOUT", "JobService"]
 
 log = logging.getLogger(__name__)
+#: Most events written in one transaction.
+MAX_BATCH = 256
 #: Seconds a provider may take to accept a job before the user is told it failed.
 START_TIMEOUT = 15.0
 
@@ -44,10 +46,47 @@ class JobService:
         self.metrics = metrics or Metrics()
         #: Called after an event queued outbox messages (the dispatcher's wake).
         self.on_queued: list[Any] = []
+        self._pending: list[
+            tuple[JobEvent, Guard | None, asyncio.Future[EventResult | RpaError]]
+        ] = []
+        self._flusher: asyncio.Task[None] | None = None
 
-    async def record(self, event: JobEvent) -> EventResult:
-        """Record an event from any source; wake delivery if it queued messages."""
-        result = await self.store.record_event(event)
+    async def record(self, event: JobEvent, guard: Guard | None = None) -> EventResult:
+        """Record an event from any source; wake delivery if it queued messages.
+
+        Events that arrive together are written in one transaction (group
+        commit): each caller still gets its answer only after that commit,
+        so acknowledged still means durable, at a fraction of the cost.
+        """
+        future: asyncio.Future[EventResult | RpaError] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending.append((event, guard, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        result = await future
+        if isinstance(result, RpaError):
+            raise result
+        return result
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[:MAX_BATCH]
+            del self._pending[:MAX_BATCH]
+            try:
+                results = await self.store.record_events([(e, g) for e, g, _ in batch])
+            except Exception as exc:  # the store failed: every caller hears it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (event, _, future), result in zip(batch, results, strict=True):
+                if isinstance(result, EventResult):
+                    self._after(event, result)
+                if not future.done():
+                    future.set_result(result)
+
+    def _after(self, event: JobEvent, result: EventResult) -> None:
         target = event.type.target_state
         if result.applied and target is not None and target.is_final:
             self.metrics.jobs_finished.labels(result.job.automation, target.value).inc()
@@ -55,7 +94,10 @@ class JobService:
             for wake in self.on_queued:
                 wake()
         if result.applied and not result.duplicate:
-            log.info(
+            # State changes are news; progress and chat lines are routine.
+            routine = target is None or event.type is EventType.PROGRESS
+            log.log(
+                logging.DEBUG if routine else logging.INFO,
                 "job %s: %s -> %s",
                 event.job_id,
                 event.type.value,
@@ -65,7 +107,6 @@ class JobService:
                     "conversation_id": result.job.conversation_id,
                 },
             )
-        return result
 
     async def start_job(
         self,

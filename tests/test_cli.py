@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from rasa_rpa.cli import main
@@ -71,3 +73,243 @@ def test_fake_command_serves_the_vendor_api(tmp_path):
 def test_fake_command_lists_vendors(capsys):
     assert main(["fake", "nope"]) == 2
     assert "automation_anywhere" in capsys.readouterr().err
+
+
+# -- check-config builds providers ---------------------------------------------
+
+
+def test_check_config_builds_providers(tmp_path, capsys):
+    providers = {"uipath": {"type": "uipath", "client_id": "x", "client_secret": "y"}}
+    path = write(tmp_path, providers=providers, automations={})
+    assert main(["check-config", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "providers.uipath.url" in err and "Fix:" in err
+
+
+def test_token_and_send_event_share_one_key_maker(tmp_path):
+    from rasa_rpa.cli import job_keys
+    from rasa_rpa.config import load_config
+
+    keys = job_keys(load_config(write(tmp_path)))
+    token = keys.mint_token("job-1", "conv-1")
+    assert JobKeys(MASTER_KEY).verify_token(token, "job-1").conversation_id == "conv-1"
+
+
+# -- jobs ------------------------------------------------------------------------
+
+
+def seeded(tmp_path, count=4, dead=False):
+    import asyncio
+
+    from tests.test_export import seed
+
+    asyncio.run(seed(tmp_path / "jobs.db", count, dead=dead))
+    return write(tmp_path)
+
+
+def test_jobs_list(tmp_path, capsys):
+    path = seeded(tmp_path)
+    assert main(["jobs", "list", "--config", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["JOB", "AUTOMATION", "STATE"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "job-003",
+        "job-002",
+        "job-001",
+        "job-000",
+    ]
+    assert "boom" in lines[-1]
+    args = ["jobs", "list", "--config", path, "--conversation", "conv-1", "--json"]
+    assert main([*args, "--limit", "1"]) == 0
+    jobs = json.loads(capsys.readouterr().out)["jobs"]
+    assert [(j["id"], j["conversation_id"]) for j in jobs] == [("job-003", "conv-1")]
+
+
+def test_jobs_show_timeline_and_outbox(tmp_path, capsys):
+    path = seeded(tmp_path, count=1, dead=True)
+    assert main(["jobs", "show", "job-000", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "state         failed" in out
+    assert "events (2)" in out and "job.started" in out and "job.failed" in out
+    assert "dead" in out and "Rasa answered 400: bad" in out
+    assert "EXTERNAL_rpa_job_running" in out
+    assert main(["jobs", "show", "job-000", "--config", path, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["job"]["state"] == "failed"
+    assert [e["type"] for e in body["events"]] == ["job.started", "job.failed"]
+    statuses = {m["status"] for m in body["outbox"]}
+    assert statuses == {"dead", "pending"}
+
+
+def test_jobs_show_unknown_job(tmp_path, capsys):
+    path = seeded(tmp_path, count=1)
+    assert main(["jobs", "show", "nope", "--config", path]) == 1
+    assert "'nope' does not exist" in capsys.readouterr().err
+
+
+def test_jobs_without_a_store_say_where_they_looked(tmp_path, capsys):
+    assert main(["jobs", "list", "--config", write(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "no job store at" in err and "jobs.db" in err
+    assert not (tmp_path / "jobs.db").exists()  # not created by looking
+
+
+def test_jobs_replay(tmp_path, capsys):
+    import asyncio
+
+    from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+    path = seeded(tmp_path, count=1, dead=True)
+
+    async def dead_seqs():
+        store = SQLiteJobStore(tmp_path / "jobs.db")
+        await store.open()
+        try:
+            return [m.seq for m in await store.list_outbox(status="dead")]
+        finally:
+            await store.close()
+
+    [seq] = asyncio.run(dead_seqs())
+    assert main(["jobs", "replay", str(seq), "--config", path]) == 0
+    assert f"seq {seq}: queued again" in capsys.readouterr().out
+    assert asyncio.run(dead_seqs()) == []
+    # Pending now, so not dead: nothing to replay, and the exit code says so.
+    assert main(["jobs", "replay", str(seq), "--config", path, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"replayed": [], "not_found": [seq]}
+    assert main(["jobs", "replay", "--config", path]) == 2
+
+
+def test_jobs_replay_all_dead(tmp_path, capsys):
+    path = seeded(tmp_path, count=3, dead=True)
+    assert main(["jobs", "replay", "--all-dead", "--config", path]) == 0
+    assert "1 message(s) queued" in capsys.readouterr().out
+
+
+# -- send-event -----------------------------------------------------------------
+
+
+def test_send_event_acts_as_the_robot(tmp_path, action_server, capsys):
+    import asyncio
+
+    from devtools.stack import free_port
+    from rasa_rpa.models import Job
+    from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+    server = action_server()
+
+    async def add_job():
+        store = SQLiteJobStore(tmp_path / "jobs.db")
+        await store.open()
+        try:
+            await store.create_job(Job("job-s", "idle", "testbots", "conv-s"))
+        finally:
+            await store.close()
+
+    asyncio.run(add_job())
+    config = ["--config", str(server.config_path)]
+    progress = ["send-event", "job-s", "job.progress", *config, "--id", "step-1"]
+    data = ["--data", '{"progress": 40, "message": "Half way"}']
+    assert main([*progress, *data]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["state"] == "running" and answer["applied"] is True
+    assert main([*progress, *data]) == 0  # same id: acknowledged, not applied
+    assert json.loads(capsys.readouterr().out)["duplicate"] is True
+    assert server.job("job-s", "conv-s")["progress"] == 40
+
+    bad = [
+        "send-event",
+        "job-s",
+        "job.progress",
+        *config,
+        "--data",
+        '{"progress": 400}',
+    ]
+    assert main(bad) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 422" in err and '"invalid_event"' in err
+
+    other = ["send-event", "job-x", "job.started", *config, "--conversation", "c"]
+    assert main(other) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+    assert main(["send-event", "job-x", "job.started", *config]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["send-event", "job-s", "message", *config, "--data", "{nope"]) == 2
+    down = ["--url", f"http://127.0.0.1:{free_port()}"]
+    assert main(["send-event", "job-s", "job.started", *config, *down]) == 1
+    assert "is the action server running" in capsys.readouterr().err
+
+
+# -- domain ---------------------------------------------------------------------
+
+
+def printed_domain(capsys, *args):
+    assert main(["domain", *args]) == 0
+    domain, rules = yaml.safe_load_all(capsys.readouterr().out)
+    return domain, rules
+
+
+def test_domain_prints_everything_the_doctor_requires(tmp_path, monkeypatch, capsys):
+    from rasa_rpa import domain_snippet as needs
+
+    monkeypatch.chdir(tmp_path)  # no rpa.yml here: the generic part only
+    monkeypatch.delenv("RASA_RPA_CONFIG", raising=False)
+    domain, rules = printed_domain(capsys)
+    assert needs.check_domain(domain, "printed") == []
+    assert set(needs.INTENTS) <= set(domain["intents"])
+    assert set(needs.RESPONSES) <= set(domain["responses"])
+    assert set(needs.ACTIONS) <= set(domain["actions"])
+    assert set(needs.SLOTS) <= set(domain["slots"])
+    assert {"EXTERNAL_rpa_job_expired", "cancel_job"} <= set(domain["intents"])
+    steps = [
+        [s.get("intent") or s.get("action") for s in r["steps"]] for r in rules["rules"]
+    ]
+    assert ["EXTERNAL_rpa_job_failed", "utter_rpa_job_failed"] in steps
+    assert ["job_status", "action_rpa_job_status"] in steps
+
+
+def test_domain_names_stay_in_step_with_the_code():
+    from rasa_rpa import domain_snippet as needs
+    from rasa_rpa.actions import JOB_SLOT
+    from rasa_rpa.lifecycle import INTENT_PREFIX
+    from rasa_rpa.models import JobState
+
+    assert needs.JOB_SLOT == JOB_SLOT
+    for state in JobState:
+        if state is not JobState.PENDING:  # pending is never news
+            assert INTENT_PREFIX + state.value in needs.INTENTS
+            assert f"utter_rpa_job_{state.value}" in needs.RESPONSES
+
+
+def test_reference_bot_contains_everything_printed(capsys):
+    from devtools.stack import ROOT
+
+    domain, rules = printed_domain(capsys, "--config", str(ROOT / "rpa.yml"))
+    reference = yaml.safe_load((ROOT / "domain.yml").read_text())
+    assert "get_orders" in domain["intents"]  # the automation's intent
+    for key in ("intents", "entities", "actions", "responses"):
+        missing = set(domain[key]) - set(reference[key])
+        assert not missing, f"domain.yml lacks {key} {missing}"
+    for name, slot in domain["slots"].items():
+        assert reference["slots"][name] == slot, name
+    reference_rules = yaml.safe_load((ROOT / "data" / "rules.yml").read_text())
+    reference_steps = [rule["steps"] for rule in reference_rules["rules"]]
+    for rule in rules["rules"]:
+        assert rule["steps"] in reference_steps, rule
+
+
+def test_domain_parts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RASA_RPA_CONFIG", raising=False)
+    assert main(["domain", "--part", "rules"]) == 0
+    [only] = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert list(only) == ["version", "rules"]
+
+
+def test_run_stops_on_a_provider_mistake_before_serving(tmp_path, monkeypatch, capsys):
+    from rasa_rpa.config import CONFIG_ENV
+
+    monkeypatch.setenv(CONFIG_ENV, "restored-after-the-test")
+    providers = {"n8n": {"type": "webhook"}}  # no url
+    path = write(tmp_path, providers=providers, automations={})
+    assert main(["run", "--config", path, "--port", "1"]) == 2
+    assert "providers.n8n.url" in capsys.readouterr().err

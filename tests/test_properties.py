@@ -45,6 +45,8 @@ TEXT = (
     | SURROGATES
     | st.tuples(st.text(max_size=4), SURROGATES).map("".join)
 )
+#: Text a well-behaved robot sends: no lone surrogates (those are refused).
+CLEAN = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 SCALARS = (
     st.none()
     | st.booleans()
@@ -124,8 +126,11 @@ def event_data(
 def robot_bodies(draw: st.DrawFn) -> dict[str, Any]:
     """Bodies a well-behaved robot sends: mostly accepted."""
     kind = draw(st.sampled_from(sorted(ROBOT_EVENT_TYPES)))
-    body: dict[str, Any] = {"type": kind.value, "data": draw(event_data(kind))}
-    event_id = draw(st.none() | st.text(min_size=1, max_size=200) | TEXT)
+    body: dict[str, Any] = {"type": kind.value, "data": draw(event_data(kind, CLEAN))}
+    event_id = draw(
+        st.none()
+        | st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=200)
+    )
     if event_id is not None:
         body["id"] = event_id
     return body

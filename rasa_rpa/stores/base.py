@@ -10,13 +10,18 @@ was acknowledged is never lost and never delivered twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rasa_rpa.errors import RpaError
 from rasa_rpa.lifecycle import Planner
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 
-__all__ = ["EventResult", "JobStore"]
+__all__ = ["EventResult", "Guard", "JobStore"]
+
+#: A check on the job, run inside the recording transaction.
+Guard = Callable[[Job], None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,23 @@ class JobStore(Protocol):
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         """Jobs not yet in a final state, oldest deadline first."""
 
-    async def record_event(self, event: JobEvent) -> EventResult:
-        """Record, apply and queue, atomically; idempotent on the event id."""
+    async def record_event(
+        self, event: JobEvent, guard: Guard | None = None
+    ) -> EventResult:
+        """Record, apply and queue, atomically; idempotent on the event id.
+
+        ``guard(job)`` runs on the locked job before anything is written and
+        may raise (an RpaError) to refuse the event.
+        """
+
+    async def record_events(
+        self, items: list[tuple[JobEvent, Guard | None]]
+    ) -> list[EventResult | RpaError]:
+        """Several events in one transaction (one commit), each in a savepoint.
+
+        An event that fails (unknown job, refused by its guard) is rolled back
+        alone and its error is returned in its place; the others commit.
+        """
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         """The event log of one job, oldest first."""

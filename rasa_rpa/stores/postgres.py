@@ -38,10 +38,10 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
+from rasa_rpa.errors import ConfigError, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
-from rasa_rpa.stores.base import EventResult
+from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
 
@@ -343,18 +343,39 @@ class PostgresJobStore:
 
     # -- events -------------------------------------------------------------
 
-    async def record_event(self, event: JobEvent) -> EventResult:
+    async def record_event(
+        self, event: JobEvent, guard: Guard | None = None
+    ) -> EventResult:
+        [result] = await self.record_events([(event, guard)])
+        if isinstance(result, RpaError):
+            raise result
+        return result
+
+    async def record_events(
+        self, items: list[tuple[JobEvent, Guard | None]]
+    ) -> list[EventResult | RpaError]:
+        results: list[EventResult | RpaError] = []
         with self._errors():
             async with self.pool.acquire() as conn, conn.transaction():
-                return await self._record(conn, event)
+                for event, guard in items:
+                    try:
+                        async with conn.transaction():  # a savepoint per event
+                            results.append(await self._record(conn, event, guard))
+                    except RpaError as exc:
+                        results.append(exc)
+        return results
 
-    async def _record(self, conn: Any, event: JobEvent) -> EventResult:
+    async def _record(
+        self, conn: Any, event: JobEvent, guard: Guard | None
+    ) -> EventResult:
         row = await conn.fetchrow(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", event.job_id
         )
         if row is None:
             raise JobNotFound(event.job_id)
         job = _job_from_row(row)
+        if guard is not None:
+            guard(job)
         seen = await conn.fetchval(
             "SELECT 1 FROM job_events WHERE job_id = $1 AND event_id = $2",
             *(event.job_id, event.id),

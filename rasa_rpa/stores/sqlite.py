@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from rasa_rpa.errors import JobNotFound, StoreError
+from rasa_rpa.errors import JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
-from rasa_rpa.stores.base import EventResult
+from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
@@ -255,25 +255,47 @@ class SQLiteJobStore:
 
     # -- events -------------------------------------------------------------
 
-    async def record_event(self, event: JobEvent) -> EventResult:
+    async def record_event(
+        self, event: JobEvent, guard: Guard | None = None
+    ) -> EventResult:
+        [result] = await self.record_events([(event, guard)])
+        if isinstance(result, RpaError):
+            raise result
+        return result
+
+    async def record_events(
+        self, items: list[tuple[JobEvent, Guard | None]]
+    ) -> list[EventResult | RpaError]:
         db = self.db
+        results: list[EventResult | RpaError] = []
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
-                result = self._record(db, event)
+                for event, guard in items:
+                    db.execute("SAVEPOINT event")
+                    try:
+                        results.append(self._record(db, event, guard))
+                    except RpaError as exc:
+                        db.execute("ROLLBACK TO event")
+                        results.append(exc)
+                    db.execute("RELEASE event")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return result
+        return results
 
-    def _record(self, db: sqlite3.Connection, event: JobEvent) -> EventResult:
+    def _record(
+        self, db: sqlite3.Connection, event: JobEvent, guard: Guard | None
+    ) -> EventResult:
         row = db.execute(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (event.job_id,)
         ).fetchone()
         if row is None:
             raise JobNotFound(event.job_id)
         job = _job_from_row(row)
+        if guard is not None:
+            guard(job)
         seen = db.execute(
             "SELECT 1 FROM job_events WHERE job_id = ? AND event_id = ?",
             (event.job_id, event.id),

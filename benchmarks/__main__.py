@@ -1,0 +1,139 @@
+"""``make bench``: every figure of issue #5 next to its baseline, as a table and JSON.
+
+python -m benchmarks            # full counts
+python -m benchmarks --smoke    # small counts (part of `make test`)
+python -m benchmarks --only P1,P4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks import scenarios
+from devtools.stack import ROOT
+
+FULL = {
+    "p1": 20000,
+    "p2": 200,
+    "p3": 500,
+    "p4": 10000,
+    "p5_jobs": 10000,
+    "p5_lookups": 2000,
+}
+SMOKE = {"p1": 600, "p2": 10, "p3": 40, "p4": 500, "p5_jobs": 1000, "p5_lookups": 200}
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test?schema=rpa_bench_{}"
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures come from."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "system": platform.platform(),
+        "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if "P1" in only:
+        rows += scenarios.p1_callbacks(tmp / "p1-sqlite", counts["p1"])
+        schema = uuid.uuid4().hex[:10]
+        try:
+            rows += scenarios.p1_callbacks(
+                tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.4
+            )
+        finally:
+            _drop_schema(f"rpa_bench_{schema}")
+    if "P2" in only:
+        rows += scenarios.p2_rasa_latency(tmp / "p2", counts["p2"])
+    if "P3" in only:
+        rows += scenarios.p3_start_action(tmp / "p3", counts["p3"])
+    if "P4" in only:
+        rows += scenarios.p4_drain(tmp / "p4", counts["p4"])
+    if "P5" in only:
+        rows += scenarios.p5_many_jobs(
+            tmp / "p5", counts["p5_jobs"], counts["p5_lookups"]
+        )
+    return rows
+
+
+def _drop_schema(name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        await connection.close()
+
+    asyncio.run(drop())
+
+
+def _ok(result: dict[str, Any]) -> str:
+    return "yes" if result["ok"] else "NO"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'id':<4} {'measure':<62} {'value':>10} {'baseline':>10} "
+        f"{'unit':<6} {'score':>9} {'target':>12}  ok"
+    ]
+    for r in rows:
+        if "value" not in r:
+            lines.append(
+                f"{r['id']:<4} {r['measure']:<62} {'':>10} {'':>10} "
+                f"{'':<6} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
+            )
+            continue
+        target = f"{r['compare']} {r['target']}"
+        lines.append(
+            f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
+            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r)}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--smoke", action="store_true", help="small counts")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5")
+    parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
+    args = parser.parse_args()
+    counts = SMOKE if args.smoke else FULL
+    only = {item.strip().upper() for item in args.only.split(",")}
+    tmp = Path(tempfile.mkdtemp(prefix="rasa-rpa-bench-"))
+    try:
+        rows = run(only, counts, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(table(rows))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "smoke": args.smoke,
+                "counts": counts,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

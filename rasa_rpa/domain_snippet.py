@@ -1,0 +1,291 @@
+"""What a bot's domain and rules need for rasa-rpa, generated from the code.
+
+``rasa-rpa domain`` prints it and ``rasa-rpa doctor`` checks a domain
+against it. The names are derived from the modules that produce them (the
+intents from :func:`rasa_rpa.lifecycle.intent_for`, the entities from
+:func:`rasa_rpa.lifecycle.status_entities`), so a new job state or entity
+cannot reach Rasa without also reaching this list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rasa_rpa.config import RpaConfig
+from rasa_rpa.lifecycle import INTENT_PREFIX, intent_for, status_entities
+from rasa_rpa.models import EventType, Job
+
+__all__ = [
+    "ACTIONS",
+    "ACTION_RESPONSES",
+    "DOMAIN_VERSION",
+    "ENTITIES",
+    "INTENTS",
+    "JOB_SLOT",
+    "NEWS",
+    "NEWS_INTENTS",
+    "NEWS_RESPONSES",
+    "RESPONSES",
+    "SLOTS",
+    "START_ACTION",
+    "Problem",
+    "check_domain",
+    "domain_additions",
+    "load_domain_file",
+    "render",
+    "rules",
+]
+
+DOMAIN_VERSION = "3.1"
+START_ACTION = "action_start_rpa_job"
+STATUS_ACTION = "action_rpa_job_status"
+CANCEL_ACTION = "action_cancel_rpa_job"
+ACTIONS = (START_ACTION, STATUS_ACTION, CANCEL_ACTION)
+#: The slot the start action sets; it must equal ``rasa_rpa.actions.JOB_SLOT``.
+JOB_SLOT = "rpa_job_id"
+
+
+def _news() -> tuple[str, ...]:
+    # Every event that moves a job produces one intent; "started" and
+    # "progress" both mean running, so collect the distinct suffixes in order.
+    found: list[str] = []
+    for event_type in EventType:
+        if event_type.target_state is None:
+            continue
+        suffix = intent_for(event_type)[len(INTENT_PREFIX) :]
+        if suffix not in found:
+            found.append(suffix)
+    return tuple(found)
+
+
+#: What the bot hears about: running, progress, succeeded, failed, ...
+NEWS = _news()
+NEWS_INTENTS = tuple(INTENT_PREFIX + news for news in NEWS)
+INTENTS = ("job_status", "cancel_job", *NEWS_INTENTS)
+
+
+def _entities() -> tuple[str, ...]:
+    # A job with every optional field set shows every entity the plugin sends.
+    job = Job("j", "a", "p", "c", progress=1.0, message="m", error="e")
+    return tuple(status_entities(job))
+
+
+#: Entities sent with every EXTERNAL_rpa_job_* intent (robot outputs come on top).
+ENTITIES = _entities()
+
+
+def _slot(name: str) -> dict[str, Any]:
+    if name == JOB_SLOT:
+        # Set by the start action (SlotSet), never by an entity of the user.
+        mappings: list[dict[str, Any]] = [{"type": "custom"}]
+    else:
+        mappings = [{"type": "from_entity", "entity": name}]
+    kind = "any" if name == "rpa_progress" else "text"
+    return {"type": kind, "influence_conversation": False, "mappings": mappings}
+
+
+SLOTS: dict[str, dict[str, Any]] = {name: _slot(name) for name in ENTITIES}
+
+_NEWS_TEXT = {
+    "running": "The robot is now working on {rpa_automation}.",
+    "progress": "Progress: {rpa_progress}% - {rpa_message}",
+    "succeeded": "Your {rpa_automation} job is done.",
+    "failed": "Sorry, {rpa_automation} failed: {rpa_error}",
+    "cancelled": "Your {rpa_automation} job was cancelled.",
+    "expired": "Your {rpa_automation} job took too long and was stopped: {rpa_error}",
+}
+#: Responses the EXTERNAL_ rules utter: a missing one breaks training.
+NEWS_RESPONSES: dict[str, str] = {
+    f"utter_rpa_job_{news}": _NEWS_TEXT.get(
+        news, "Your {rpa_automation} job is now {rpa_state}."
+    )
+    for news in NEWS
+}
+#: Responses the actions utter; without one an action says plain English.
+ACTION_RESPONSES: dict[str, str] = {
+    "utter_rpa_job_started": (
+        "OK, I started {rpa_automation} (job {rpa_job_ref}). I'll keep you posted."
+    ),
+    "utter_rpa_job_start_failed": (
+        "Sorry, I couldn't start {rpa_automation}: {rpa_error}"
+    ),
+    "utter_rpa_job_status": "{rpa_status}",
+    "utter_rpa_no_job": "You have not started any job in this conversation.",
+    "utter_rpa_job_cancelling": "OK, I'm stopping your {rpa_automation} job.",
+    "utter_rpa_job_already_finished": (
+        "Your {rpa_automation} job already ended ({rpa_state})."
+    ),
+}
+RESPONSES = {**NEWS_RESPONSES, **ACTION_RESPONSES}
+
+
+def _handover_intent(config: RpaConfig | None) -> str | None:
+    """rpa.yml's ``handover.intent``: Rasa must know it to take the hand-over."""
+    intent = getattr(getattr(config, "handover", None), "intent", None)
+    return intent if isinstance(intent, str) and intent else None
+
+
+def _automation_intents(config: RpaConfig | None) -> list[str]:
+    """The intents rpa.yml names: automations' and the optional hand-over."""
+    if config is None:
+        return []
+    found = [a.intent for a in config.automations.values() if a.intent]
+    handover = _handover_intent(config)
+    return [*found, handover] if handover else found
+
+
+def _automation_actions(config: RpaConfig | None) -> list[str]:
+    if config is None:
+        return []
+    return [a.action for a in config.automations.values() if a.action]
+
+
+def domain_additions(config: RpaConfig | None = None) -> dict[str, Any]:
+    """The domain.yml keys rasa-rpa needs, with the automations' intents if known."""
+    return {
+        "version": DOMAIN_VERSION,
+        "intents": [*_automation_intents(config), *INTENTS],
+        "entities": list(ENTITIES),
+        "slots": SLOTS,
+        "responses": {name: [{"text": text}] for name, text in RESPONSES.items()},
+        "actions": [*ACTIONS, *_automation_actions(config)],
+    }
+
+
+def _rule(title: str, intent: str, action: str) -> dict[str, Any]:
+    return {"rule": title, "steps": [{"intent": intent}, {"action": action}]}
+
+
+def rules(config: RpaConfig | None = None) -> dict[str, Any]:
+    """The data/rules.yml rules: start, status, cancel and one per piece of news."""
+    found: list[dict[str, Any]] = []
+    for name, automation in (config.automations if config else {}).items():
+        if automation.intent:
+            action = automation.action or START_ACTION
+            found.append(_rule(f"start {name}", automation.intent, action))
+    found.append(_rule("job status", "job_status", STATUS_ACTION))
+    found.append(_rule("cancel job", "cancel_job", CANCEL_ACTION))
+    for news in NEWS:
+        found.append(
+            _rule(f"robot {news}", INTENT_PREFIX + news, f"utter_rpa_job_{news}")
+        )
+    return {"version": DOMAIN_VERSION, "rules": found}
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
+
+
+def render(config: RpaConfig | None = None, part: str = "all") -> str:
+    """YAML to paste: ``domain``, ``rules`` or both as two YAML documents."""
+    docs: list[str] = []
+    if part in ("all", "domain"):
+        docs.append("# rasa-rpa: add to domain.yml\n" + _dump(domain_additions(config)))
+    if part in ("all", "rules"):
+        docs.append("# rasa-rpa: add to data/rules.yml\n" + _dump(rules(config)))
+    return "---\n".join(docs)
+
+
+#: ``(check, status, cause, fix)``; status is ``error`` or ``warning``.
+Problem = tuple[str, str, str, str]
+_HOW = "`rasa-rpa domain` prints every addition"
+
+
+def _names(items: Any) -> set[str]:
+    """Names in a domain section: a list of names or ``{name: props}``, or a map."""
+    if isinstance(items, dict):
+        return {str(k) for k in items}
+    found: set[str] = set()
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            found.update(str(k) for k in item)
+        elif item is not None:
+            found.add(str(item))
+    return found
+
+
+def check_domain(
+    domain: dict[str, Any], source: str, config: RpaConfig | None = None
+) -> list[Problem]:
+    """What ``domain`` lacks for the plugin and the automations; [] if nothing.
+
+    Rasa gives its domain (``GET /domain``) in the shape of domain.yml, so one
+    check serves the running bot and the file alike.
+    """
+    intents, actions = _names(domain.get("intents")), _names(domain.get("actions"))
+    responses = _names(domain.get("responses"))
+    raw_slots = domain.get("slots")
+    slots: dict[str, Any] = raw_slots if isinstance(raw_slots, dict) else {}
+    groups = [
+        ("intents", INTENTS, intents, "error", ""),
+        ("entities", ENTITIES, _names(domain.get("entities")), "error", ""),
+        ("slots", tuple(SLOTS), set(slots), "error", ""),
+        ("actions", ACTIONS, actions, "error", ""),
+        ("responses", tuple(NEWS_RESPONSES), responses, "error", "rules utter them"),
+        (
+            "responses",
+            tuple(ACTION_RESPONSES),
+            responses,
+            "warning",
+            "without them the actions speak plain English",
+        ),
+    ]
+    found: list[Problem] = []
+    for key, wanted, have, status, why in groups:
+        missing = [name for name in wanted if name not in have]
+        if missing:
+            cause = f"{source} lacks {key} {', '.join(missing)}"
+            fix = f"add them under {key}: in domain.yml ({_HOW})"
+            cause += f"; {why}" if why else ""
+            found.append((f"domain.{key}", status, cause, fix))
+    for name in SLOTS:
+        if name == JOB_SLOT or not isinstance(slots.get(name), dict):
+            continue
+        mappings = slots[name].get("mappings") or []
+        if not any(isinstance(m, dict) and m.get("entity") == name for m in mappings):
+            cause = f"slot {name} in {source} is not filled from the entity {name}"
+            fix = f"give it mappings: [{{type: from_entity, entity: {name}}}]"
+            found.append(("domain.slots", "warning", cause, fix))
+    intent = _handover_intent(config)
+    if intent and intent not in intents:
+        cause = f"the hand-over intent {intent!r} (rpa.yml handover.intent) is "
+        cause += f"not in {source}, so Rasa refuses it after a failed job"
+        fix = f"add {intent} to intents: and a rule for it, or unset handover"
+        found.append(("handover.intent", "error", cause, fix))
+    for name, automation in (config.automations if config else {}).items():
+        if automation.intent and automation.intent not in intents:
+            cause = (
+                f"its intent {automation.intent!r} is not in {source}, so the "
+                "automation can never start"
+            )
+            fix = (
+                f"add {automation.intent} to intents: (with NLU examples) or "
+                f"change automations.{name}.intent"
+            )
+            found.append((f"automations.{name}", "error", cause, fix))
+        if automation.action and automation.action not in actions:
+            cause = f"its action {automation.action!r} is not in {source}"
+            fix = f"add {automation.action} under actions: in domain.yml"
+            found.append((f"automations.{name}", "error", cause, fix))
+    return found
+
+
+def load_domain_file(path: Path) -> dict[str, Any]:
+    """A domain file, or a folder of them merged the way Rasa merges them."""
+    files = sorted(path.glob("**/*.y*ml")) if path.is_dir() else [path]
+    merged: dict[str, Any] = {}
+    for file in files:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{file} is not a YAML mapping")
+        for key, value in data.items():
+            if isinstance(value, list) and isinstance(merged.get(key), list):
+                merged[key] = [*merged[key], *value]
+            elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
