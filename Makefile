@@ -6,7 +6,7 @@ RASA_BIN := .venv-rasa/bin
 MODEL := models/reference.tar.gz
 export RASA_TOKEN ?= rasa-rpa-dev-token
 
-.PHONY: run test lint unit setup clean
+.PHONY: run test lint unit bench setup clean
 
 setup: $(VENV)/.installed .venv-rasa/.installed $(MODEL) web/node_modules/rasa-webchat/lib/index.js
 
@@ -41,6 +41,10 @@ lint: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not e2e and not browser"
+
+## benchmarks: every figure next to its baseline (table + bench-results/latest.json)
+bench: setup
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf .rasa-rpa models .pytest_cache .mypy_cache

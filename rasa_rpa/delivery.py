@@ -228,10 +228,15 @@ class OutboxDispatcher:
             now, limit=self.settings.batch_size, lease=lease
         )
         if due:
-            await asyncio.gather(*(self._deliver(message) for message in due))
+            delivered: list[int] = []
+            await asyncio.gather(*(self._deliver(m, delivered) for m in due))
+            if delivered:
+                # One commit per round, not one per message; if we die before
+                # it, the leases run out and the tracker check prevents resends.
+                await self.store.mark_delivered_many(delivered, time.time())
         return len(due)
 
-    async def _deliver(self, message: OutboxMessage) -> None:
+    async def _deliver(self, message: OutboxMessage, delivered: list[int]) -> None:
         assert message.seq is not None
         now = time.time()
         if now - message.created_at > self.settings.max_age:
@@ -272,7 +277,7 @@ class OutboxDispatcher:
                 await self.store.mark_retry(message.seq, str(exc), time.time() + delay)
                 self._count(message, "retry")
             else:
-                await self.store.mark_delivered(message.seq, time.time())
+                delivered.append(message.seq)
                 self._count(message, "delivered")
 
     async def _send(self, message: OutboxMessage) -> None:

@@ -198,7 +198,7 @@ async def test_message_in_doubt_is_not_sent_twice(setup):
     # The lease runs out; the next dispatcher finds the message in doubt.
     [again] = await store.claim_due(200.0, limit=10, lease=5)
     assert again.seq == started.seq and again.in_doubt
-    await dispatcher._deliver(again)
+    await drain(dispatcher)
     await drain(dispatcher)
     names = [
         c.body["name"] if c.endpoint == "trigger_intent" else c.body[0]["text"]
@@ -213,5 +213,5 @@ async def test_message_in_doubt_that_never_arrived_is_sent(setup):
     await store.claim_due(100.0, limit=10, lease=5)  # claimed, never sent
     [again] = await store.claim_due(200.0, limit=10, lease=5)
     assert again.in_doubt
-    await dispatcher._deliver(again)
+    await drain(dispatcher)
     assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]

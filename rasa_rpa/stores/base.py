@@ -116,6 +116,9 @@ class JobStore(Protocol):
     async def mark_delivered(self, seq: int, now: float) -> None:
         """The message reached Rasa."""
 
+    async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
+        """Several messages reached Rasa (one transaction for a delivery round)."""
+
     async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
         """The message failed and is due again at ``next_attempt_at``."""
 

@@ -424,6 +424,15 @@ class PostgresJobStore:
     async def mark_delivered(self, seq: int, now: float) -> None:
         await self._call("execute", _MARK_DELIVERED, seq, now)
 
+    async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
+        await self._call(
+            "execute",
+            "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
+            " attempts = attempts + 1 WHERE seq = ANY($1::bigint[])",
+            seqs,
+            now,
+        )
+
     async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
         await self._call("execute", _MARK_RETRY, seq, error, next_attempt_at)
 

@@ -384,6 +384,21 @@ class SQLiteJobStore:
                 (now, seq),
             )
 
+    async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
+        db = self.db
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
+                    " attempts = attempts + 1 WHERE seq = ?",
+                    [(now, seq) for seq in seqs],
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
         with self._errors():
             self.db.execute(

@@ -491,3 +491,13 @@ async def test_unreachable_postgres_is_a_store_error_without_the_password() -> N
     assert "127.0.0.1:1/bot" in str(caught.value)
     with pytest.raises(StoreError, match="not open"):
         await store.get_job("j1")
+
+
+async def test_a_round_of_deliveries_is_marked_at_once(store: JobStore) -> None:
+    for n in range(3):
+        await store.create_job(new_job(f"j{n}", f"c{n}"))
+        await store.record_event(event(f"e{n}", EventType.STARTED, f"j{n}"))
+    claimed = await store.claim_due(100.0, limit=10, lease=30)
+    await store.mark_delivered_many([m.seq for m in claimed if m.seq], 101.0)
+    assert (await store.outbox_stats())["delivered"] == 3
+    assert await store.claim_due(1e12, limit=10, lease=30) == []

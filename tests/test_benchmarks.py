@@ -1,0 +1,38 @@
+"""A smoke run of `make bench` (small counts): every figure comes with its baseline.
+
+Speed is judged by the benchmark's own report, never by a timed test: this
+checks that the harness runs end to end and that the correctness checks it
+makes along the way (every callback stored, drain in order) hold.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from devtools.stack import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def test_benchmark_smoke_run_reports_every_figure(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    with capsys.disabled():
+        print("\n" + result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    figures = [r for r in report["results"] if "value" in r]
+    assert {r["id"] for r in figures} == {"P1", "P2", "P3", "P4", "P5"}
+    for figure in figures:
+        assert figure["value"] > 0, figure
+        if figure["compare"] != "value<=" or figure["unit"] != "MB":
+            assert figure["baseline"] > 0, figure
+    checks = [r for r in report["results"] if "value" not in r]
+    assert checks and all(r["ok"] for r in checks), checks
