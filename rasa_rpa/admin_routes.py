@@ -23,7 +23,7 @@ from rasa_rpa.models import OutboxMessage
 from rasa_rpa.routes import install_error_handlers
 from rasa_rpa.runtime import Runtime, current_runtime
 
-__all__ = ["admin_blueprint", "require_admin"]
+__all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
 
 admin_blueprint = Blueprint("rasa_rpa_admin", url_prefix="/rpa/v1")
 MAX_LIMIT = 1000
@@ -42,8 +42,9 @@ def require_admin(runtime: Runtime, request: Request) -> None:
         raise AuthenticationFailed("send 'Authorization: Bearer <admin token>'")
 
 
-def _limit(request: Request) -> int:
-    raw = request.args.get("limit", "100")
+def query_limit(request: Request, default: int = 100) -> int:
+    """The ``limit`` query parameter, checked (400 when it is not 1..MAX_LIMIT)."""
+    raw = request.args.get("limit", str(default))
     try:
         value = int(raw)
     except ValueError:
@@ -77,7 +78,7 @@ async def list_jobs(request: Request) -> HTTPResponse:
     runtime = current_runtime()
     require_admin(runtime, request)
     jobs = await runtime.store.list_jobs(
-        conversation_id=request.args.get("conversation_id"), limit=_limit(request)
+        conversation_id=request.args.get("conversation_id"), limit=query_limit(request)
     )
     return json({"jobs": [job.public() for job in jobs]})
 
@@ -110,7 +111,7 @@ async def list_outbox(request: Request) -> HTTPResponse:
             "status must be pending, delivered or dead", status=400, code="bad_query"
         )
     messages = await runtime.store.list_outbox(
-        status=status, job_id=request.args.get("job_id"), limit=_limit(request)
+        status=status, job_id=request.args.get("job_id"), limit=query_limit(request)
     )
     return json({"status": status, "messages": [outbox_row(m) for m in messages]})
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 import jwt
 
+from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.config import DeliverySettings, RasaSettings
 from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
 from rasa_rpa.metrics import Metrics
@@ -174,8 +175,14 @@ def _short(raw: bytes) -> str:
     return str(body)[:200]
 
 
-class OutboxDispatcher:
-    """Background task that sends the outbox to Rasa, in order per conversation."""
+class OutboxDispatcher(BackgroundLoop):
+    """Background task that sends the outbox to Rasa, in order per conversation.
+
+    Stopping it abandons the messages in flight; their leases run out and
+    the next dispatcher checks Rasa's tracker before sending them again.
+    """
+
+    task_name = "rasa-rpa-outbox"
 
     def __init__(
         self,
@@ -189,23 +196,11 @@ class OutboxDispatcher:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(settings.concurrency)
 
     def wake(self) -> None:
         """New messages were queued in this process: look now, not at the next poll."""
         self._wakeup.set()
-
-    def start(self) -> None:
-        """Run in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._run(), name="rasa-rpa-outbox")
-
-    async def stop(self) -> None:
-        """Stop after the messages in flight (their leases expire if we die)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:

@@ -30,8 +30,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
-from rasa_rpa.admin_routes import MAX_LIMIT, require_admin
-from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.admin_routes import MAX_LIMIT, query_limit, require_admin
 from rasa_rpa.models import FINAL_STATES, Job, JobState
 from rasa_rpa.routes import install_error_handlers
 from rasa_rpa.runtime import current_runtime
@@ -140,22 +139,6 @@ def summarize(jobs: Sequence[Job]) -> dict[str, Any]:
     }
 
 
-def _limit(request: Request) -> int:
-    """How many of the newest jobs to summarize (default: as many as allowed)."""
-    text = request.args.get("limit", str(MAX_LIMIT))
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidPayload(
-            f"limit must be a number, not {text!r}", status=400, code="bad_query"
-        ) from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise InvalidPayload(
-            f"limit must be between 1 and {MAX_LIMIT}", status=400, code="bad_query"
-        )
-    return value
-
-
 def _csp_hash(text: str) -> str:
     digest = hashlib.sha256(text.encode()).digest()
     return "'sha256-" + base64.b64encode(digest).decode() + "'"
@@ -204,7 +187,7 @@ async def stats(request: Request) -> HTTPResponse:
     """Jobs per state, duration percentiles and failure reasons of the newest jobs."""
     runtime = current_runtime()
     require_admin(runtime, request)
-    limit = _limit(request)
+    limit = query_limit(request, MAX_LIMIT)
     jobs = await runtime.store.list_jobs(limit=limit)
     return json({"limit": limit, **summarize(jobs)})
 

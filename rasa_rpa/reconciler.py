@@ -9,10 +9,10 @@ a timer. What the reconciler learns goes through the same
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.models import Job
 from rasa_rpa.providers.base import Provider
@@ -23,7 +23,7 @@ __all__ = ["Reconciler"]
 log = logging.getLogger(__name__)
 
 
-class Reconciler:
+class Reconciler(BackgroundLoop):
     """Expires overdue jobs and polls providers that have a status API.
 
     Each job is polled every ``poll_interval`` seconds (a provider option,
@@ -32,26 +32,16 @@ class Reconciler:
     cannot flood a vendor API.
     """
 
+    task_name = "rasa-rpa-reconciler"
+
     def __init__(
         self, service: JobService, *, interval: float, max_concurrent_polls: int = 8
     ) -> None:
         self.service = service
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(max_concurrent_polls)
         #: job id -> (next poll time, consecutive failures)
         self._schedule: dict[str, tuple[float, int]] = {}
-
-    def start(self) -> None:
-        """Run in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._run(), name="rasa-rpa-reconciler")
-
-    async def stop(self) -> None:
-        """Stop the loop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:
