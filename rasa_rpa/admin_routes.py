@@ -11,7 +11,6 @@ never exposes job listings by accident.
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
 from rasa_rpa.models import OutboxMessage
 from rasa_rpa.routes import install_error_handlers
 from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.security import same_text
 
 __all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
 
@@ -36,9 +36,7 @@ def require_admin(runtime: Runtime, request: Request) -> None:
         raise Forbidden("the admin API is off: set admin.token in rpa.yml")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     expected = configured.get_secret_value()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    ):
+    if scheme.lower() != "bearer" or not same_text(token.strip(), expected):
         raise AuthenticationFailed("send 'Authorization: Bearer <admin token>'")
 
 

@@ -138,16 +138,27 @@ class RasaClient:
                 if status < 300:
                     return
                 detail = _short(await response.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # never reached Rasa
             raise DeliveryError(f"Rasa unreachable: {type(exc).__name__}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Sent, perhaps processed: the next attempt checks the tracker first.
+            raise DeliveryError(
+                f"no answer from Rasa: {type(exc).__name__}", maybe_sent=True
+            ) from exc
         if status in (401, 403):
             raise DeliveryError(
                 f"Rasa refused our credentials (HTTP {status}): check "
                 "rasa.token / rasa.jwt_secret in rpa.yml against Rasa's --auth-token"
             )
+        if status == 404 and "domain" not in detail:
+            # A wrong rasa.url or a Rasa without --enable-api: fixable, so retry.
+            raise DeliveryError(
+                f"Rasa answered 404 ({detail}): check rasa.url and that Rasa runs "
+                "with --enable-api"
+            )
         if status < 500 and status not in _RETRYABLE_4XX:
             raise DeliveryRejected(f"Rasa answered {status}: {detail}")
-        raise DeliveryError(f"Rasa answered {status}: {detail}")
+        raise DeliveryError(f"Rasa answered {status}: {detail}", maybe_sent=True)
 
     async def aclose(self) -> None:
         """Close connections."""
@@ -209,6 +220,9 @@ class OutboxDispatcher(BackgroundLoop):
             except StoreError as exc:
                 log.error("outbox: store unavailable: %s", exc)
                 sent = 0
+            except Exception:  # one odd answer must not stop delivery for good
+                log.exception("outbox: unexpected error; carrying on")
+                sent = 0
             if sent:
                 continue
             self._wakeup.clear()
@@ -218,7 +232,10 @@ class OutboxDispatcher(BackgroundLoop):
     async def drain_once(self) -> int:
         """Deliver every conversation's due head message once; return how many."""
         now = time.time()
-        lease = self.rasa.settings.timeout * 2 + 5
+        # A claimed message may wait for a free slot before it is sent: the
+        # lease covers every round of slots, or another worker would take it.
+        rounds = -(-self.settings.batch_size // self.settings.concurrency)
+        lease = (self.rasa.settings.timeout * 2 + 5) * rounds
         due = await self.store.claim_due(
             now, limit=self.settings.batch_size, lease=lease
         )
@@ -262,6 +279,7 @@ class OutboxDispatcher(BackgroundLoop):
                 self._count(message, "dead")
             except DeliveryError as exc:
                 delay = self._backoff(message.attempts)
+                maybe_sent = exc.maybe_sent
                 log.warning(
                     "outbox: message %s not delivered (%s); retry in %.1fs",
                     message.seq,
@@ -269,7 +287,9 @@ class OutboxDispatcher(BackgroundLoop):
                     delay,
                     extra=_context(message),
                 )
-                await self.store.mark_retry(message.seq, str(exc), time.time() + delay)
+                await self.store.mark_retry(
+                    message.seq, str(exc), time.time() + delay, in_doubt=maybe_sent
+                )
                 self._count(message, "retry")
             else:
                 delivered.append(message.seq)

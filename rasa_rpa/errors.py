@@ -126,7 +126,15 @@ class ProviderUnavailable(ProviderError):
 
 
 class DeliveryError(RpaError):
-    """Rasa did not accept an outbox message; it will be retried."""
+    """Rasa did not accept an outbox message; it will be retried.
+
+    ``maybe_sent`` is true when Rasa may have processed it anyway (a timeout
+    or a 5xx after the request went out), so the retry checks first.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 class DeliveryRejected(DeliveryError):

@@ -13,6 +13,7 @@ import logging
 import time
 
 from rasa_rpa.background import BackgroundLoop
+from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.models import Job
 from rasa_rpa.providers.base import Provider
@@ -49,6 +50,8 @@ class Reconciler(BackgroundLoop):
                 await self.check_once()
             except StoreError as exc:
                 log.error("reconciler: store unavailable: %s", exc)
+            except Exception:  # a bad answer must not stop expiry for good
+                log.exception("reconciler: unexpected error; carrying on")
             await asyncio.sleep(self.interval)
 
     async def check_once(self, now: float | None = None) -> int:
@@ -79,7 +82,7 @@ class Reconciler(BackgroundLoop):
 
     async def _poll(self, job: Job, now: float) -> int:
         provider = self.service.providers[job.provider]
-        interval = float(provider.option("poll_interval", 10.0))
+        interval = parse_duration(provider.option("poll_interval", 10.0))
         failures = self._schedule.get(job.id, (0.0, 0))[1]
         async with self._limit:
             try:

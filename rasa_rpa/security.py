@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jwt
 
-from rasa_rpa.errors import AuthenticationFailed, Forbidden
+from rasa_rpa.errors import AuthenticationFailed, ConfigError, Forbidden
 
 __all__ = [
     "TOKEN_AUDIENCE",
@@ -35,6 +35,7 @@ __all__ = [
     "JobKeys",
     "TokenClaims",
     "load_or_create_master_key",
+    "same_text",
     "sign_webhook",
     "verify_webhook",
 ]
@@ -48,6 +49,17 @@ def _secret_bytes(secret: str) -> bytes:
     if secret.startswith(_SECRET_PREFIX):
         return base64.b64decode(secret[len(_SECRET_PREFIX) :])
     return secret.encode()
+
+
+def same_text(a: str, b: str) -> bool:
+    """Constant-time equality that also copes with non-ASCII header bytes.
+
+    Sanic hands header bytes it cannot decode over as surrogates, and
+    ``hmac.compare_digest`` refuses non-ASCII ``str``: compare bytes.
+    """
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    )
 
 
 def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -92,7 +104,7 @@ def verify_webhook(
             offered.append(value)
     for secret in secrets_:
         expected = sign_webhook(secret, msg_id, timestamp, body)[3:]
-        if any(hmac.compare_digest(expected, value) for value in offered):
+        if any(same_text(expected, value) for value in offered):
             return msg_id
     raise AuthenticationFailed("webhook-signature does not match")
 
@@ -150,7 +162,7 @@ class JobKeys:
     def verify_token(self, token: str, job_id: str) -> TokenClaims:
         """Check ``token`` and that it was minted for ``job_id``."""
         claims = self.identify(token)
-        if not hmac.compare_digest(claims.job_id, job_id):
+        if not same_text(claims.job_id, job_id):
             raise Forbidden("this token belongs to another job")
         return claims
 
@@ -166,7 +178,7 @@ class JobKeys:
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationFailed("the job token has expired") from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, UnicodeError):  # forged, or not even ASCII
             raise AuthenticationFailed("the job token is not valid") from None
         return TokenClaims(
             str(claims["sub"]), str(claims["conv"]), float(claims["exp"])
@@ -194,14 +206,29 @@ def load_or_create_master_key(configured: str | None, state_dir: Path) -> str:
         return configured
     path = state_dir / "master.key"
     if path.exists():
-        return path.read_text().strip()
+        return _read_key(path)
     state_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
     try:
         # O_EXCL: two workers starting together agree on whichever key won.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        return _read_key(path)
     with os.fdopen(fd, "w") as file:
         file.write(key)
     return key
+
+
+def _read_key(path: Path, attempts: int = 50) -> str:
+    """The key another worker is writing right now (wait for it briefly)."""
+    for _ in range(attempts):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise ConfigError(
+        str(path),
+        "",
+        "the master key file is empty",
+        "delete it (a new key is made) or set callbacks.secret",
+    )

@@ -9,10 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from rasa_rpa.config import RpaConfig
-from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable, RpaError
+from rasa_rpa.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderUnavailable,
+    RpaError,
+    StoreError,
+)
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
@@ -25,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Most events written in one transaction.
 MAX_BATCH = 256
 #: Seconds a provider may take to accept a job before the user is told it failed.
-START_TIMEOUT = 15.0
+START_TIMEOUT = 45.0
 
 
 class JobService:
@@ -50,6 +57,7 @@ class JobService:
             tuple[JobEvent, Guard | None, asyncio.Future[EventResult | RpaError]]
         ] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._late_stops: set[asyncio.Future[None]] = set()
 
     async def record(self, event: JobEvent, guard: Guard | None = None) -> EventResult:
         """Record an event from any source; wake delivery if it queued messages.
@@ -70,15 +78,28 @@ class JobService:
         return result
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_batches()
+        finally:
+            # Cancelled (shutdown) or broken: nobody may wait forever.
+            for _, _, future in self._pending:
+                if not future.done():
+                    future.set_exception(StoreError("the job service stopped"))
+            self._pending.clear()
+
+    async def _flush_batches(self) -> None:
         while self._pending:
             batch = self._pending[:MAX_BATCH]
             del self._pending[:MAX_BATCH]
             try:
                 results = await self.store.record_events([(e, g) for e, g, _ in batch])
-            except Exception as exc:  # the store failed: every caller hears it
+            except BaseException as exc:  # the store failed: every caller hears it
+                failure = exc if isinstance(exc, Exception) else StoreError("stopped")
                 for _, _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise
                 continue
             for (event, _, future), result in zip(batch, results, strict=True):
                 if isinstance(result, EventResult):
@@ -152,14 +173,18 @@ class JobService:
             ),
             timeout=automation.timeout,
         )
+        starting = asyncio.ensure_future(provider.start(request))
         try:
-            ref = await asyncio.wait_for(provider.start(request), START_TIMEOUT)
+            # shield: cancelling a half-sent vendor call could leave a job
+            # running there that we know nothing about.
+            ref = await asyncio.wait_for(asyncio.shield(starting), START_TIMEOUT)
         except asyncio.TimeoutError:
             error: ProviderError = ProviderUnavailable(
                 provider.name,
                 f"did not accept the job within {START_TIMEOUT:.0f}s",
                 job_id=job.id,
             )
+            starting.add_done_callback(partial(self._stop_late_start, provider, job))
         except ProviderError as exc:
             error = exc
             error.job_id = error.job_id or job.id
@@ -186,6 +211,22 @@ class JobService:
             extra={"job_id": job.id, "conversation_id": conversation_id},
         )
         raise error
+
+    def _stop_late_start(
+        self, provider: Provider, job: Job, starting: asyncio.Future[str | None]
+    ) -> None:
+        """The vendor accepted a job we already reported as failed: stop it."""
+        if starting.cancelled() or starting.exception() is not None:
+            return
+        ref = starting.result()
+        log.warning(
+            "job %s started after its start timed out; stopping it",
+            job.id,
+            extra={"job_id": job.id, "conversation_id": job.conversation_id},
+        )
+        task = asyncio.ensure_future(provider.cancel(job.evolve(provider_ref=ref)))
+        self._late_stops.add(task)
+        task.add_done_callback(self._late_stops.discard)
 
     async def cancel_job(
         self, job: Job, *, reason: str = "cancelled by the user"

@@ -44,6 +44,8 @@ class RasaStandIn:
         self.token = token
         #: Set to 5xx to play "Rasa is down" (the call is not recorded).
         self.status = 200
+        #: When set, other intents get Rasa's 404 "not in the domain".
+        self.known_intents: set[str] | None = None
         self.calls: list[RasaCall] = []
         self._lock = threading.Condition()
         stand_in = self
@@ -77,6 +79,21 @@ class RasaStandIn:
                     return
                 if stand_in.status >= 300:
                     self._reply(stand_in.status, {"message": "stand-in is down"})
+                    return
+                name = (
+                    (json.loads(raw or b"{}") or {}).get("name")
+                    if (parts[2] == "trigger_intent")
+                    else None
+                )
+                known = stand_in.known_intents
+                if name is not None and known is not None and name not in known:
+                    self._reply(
+                        404,
+                        {
+                            "message": f"The intent '{name}' does not "
+                            "exist in the domain."
+                        },
+                    )
                     return
                 call = RasaCall(
                     unquote(parts[1]),

@@ -19,7 +19,12 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
+from rasa_rpa.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    InvalidPayload,
+    ProviderError,
+)
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.payloads import load_json_object
 from rasa_rpa.providers.base import WebhookEvent
@@ -27,6 +32,7 @@ from rasa_rpa.routes import (
     accepted,
     check_body,
     check_rate,
+    credential_guard,
     install_error_handlers,
     load_job,
 )
@@ -49,20 +55,33 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
         )
     check_body(runtime, request)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         received = await provider.receive_webhook(headers, request.body)
     except RecursionError:
         raise InvalidPayload(
             "the body is nested too deeply", status=400, code="invalid_json"
         ) from None
+    except ProviderError as exc:  # the vendor's own format was not understood
+        raise InvalidPayload(exc.message) from exc
     for item in received:
         job = await _job_for(runtime, name, item)
+        if job is None:
+            # Webhooks can beat the start call's answer (the vendor's id is not
+            # saved yet). Acknowledge: a refusal would make UiPath switch the
+            # webhook off, and polling picks the news up anyway.
+            results.append({"event_id": item.event_id, "ignored": "unknown job"})
+            continue
         check_rate(runtime, job.id)
         event = JobEvent(
             item.event_id, job.id, item.type, item.data, source=f"{name}-webhook"
         )
-        result = await runtime.service.record(event)
+        claims = (
+            None
+            if item.token is None
+            else runtime.keys.verify_token(item.token, job.id)
+        )
+        result = await runtime.service.record(event, credential_guard(runtime, claims))
         results.append(
             {
                 "job_id": job.id,
@@ -74,28 +93,17 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     return json({"received": len(results), "events": results}, status=202)
 
 
-async def _job_for(runtime: Runtime, provider: str, item: WebhookEvent) -> Job:
+async def _job_for(runtime: Runtime, provider: str, item: WebhookEvent) -> Job | None:
     if item.job_id:
         job = await runtime.store.get_job(item.job_id)
         if job.provider != provider:
             raise Forbidden(f"job {item.job_id} does not belong to provider {provider}")
         if item.provider_ref and job.provider_ref not in (None, item.provider_ref):
             raise Forbidden("the vendor's job id does not match this job")
-    elif item.provider_ref:
-        found = await runtime.store.find_by_ref(provider, item.provider_ref)
-        if found is None:
-            raise InvalidPayload(
-                f"no job known to {provider} as {item.provider_ref!r}",
-                status=404,
-                code="job_not_found",
-            )
-        job = found
-    else:
-        raise InvalidPayload("the webhook names no job", code="no_job")
-    if item.token is not None:
-        claims = runtime.keys.verify_token(item.token, job.id)
-        await load_job(runtime, job.id, claims)
-    return job
+        return job
+    if item.provider_ref:
+        return await runtime.store.find_by_ref(provider, item.provider_ref)
+    raise InvalidPayload("the webhook names no job", code="no_job")
 
 
 @botpress_blueprint.post("/<bot_id:str>/mod/uipath/message")
@@ -122,7 +130,7 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
         _message_data(body.get("message")),
         source="botpress-compat",
     )
-    result = await runtime.service.record(event)
+    result = await runtime.service.record(event, credential_guard(runtime, claims))
     return accepted(result, event.id)
 
 

@@ -80,10 +80,9 @@ def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
 
 
 def test_message_rasa_refuses_is_dead_and_can_be_replayed(action_server, rasa_stand_in):
-    # A Rasa URL with a wrong prefix answers 404: a permanent refusal.
-    server = action_server(
-        rasa_url=rasa_stand_in.url + "/wrong", admin={"token": ADMIN}
-    )
+    # Rasa refuses intents missing from its domain for good (404).
+    rasa_stand_in.known_intents = {"EXTERNAL_rpa_job_running"}
+    server = action_server(rasa_url=rasa_stand_in.url, admin={"token": ADMIN})
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="chat")
     server.wait_job(job_id, sender, "succeeded")
@@ -93,7 +92,7 @@ def test_message_rasa_refuses_is_dead_and_can_be_replayed(action_server, rasa_st
         dead = admin_get(server, "/outbox", status="dead").json()["messages"]
         time.sleep(0.2)
     assert dead, "nothing was set aside"
-    assert "404" in dead[0]["last_error"]
+    assert "does not exist in the domain" in dead[0]["last_error"]
     assert dead[0]["job_id"] == job_id
     seq = dead[0]["seq"]
     headers = {"Authorization": f"Bearer {ADMIN}"}

@@ -133,24 +133,30 @@ async def test_wrong_token_is_retried_not_dropped(setup, make_config):
     assert stats == {"pending": 1, "delivered": 0, "dead": 0}
 
 
-async def test_unknown_intent_is_set_aside_as_dead(tmp_path, make_config):
-    # Real Rasa answers 404 for an intent missing from the domain.
+async def test_unknown_intent_is_set_aside_as_dead(setup):
+    store, dispatcher, rasa = setup
+    rasa.known_intents = {"EXTERNAL_rpa_job_progress"}
+    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
+                                    (EventType.PROGRESS, {"progress": 1})])
+    await drain(dispatcher)
+    [dead] = await store.list_outbox(status="dead")
+    assert "does not exist in the domain" in dead.last_error
+    assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_progress"]
+
+
+async def test_wrong_rasa_url_is_retried_not_dropped(tmp_path, make_config):
     from rasa_rpa.testing import RasaStandIn
 
     with RasaStandIn() as rasa:
         config = make_config(rasa={"url": rasa.url + "/missing-prefix"})
-        store = SQLiteJobStore(tmp_path / "dead.db")
+        store = SQLiteJobStore(tmp_path / "wrong.db")
         await store.open()
         client = RasaClient(config.rasa)
         dispatcher = OutboxDispatcher(store, client, config.delivery)
-        await queue(
-            store,
-            "j1",
-            "c1",
-            [(EventType.STARTED, {}), (EventType.PROGRESS, {"progress": 1})],
-        )
+        await queue(store, "j1", "c1", [(EventType.STARTED, {})])
         await drain(dispatcher)
-        assert (await store.outbox_stats())["dead"] == 2
+        [pending] = await store.list_outbox(status="pending")
+        assert "--enable-api" in pending.last_error
         await client.aclose()
         await store.close()
 

@@ -148,7 +148,7 @@ class LocalRobotProvider(Provider):
         return str(process.pid)
 
     async def _watch(self, job_id: str, process: subprocess.Popen[bytes]) -> None:
-        code = await asyncio.to_thread(process.wait)
+        code = await _wait(process)
         self._processes.pop(job_id, None)
         # The listener normally reported the outcome already; then this is a
         # recorded no-op. It matters when the robot died before it could speak.
@@ -175,8 +175,8 @@ class LocalRobotProvider(Provider):
         if process is None:
             return
         try:
-            await asyncio.to_thread(process.wait, KILL_AFTER)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(_wait(process), KILL_AFTER)
+        except asyncio.TimeoutError:
             _signal_group(pid, signal.SIGKILL)
 
     async def aclose(self) -> None:
@@ -186,6 +186,14 @@ class LocalRobotProvider(Provider):
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+
+
+async def _wait(process: subprocess.Popen[bytes], every: float = 0.2) -> int:
+    """The exit code, polled: a thread per robot would block shutdown and
+    exhaust the default executor with a handful of robots running."""
+    while (code := process.poll()) is None:
+        await asyncio.sleep(every)
+    return code
 
 
 def _pid(ref: str | None) -> int | None:

@@ -60,6 +60,7 @@ from rasa_rpa.providers.http import (
     describe_response,
     send,
 )
+from rasa_rpa.security import same_text
 
 __all__ = ["JOB_STATES", "WEBHOOK_TYPES", "UiPathProvider"]
 
@@ -451,8 +452,7 @@ class UiPathProvider(Provider):
         expected = base64.b64encode(digest).decode()
         # Base64 is documented; "sha256=<hex>" is tolerated for older proxies.
         if not (
-            hmac.compare_digest(expected, offered)
-            or hmac.compare_digest(f"sha256={digest.hex()}", offered)
+            same_text(expected, offered) or same_text(f"sha256={digest.hex()}", offered)
         ):
             raise AuthenticationFailed("the X-UiPath-Signature does not match")
 

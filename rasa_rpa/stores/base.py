@@ -119,8 +119,14 @@ class JobStore(Protocol):
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
         """Several messages reached Rasa (one transaction for a delivery round)."""
 
-    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
-        """The message failed and is due again at ``next_attempt_at``."""
+    async def mark_retry(
+        self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
+    ) -> None:
+        """The message failed and is due again at ``next_attempt_at``.
+
+        ``in_doubt``: Rasa may have processed it; the next claim reports it in
+        doubt so the dispatcher checks the tracker before sending again.
+        """
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
         """Rasa refused the message for good; keep it for an operator."""

@@ -38,7 +38,13 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from rasa_rpa.errors import ConfigError, JobNotFound, RpaError, StoreError
+from rasa_rpa.errors import (
+    ConfigError,
+    InvalidPayload,
+    JobNotFound,
+    RpaError,
+    StoreError,
+)
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
@@ -151,7 +157,7 @@ _MARK_DELIVERED = (
 )
 _MARK_RETRY = (
     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = $3, lease_until = NULL WHERE seq = $1"
+    " next_attempt_at = $3, lease_until = $4 WHERE seq = $1"
 )
 _MARK_DEAD = (
     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
@@ -363,6 +369,10 @@ class PostgresJobStore:
                             results.append(await self._record(conn, event, guard))
                     except RpaError as exc:
                         results.append(exc)
+                    except (UnicodeError, ValueError) as exc:
+                        results.append(
+                            InvalidPayload(f"the event cannot be stored: {exc}")
+                        )
         return results
 
     async def _record(
@@ -433,8 +443,12 @@ class PostgresJobStore:
             now,
         )
 
-    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
-        await self._call("execute", _MARK_RETRY, seq, error, next_attempt_at)
+    async def mark_retry(
+        self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
+    ) -> None:
+        # An expired lease is what marks a message in doubt at its next claim.
+        lease = next_attempt_at if in_doubt else None
+        await self._call("execute", _MARK_RETRY, seq, error, next_attempt_at, lease)
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
         await self._call("execute", _MARK_DEAD, seq, error, now)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from rasa_rpa.errors import JobNotFound, RpaError, StoreError
+from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
@@ -171,7 +171,7 @@ class SQLiteJobStore:
                         db.execute(statement)
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            db.execute("COMMIT")
+            self._commit(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -275,15 +275,25 @@ class SQLiteJobStore:
                     db.execute("SAVEPOINT event")
                     try:
                         results.append(self._record(db, event, guard))
-                    except RpaError as exc:
+                    except (RpaError, UnicodeError, ValueError) as exc:
                         db.execute("ROLLBACK TO event")
-                        results.append(exc)
+                        results.append(_refusal(exc))
                     db.execute("RELEASE event")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            self._commit(db)
         return results
+
+    def _commit(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            # A failed COMMIT (full disk, I/O error) leaves the transaction
+            # open; roll it back or every later BEGIN fails too.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _record(
         self, db: sqlite3.Connection, event: JobEvent, guard: Guard | None
@@ -373,7 +383,7 @@ class SQLiteJobStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            self._commit(db)
         return [_message_from_row(r) for r in rows]
 
     async def mark_delivered(self, seq: int, now: float) -> None:
@@ -397,14 +407,18 @@ class SQLiteJobStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            self._commit(db)
 
-    async def mark_retry(self, seq: int, error: str, next_attempt_at: float) -> None:
+    async def mark_retry(
+        self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
+    ) -> None:
+        # An expired lease is what marks a message in doubt at its next claim.
+        lease = next_attempt_at if in_doubt else None
         with self._errors():
             self.db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = ?, lease_until = NULL WHERE seq = ?",
-                (error, next_attempt_at, seq),
+                " next_attempt_at = ?, lease_until = ? WHERE seq = ?",
+                (error, next_attempt_at, lease, seq),
             )
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
@@ -468,6 +482,13 @@ class _SqliteErrors:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, sqlite3.Error):
             raise StoreError(f"SQLite store {self._path}: {exc}") from exc
+
+
+def _refusal(exc: Exception) -> RpaError:
+    """An event the store cannot keep fails alone, as a client error."""
+    if isinstance(exc, RpaError):
+        return exc
+    return InvalidPayload(f"the event cannot be stored: {exc}")
 
 
 def _dump(value: Any) -> str:
