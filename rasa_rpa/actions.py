@@ -20,7 +20,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from rasa_rpa.config import Automation, RpaConfig
-from rasa_rpa.errors import ProviderError
+from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.models import Job, JobState
 from rasa_rpa.runtime import current_runtime
 
@@ -162,6 +162,17 @@ class ActionStartRpaJob(Action):
                 rpa_error=exc.message,
             )
             return [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
+        except StoreError:
+            reason = "my job records are unavailable right now; please try again soon"
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_job_start_failed",
+                f"Sorry, I couldn't start {label}: {reason}",
+                rpa_automation=name,
+                rpa_error=reason,
+            )
+            return []
         say(
             dispatcher,
             domain,
@@ -234,7 +245,17 @@ class ActionCancelRpaJob(Action):
                 rpa_state=job.state.value,
             )
             return []
-        await runtime.service.cancel_job(job)
+        cancelled = await runtime.service.cancel_job(job)
+        if cancelled.state is not JobState.CANCELLED:  # it ended meanwhile
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_job_already_finished",
+                f"Your {job.automation} job already ended ({cancelled.state.value}).",
+                rpa_automation=job.automation,
+                rpa_state=cancelled.state.value,
+            )
+            return []
         say(
             dispatcher,
             domain,

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -220,7 +221,9 @@ class RpaConfig(_Model):
         return path if path.is_absolute() else self.base_dir / path
 
 
-_SECRET_KEY = re.compile(r"secret|password|token|api_?key|key$", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"secret|password|token|api[_-]?key|key$|authorization|signature", re.IGNORECASE
+)
 
 
 def secret_values(config: RpaConfig) -> list[str]:
@@ -236,11 +239,26 @@ def secret_values(config: RpaConfig) -> list[str]:
         )
         if s is not None
     ]
+    password = urlsplit(config.store.url).password
+    if password:
+        values += [password, unquote(password)]
     for provider in config.providers.values():
-        for key, value in (provider.model_extra or {}).items():
-            if _SECRET_KEY.search(key) and isinstance(value, str):
-                values.append(value)
+        values += _nested_secrets(provider.model_extra or {})
     return [v for v in values if v]
+
+
+def _nested_secrets(options: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            found += _nested_secrets(value)
+        elif (
+            isinstance(value, str)
+            and _SECRET_KEY.search(key)
+            and not key.lower().endswith("_url")  # a URL is an address, not a secret
+        ):
+            found.append(value)
+    return found
 
 
 def find_config_path(explicit: str | Path | None = None) -> Path:

@@ -26,6 +26,7 @@ from sanic.response import HTTPResponse, json
 from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
 from rasa_rpa.monitor import monitor_blueprint
+from rasa_rpa.providers.http import safe_url
 from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
 from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
@@ -67,7 +68,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
         log.info(
             "rasa-rpa: %d automation(s), store %s, callbacks at %s",
             len(settings.automations),
-            settings.store.url.split("?")[0],
+            safe_url(settings.store.url),
             settings.callbacks.public_url,
         )
 

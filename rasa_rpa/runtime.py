@@ -80,11 +80,16 @@ class Runtime:
         """Stop background work and release everything."""
         if self in _current:
             _current.remove(self)
-        await self.reconciler.stop()
-        await self.dispatcher.stop()
-        await self.service.aclose()
-        await self.rasa.aclose()
-        await self.store.close()
+        # Each step runs even if an earlier one fails: nothing is left open.
+        try:
+            await self.reconciler.stop()
+            await self.dispatcher.stop()
+            await self.service.aclose()
+        finally:
+            try:
+                await self.rasa.aclose()
+            finally:
+                await self.store.close()
 
 
 def current_runtime() -> Runtime:

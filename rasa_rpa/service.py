@@ -57,7 +57,8 @@ class JobService:
             tuple[JobEvent, Guard | None, asyncio.Future[EventResult | RpaError]]
         ] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._late_stops: set[asyncio.Future[None]] = set()
+        #: Provider stops in flight (kept so they are not garbage-collected).
+        self._background: set[asyncio.Future[None]] = set()
 
     async def record(self, event: JobEvent, guard: Guard | None = None) -> EventResult:
         """Record an event from any source; wake delivery if it queued messages.
@@ -224,9 +225,7 @@ class JobService:
             job.id,
             extra={"job_id": job.id, "conversation_id": job.conversation_id},
         )
-        task = asyncio.ensure_future(provider.cancel(job.evolve(provider_ref=ref)))
-        self._late_stops.add(task)
-        task.add_done_callback(self._late_stops.discard)
+        self._stop_in_background(job.evolve(provider_ref=ref))
 
     async def cancel_job(
         self, job: Job, *, reason: str = "cancelled by the user"
@@ -234,7 +233,8 @@ class JobService:
         """Mark ``job`` cancelled, then ask its provider to stop it.
 
         The state changes first so whatever the dying robot reports last is
-        ignored as a late event on a final job.
+        ignored as a late event on a final job. Stopping runs in the
+        background: the user's conversation is locked while an action runs.
         """
         result = await self.record(
             JobEvent(
@@ -246,12 +246,7 @@ class JobService:
             )
         )
         if result.applied:
-            provider = self.providers.get(job.provider)
-            if provider is not None:
-                try:
-                    await provider.cancel(result.job)
-                except ProviderError as exc:
-                    log.warning("job %s: provider could not stop it: %s", job.id, exc)
+            self._stop_in_background(result.job)
         return result.job
 
     async def expire(self, job: Job, now: float) -> EventResult:
@@ -266,15 +261,36 @@ class JobService:
                 source="reconciler",
             )
         )
-        provider = self.providers.get(job.provider)
-        if result.applied and provider is not None:
-            try:
-                await provider.cancel(result.job)
-            except ProviderError as exc:
-                log.warning("job %s: provider could not stop it: %s", job.id, exc)
+        if result.applied:
+            self._stop_in_background(result.job)
         return result
 
+    def _stop_in_background(self, job: Job) -> None:
+        provider = self.providers.get(job.provider)
+        if provider is None:
+            return
+
+        async def stop() -> None:
+            try:
+                await provider.cancel(job)
+            except ProviderError as exc:
+                log.warning(
+                    "job %s: provider could not stop it: %s",
+                    job.id,
+                    exc,
+                    extra={"job_id": job.id, "conversation_id": job.conversation_id},
+                )
+
+        task = asyncio.ensure_future(stop())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def aclose(self) -> None:
-        """Close every provider."""
+        """Let pending stops finish (briefly), then close every provider."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
         for provider in self.providers.values():
-            await provider.aclose()
+            try:
+                await provider.aclose()
+            except Exception:  # one provider must not keep the others open
+                log.exception("closing provider %s failed", provider.name)

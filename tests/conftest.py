@@ -68,6 +68,7 @@ def base_config(tmp: Path, **overrides: Any) -> dict[str, Any]:
                 "task": "does_not_exist",
                 "intent": "missing",
             },
+            "env": {"provider": "testbots", "task": "env", "intent": "env"},
         },
     }
     for key, value in overrides.items():

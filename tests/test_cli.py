@@ -19,7 +19,7 @@ def write(tmp_path, **overrides):
 
 def test_check_config_ok(tmp_path, capsys):
     assert main(["check-config", "--config", write(tmp_path)]) == 0
-    assert "OK (4 automation(s)" in capsys.readouterr().out
+    assert "OK (5 automation(s)" in capsys.readouterr().out
 
 
 def test_config_error_exits_2_and_names_the_key(tmp_path, capsys):

@@ -129,3 +129,26 @@ def test_missing_file_and_bad_yaml(tmp_path):
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+
+
+def test_secret_values_include_nested_headers_and_store_password(tmp_path):
+    from rasa_rpa.config import config_from_dict, secret_values
+
+    config = config_from_dict(
+        {
+            "store": {"url": "postgresql://rpa:pg-pass-word@db:5432/rpa"},
+            "providers": {
+                "local": {"type": "local"},
+                "hook": {
+                    "type": "webhook",
+                    "url": "http://x/",
+                    "token_url": "http://t/",
+                    "headers": {"X-Api-Key": "nested-api-key"},
+                },
+            },
+        },
+        base_dir=tmp_path,
+    )
+    values = secret_values(config)
+    assert "nested-api-key" in values and "pg-pass-word" in values
+    assert "http://t/" not in values  # an address, not a secret

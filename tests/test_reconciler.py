@@ -125,6 +125,7 @@ async def test_overdue_job_expires_and_is_stopped(world):
     service, provider, reconciler = world
     await add_job(service, "late", deadline=50)
     assert await reconciler.check_once(now=100) == 1
+    await service.aclose()  # waits for the stop it started in the background
     job = await service.store.get_job("late")
     assert job.state is JobState.EXPIRED
     assert "timeout" in job.error

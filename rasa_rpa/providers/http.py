@@ -14,12 +14,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from rasa_rpa.errors import ProviderError, ProviderUnavailable
 
-__all__ = ["AccessToken", "TokenCache", "async_client", "describe_response", "send"]
+__all__ = [
+    "AccessToken",
+    "TokenCache",
+    "async_client",
+    "describe_response",
+    "safe_url",
+    "send",
+]
 
 #: Small requests must not wait for the peer's delayed ACK (Nagle's algorithm
 #: adds ~40 ms per call when headers and body go out in separate writes).
@@ -35,6 +43,16 @@ def async_client(
     )
     transport = httpx.AsyncHTTPTransport(socket_options=NO_DELAY, limits=limits)
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query or fragment: those may carry secrets
+    (``?sig=``, ``user:password@``) and errors reach logs and users."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def describe_response(response: httpx.Response) -> str:
@@ -65,18 +83,19 @@ async def send(
     **kwargs: Any,
 ) -> httpx.Response:
     """One vendor call; ``what`` names it in errors ("starting the job")."""
+    shown = safe_url(url)
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise ProviderUnavailable(provider, f"{what}: {url} timed out") from exc
+        raise ProviderUnavailable(provider, f"{what}: {shown} timed out") from exc
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(
-            provider, f"{what}: cannot reach {url} ({type(exc).__name__})"
+            provider, f"{what}: cannot reach {shown} ({type(exc).__name__})"
         ) from exc
     if response.status_code in expect:
         return response
     detail = describe_response(response)
-    message = f"{what}: {url} answered {response.status_code}: {detail}"
+    message = f"{what}: {shown} answered {response.status_code}: {detail}"
     if response.status_code >= 500 or response.status_code == 429:
         raise ProviderUnavailable(provider, message)
     raise ProviderError(provider, message)

@@ -16,6 +16,7 @@ rpa.yml::
         type: local
         robots_dir: robots          # where <task>.robot files live
         python: /usr/bin/python3    # default: the action server's interpreter
+        env_passthrough: [ERP_HOST] # server environment robots may see (an allow-list)
 """
 
 from __future__ import annotations
@@ -42,6 +43,24 @@ from rasa_rpa.robot.client import (
 __all__ = ["LocalRobotProvider", "describe_exit"]
 
 LISTENER = "rasa_rpa.robot.listener.JobListener"
+#: Environment variables a robot inherits (add more with ``env_passthrough``).
+SAFE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "DISPLAY",
+    "SYSTEMROOT",
+)
 #: Seconds between SIGTERM (Robot Framework stops gracefully) and SIGKILL.
 KILL_AFTER = 5.0
 
@@ -115,8 +134,11 @@ class LocalRobotProvider(Provider):
         command.append(str(path))
         creds = request.credentials
         # Credentials travel in the environment, not argv: argv is world-readable.
+        # Only an allow-list of the server's own environment is passed on, so
+        # the master key, the Rasa token and vendor secrets never reach robots.
+        passed = set(SAFE_ENV) | set(self.option("env_passthrough", []))
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k in passed},
             ENV_EVENTS_URL: creds.events_url,
             ENV_JOB_ID: creds.job_id,
             ENV_SIGNING_SECRET: creds.signing_secret,

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
+from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import ConfigError, ProviderError
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.providers.http import async_client, send
@@ -69,6 +71,17 @@ def _lookup(values: dict[str, Any], name: str) -> Any:
     return value
 
 
+def _url_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """Values percent-encoded for a URL: user input must not add path or query."""
+    quoted: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            quoted[key] = {k: quote(str(v), safe="") for k, v in value.items()}
+        else:
+            quoted[key] = quote(str(value), safe="")
+    return quoted
+
+
 def _dig(data: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(data, dict):
@@ -93,7 +106,7 @@ class WebhookProvider(Provider):
                 "set the URL that starts the automation",
             )
         self.url: str = str(url)
-        self._client = async_client(timeout=float(self.option("timeout", 10)))
+        self._client = async_client(timeout=parse_duration(self.option("timeout", 10)))
 
     async def start(self, request: StartRequest) -> str | None:
         creds = request.credentials
@@ -107,7 +120,7 @@ class WebhookProvider(Provider):
             "inputs": request.inputs,
         }
         try:
-            url = str(render_template(self.url, values))
+            url = str(render_template(self.url, _url_safe(values)))
             body = render_template(self.option("body", DEFAULT_BODY), values)
             headers = render_template(self.option("headers", {}), values)
         except KeyError as exc:

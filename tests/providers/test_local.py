@@ -192,3 +192,26 @@ def _wait_gone(pid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"robot process {pid} still running")
+
+
+def test_robots_see_only_an_allow_list_of_the_server_environment(
+    action_server, rasa_stand_in, monkeypatch
+):
+    monkeypatch.setenv("RASA_TOKEN", "server-only-secret")
+    monkeypatch.setenv("ROBOT_EXTRA", "shared on purpose")
+    server = action_server(
+        rasa_url=rasa_stand_in.url,
+        providers={
+            "testbots": {
+                "type": "local",
+                "robots_dir": str(Path(__file__).parent.parent / "robots"),
+                "env_passthrough": ["ROBOT_EXTRA"],
+            }
+        },
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="env")
+    outputs = server.wait_job(job_id, sender, "succeeded")["outputs"]
+    assert outputs["rasa_token"] == "absent"
+    assert outputs["has_path"] != "absent"
+    assert outputs["passed"] == "shared on purpose"

@@ -94,3 +94,20 @@ async def test_unknown_placeholder_names_the_config(make_config, endpoint):
 
 def test_render_keeps_text_around_placeholders():
     assert render_template("job {job_id}!", {"job_id": 7}) == "job 7!"
+
+
+async def test_user_input_cannot_reshape_the_url(make_config, endpoint):
+    hook = provider(make_config, url=endpoint.url + "/hooks/{inputs.customer}")
+    with pytest.raises(ProviderError):  # no route matches the quoted value
+        await hook.start(request_for(inputs={"customer": "x/../broken?admin=1"}))
+    await hook.aclose()
+    assert endpoint.requests[-1].path == "/hooks/x%2F..%2Fbroken%3Fadmin%3D1"
+
+
+async def test_errors_do_not_show_url_secrets(make_config, endpoint):
+    hook = provider(make_config, url=endpoint.url + "/broken?sig=top-secret-signature")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await hook.start(request_for())
+    await hook.aclose()
+    assert "top-secret-signature" not in str(caught.value)
+    assert "/broken" in str(caught.value)
