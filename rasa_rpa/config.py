@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -79,6 +80,15 @@ class CallbackSettings(_Model):
     public_url: str = "http://127.0.0.1:5055"
     #: Master key for per-job tokens and signing secrets; generated if empty.
     secret: SecretStr | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "must be at least 16 characters (or empty to generate one)"
+            )
+        return value
     #: Extra Standard Webhooks secrets accepted for every job (integrations).
     webhook_secrets: list[SecretStr] = Field(default_factory=list)
     token_ttl: Duration = 24 * 3600.0

@@ -152,3 +152,12 @@ def test_secret_values_include_nested_headers_and_store_password(tmp_path):
     values = secret_values(config)
     assert "nested-api-key" in values and "pg-pass-word" in values
     assert "http://t/" not in values  # an address, not a secret
+
+
+def test_short_master_key_is_a_config_error(tmp_path):
+    from rasa_rpa.config import config_from_dict
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"callbacks": {"secret": "short"}}, base_dir=tmp_path)
+    assert caught.value.key == "callbacks.secret"
+    assert "16 characters" in str(caught.value)
