@@ -89,6 +89,7 @@ class CallbackSettings(_Model):
                 "must be at least 16 characters (or empty to generate one)"
             )
         return value
+
     #: Extra Standard Webhooks secrets accepted for every job (integrations).
     webhook_secrets: list[SecretStr] = Field(default_factory=list)
     token_ttl: Duration = 24 * 3600.0

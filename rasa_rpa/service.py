@@ -56,7 +56,8 @@ class JobService:
         self._pending: list[
             tuple[JobEvent, Guard | None, asyncio.Future[EventResult | RpaError]]
         ] = []
-        self._flusher: asyncio.Task[None] | None = None
+        #: Batches being written; as many at once as the store can take.
+        self._flushers: set[asyncio.Task[None]] = set()
         #: Provider stops in flight (kept so they are not garbage-collected).
         self._background: set[asyncio.Future[None]] = set()
 
@@ -71,8 +72,10 @@ class JobService:
             asyncio.get_running_loop().create_future()
         )
         self._pending.append((event, guard, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < self.store.write_concurrency:
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         result = await future
         if isinstance(result, RpaError):
             raise result

@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -35,6 +35,7 @@ class RasaCall:
     body: Any
     params: dict[str, str]
     at: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class RasaStandIn:
@@ -101,6 +102,7 @@ class RasaStandIn:
                     json.loads(raw or b"null"),
                     params,
                     time.time(),
+                    {k.lower(): v for k, v in self.headers.items()},
                 )
                 with stand_in._lock:
                     stand_in.calls.append(call)

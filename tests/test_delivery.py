@@ -136,8 +136,12 @@ async def test_wrong_token_is_retried_not_dropped(setup, make_config):
 async def test_unknown_intent_is_set_aside_as_dead(setup):
     store, dispatcher, rasa = setup
     rasa.known_intents = {"EXTERNAL_rpa_job_progress"}
-    await queue(store, "j1", "c1", [(EventType.STARTED, {}),
-                                    (EventType.PROGRESS, {"progress": 1})])
+    await queue(
+        store,
+        "j1",
+        "c1",
+        [(EventType.STARTED, {}), (EventType.PROGRESS, {"progress": 1})],
+    )
     await drain(dispatcher)
     [dead] = await store.list_outbox(status="dead")
     assert "does not exist in the domain" in dead.last_error
@@ -221,3 +225,32 @@ async def test_message_in_doubt_that_never_arrived_is_sent(setup):
     assert again.in_doubt
     await drain(dispatcher)
     assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]
+
+
+async def test_rasa_is_called_with_an_admin_jwt_when_configured(tmp_path, make_config):
+    import jwt
+
+    from rasa_rpa.testing import RasaStandIn
+
+    with RasaStandIn() as rasa:
+        config = make_config(
+            rasa={
+                "url": rasa.url,
+                "token": None,
+                "jwt_secret": "rasa-jwt-secret-for-tests-32-bytes-long",
+            }
+        )
+        store = SQLiteJobStore(tmp_path / "jwt.db")
+        await store.open()
+        client = RasaClient(config.rasa)
+        dispatcher = OutboxDispatcher(store, client, config.delivery)
+        await queue(store, "j1", "c1", [(EventType.STARTED, {})])
+        await drain(dispatcher)
+        [call] = rasa.calls
+        scheme, _, token = call.headers["authorization"].partition(" ")
+        assert scheme == "Bearer"
+        claims = jwt.decode(token, "rasa-jwt-secret-for-tests-32-bytes-long", algorithms=["HS256"])
+        assert claims["user"]["role"] == "admin"
+        assert "token" not in call.params
+        await client.aclose()
+        await store.close()

@@ -179,3 +179,14 @@ def test_get_job_needs_credentials(server, live_job):
 def test_health(server):
     response = requests.get(f"{server.url}/rpa/health", timeout=5)
     assert response.json()["status"] == "ok"
+
+
+def test_credentials_stop_working_after_the_grace_period(action_server):
+    server = action_server(callbacks={"grace": 0})
+    job_id, sender = new_job(server)  # failed at start: final at once
+    token = server.keys.mint_token(job_id, sender)
+    late = server.send_with_token(job_id, event(), token)
+    assert late.status_code == 401
+    assert "has ended" in late.json()["error"]["message"]
+    signed = server.send_signed(job_id, event())
+    assert signed.status_code == 401

@@ -40,6 +40,8 @@ class EventResult:
 class JobStore(Protocol):
     #: What an event does to a job (default :func:`rasa_rpa.lifecycle.apply_event`).
     planner: Planner
+    #: How many record_events transactions may run at once.
+    write_concurrency: int
 
     """Durable storage for jobs, events and the outbox.
 

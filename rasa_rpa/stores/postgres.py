@@ -190,6 +190,8 @@ class PostgresJobStore:
         self.dsn = dsn
         #: What an event does to a job; the runtime adds bot-specific policy.
         self.planner: Planner = apply_event
+        #: Batches written in parallel; half the pool, the rest serves reads.
+        self.write_concurrency = max(1, pool_size // 2)
         self.schema = schema
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
@@ -360,20 +362,24 @@ class PostgresJobStore:
     async def record_events(
         self, items: list[tuple[JobEvent, Guard | None]]
     ) -> list[EventResult | RpaError]:
-        results: list[EventResult | RpaError] = []
+        results: dict[int, EventResult | RpaError] = {}
+        # Jobs are locked in id order (each job's events keep their order), so
+        # batches written in parallel never wait for each other in a circle.
+        order = sorted(range(len(items)), key=lambda i: items[i][0].job_id)
         with self._errors():
             async with self.pool.acquire() as conn, conn.transaction():
-                for event, guard in items:
+                for index in order:
+                    event, guard = items[index]
                     try:
                         async with conn.transaction():  # a savepoint per event
-                            results.append(await self._record(conn, event, guard))
+                            results[index] = await self._record(conn, event, guard)
                     except RpaError as exc:
-                        results.append(exc)
+                        results[index] = exc
                     except (UnicodeError, ValueError) as exc:
-                        results.append(
-                            InvalidPayload(f"the event cannot be stored: {exc}")
+                        results[index] = InvalidPayload(
+                            f"the event cannot be stored: {exc}"
                         )
-        return results
+        return [results[i] for i in range(len(items))]
 
     async def _record(
         self, conn: Any, event: JobEvent, guard: Guard | None

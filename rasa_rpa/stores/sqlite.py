@@ -119,6 +119,8 @@ class SQLiteJobStore:
         self._db: sqlite3.Connection | None = None
         #: What an event does to a job; the runtime adds bot-specific policy.
         self.planner: Planner = apply_event
+        #: One connection: one transaction at a time (batches make it cheap).
+        self.write_concurrency = 1
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path) -> SQLiteJobStore:
