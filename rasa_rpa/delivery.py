@@ -118,14 +118,6 @@ class RasaClient:
         events = tracker.get("events") or []
         return any(_delivery_id_of(event) == delivery_id for event in reversed(events))
 
-    async def health(self) -> bool:
-        """Whether Rasa answers at all."""
-        try:
-            async with self.session.get(f"{self._base}/") as response:
-                return response.status < 500
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            return False
-
     async def _post(
         self, conversation_id: str, path: str, body: Any, params: dict[str, str]
     ) -> None:

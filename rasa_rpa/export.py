@@ -108,12 +108,22 @@ def export_row(job: Job, events: int) -> dict[str, Any]:
     }
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: robot-written text may start
+    with ``=``, ``+``, ``-`` or ``@`` (formula injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
     """Rows as CSV with a header; None becomes an empty cell."""
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
 def to_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:

@@ -249,7 +249,9 @@ async def test_rasa_is_called_with_an_admin_jwt_when_configured(tmp_path, make_c
         [call] = rasa.calls
         scheme, _, token = call.headers["authorization"].partition(" ")
         assert scheme == "Bearer"
-        claims = jwt.decode(token, "rasa-jwt-secret-for-tests-32-bytes-long", algorithms=["HS256"])
+        claims = jwt.decode(
+            token, "rasa-jwt-secret-for-tests-32-bytes-long", algorithms=["HS256"]
+        )
         assert claims["user"]["role"] == "admin"
         assert "token" not in call.params
         await client.aclose()

@@ -205,3 +205,10 @@ def test_export_refuses_a_bad_since(
 ) -> None:
     assert main(["export", "--config", write_config(tmp_path), "--since", "soon"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_csv_cells_cannot_be_formulas():
+    from rasa_rpa.export import render_csv
+
+    text = render_csv([{"id": "j1", "error": "=HYPERLINK(\"http://x\")"}])
+    assert "'=HYPERLINK" in text

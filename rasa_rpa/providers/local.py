@@ -191,7 +191,7 @@ class LocalRobotProvider(Provider):
     async def cancel(self, job: Job) -> None:
         process = self._processes.get(job.id)
         pid = process.pid if process else _pid(job.provider_ref)
-        if pid is None:
+        if pid is None or (process is None and not _runs_job(pid, job.id)):
             return
         _signal_group(pid, signal.SIGTERM)
         if process is None:
@@ -220,6 +220,19 @@ async def _wait(process: subprocess.Popen[bytes], every: float = 0.2) -> int:
 
 def _pid(ref: str | None) -> int | None:
     return int(ref) if ref and ref.isdigit() else None
+
+
+def _runs_job(pid: int, job_id: str) -> bool:
+    """Whether ``pid`` is still this job's robot (PIDs are reused after exit).
+
+    Robots started by another process (before a restart, another worker) are
+    only known by PID; their environment names the job they run.
+    """
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{ENV_JOB_ID}={job_id}".encode() in environ.split(b"\0")
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -38,11 +38,6 @@ class EventResult:
 
 
 class JobStore(Protocol):
-    #: What an event does to a job (default :func:`rasa_rpa.lifecycle.apply_event`).
-    planner: Planner
-    #: How many record_events transactions may run at once.
-    write_concurrency: int
-
     """Durable storage for jobs, events and the outbox.
 
     Usage::
@@ -55,6 +50,11 @@ class JobStore(Protocol):
             ...  # deliver, then mark_delivered / mark_retry / mark_dead
         await store.close()
     """
+
+    #: What an event does to a job (default :func:`rasa_rpa.lifecycle.apply_event`).
+    planner: Planner
+    #: How many record_events transactions may run at once.
+    write_concurrency: int
 
     async def open(self) -> None:
         """Connect and bring the schema to the current version."""

@@ -215,3 +215,10 @@ def test_robots_see_only_an_allow_list_of_the_server_environment(
     assert outputs["rasa_token"] == "absent"
     assert outputs["has_path"] != "absent"
     assert outputs["passed"] == "shared on purpose"
+
+
+def test_a_reused_pid_is_never_signalled(tmp_path):
+    from rasa_rpa.providers.local import _runs_job
+
+    assert _runs_job(os.getpid(), "not-a-job-of-this-process") is False
+    assert _runs_job(2**22 + 12345, "any") is False  # no such process
