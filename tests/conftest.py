@@ -7,6 +7,8 @@ the way `rasa-rpa run` starts them, and are stopped by the fixtures.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -256,6 +258,20 @@ def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
     yield start
     for server in started:
         server.stop()
+        kill_robots_of(server.tmp)
+
+
+def kill_robots_of(folder: Path) -> None:
+    """Robots outlive their server by design; a test's robots must not."""
+    marker = str(folder).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
 
 
 @pytest.fixture(scope="session")
@@ -271,3 +287,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield running
     running.rasa.stop()
     running.actions.stop()
+    kill_robots_of(running.tmp)
