@@ -19,7 +19,7 @@ from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.ratelimit import RateLimiter
 from rasa_rpa.reconciler import Reconciler
-from rasa_rpa.security import JobKeys, load_or_create_master_key
+from rasa_rpa.security import keys_for
 from rasa_rpa.service import JobService
 from rasa_rpa.stores import open_store
 
@@ -41,12 +41,8 @@ class Runtime:
                 frozenset(JobState(s) for s in config.handover.states),
                 frozenset(n for n, a in config.automations.items() if not a.handover),
             )
-        secret = config.callbacks.secret
-        master = load_or_create_master_key(
-            secret.get_secret_value() if secret else None, config.state_dir
-        )
-        self.keys = JobKeys(master, token_ttl=config.callbacks.token_ttl)
-        configure_logging([master, *secret_values(config)])
+        self.keys = keys_for(config)
+        configure_logging([self.keys.master_key, *secret_values(config)])
         self.metrics = Metrics()
         self.service = JobService(config, self.store, self.keys, metrics=self.metrics)
         self.limiter = RateLimiter(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jwt
 
+from rasa_rpa.config import RpaConfig
 from rasa_rpa.errors import AuthenticationFailed, ConfigError, Forbidden
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "JobCredentials",
     "JobKeys",
     "TokenClaims",
+    "keys_for",
     "load_or_create_master_key",
     "same_text",
     "sign_webhook",
@@ -135,6 +137,8 @@ class JobKeys:
         if len(master_key) < 16:
             raise ValueError("the master key must be at least 16 characters")
         self._key = master_key.encode()
+        #: Kept so the runtime can hide it from logs; never logged itself.
+        self.master_key = master_key
         # Separate 32-byte keys for tokens and secrets: one never helps forge the other.
         self._token_key = hmac.new(self._key, b"token-key", hashlib.sha256).digest()
         self._token_ttl = token_ttl
@@ -232,3 +236,12 @@ def _read_key(path: Path, attempts: int = 50) -> str:
         "the master key file is empty",
         "delete it (a new key is made) or set callbacks.secret",
     )
+
+
+def keys_for(config: RpaConfig) -> JobKeys:
+    """The key maker for ``config``: the action server and the CLI share it."""
+    secret = config.callbacks.secret
+    master = load_or_create_master_key(
+        secret.get_secret_value() if secret else None, config.state_dir
+    )
+    return JobKeys(master, token_ttl=config.callbacks.token_ttl)
