@@ -19,86 +19,22 @@ from urllib.parse import parse_qs, urlparse
 
 from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
-from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
+from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
+from rasa_rpa.stores.sqlite_schema import (
+    JOB_COLUMNS,
+    MIGRATIONS,
+    OUTBOX_STATUS,
+    SCHEMA_VERSION,
+    UPDATABLE,
+    UPDATE_JOB,
+    dump,
+    job_from_row,
+    job_row,
+    message_from_row,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
-
-_MIGRATIONS = [
-    # 1: jobs, the event log and the outbox.
-    """
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        automation TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        conversation_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        output_channel TEXT,
-        inputs TEXT NOT NULL,
-        outputs TEXT NOT NULL,
-        progress REAL,
-        message TEXT,
-        error TEXT,
-        provider_ref TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        deadline_at REAL
-    );
-    CREATE INDEX jobs_by_conversation ON jobs(conversation_id, created_at);
-    CREATE INDEX jobs_unfinished ON jobs(deadline_at)
-        WHERE state IN ('pending', 'running');
-    CREATE TABLE job_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL REFERENCES jobs(id),
-        event_id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        data TEXT NOT NULL,
-        source TEXT NOT NULL,
-        applied INTEGER NOT NULL,
-        received_at REAL NOT NULL,
-        UNIQUE (job_id, event_id)
-    );
-    CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        conversation_id TEXT NOT NULL,
-        job_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL DEFAULT 0,
-        lease_until REAL,
-        last_error TEXT,
-        created_at REAL NOT NULL,
-        delivered_at REAL,
-        dead_at REAL
-    );
-    CREATE INDEX outbox_pending ON outbox(conversation_id, seq)
-        WHERE delivered_at IS NULL AND dead_at IS NULL;
-    """,
-    # 2: vendor webhooks name jobs by the vendor's id.
-    """
-    CREATE INDEX jobs_by_provider_ref ON jobs(provider, provider_ref);
-    """,
-]
-SCHEMA_VERSION = len(_MIGRATIONS)
-_JOB_COLUMNS = (
-    "id, automation, provider, conversation_id, state, output_channel, inputs, "
-    "outputs, progress, message, error, provider_ref, created_at, updated_at, "
-    "started_at, finished_at, deadline_at"
-)
-_UPDATE_JOB = (
-    "UPDATE jobs SET "
-    + ", ".join(f"{column.strip()} = ?" for column in _JOB_COLUMNS.split(",")[1:])
-    + " WHERE id = ?"
-)
-_OUTBOX_STATUS = {
-    "pending": "delivered_at IS NULL AND dead_at IS NULL",
-    "delivered": "delivered_at IS NOT NULL",
-    "dead": "dead_at IS NOT NULL",
-}
-_UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
 
 
 class SQLiteJobStore:
@@ -167,7 +103,7 @@ class SQLiteJobStore:
                     f"{self.path} has schema {current}, newer than this rasa-rpa "
                     f"({SCHEMA_VERSION}); upgrade rasa-rpa"
                 )
-            for script in _MIGRATIONS[current:]:
+            for script in MIGRATIONS[current:]:
                 for statement in script.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -191,21 +127,21 @@ class SQLiteJobStore:
     async def create_job(self, job: Job) -> None:
         with self._errors():
             self.db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 17)})",
-                _job_row(job),
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({','.join('?' * 17)})",
+                job_row(job),
             )
 
     async def get_job(self, job_id: str) -> Job:
         with self._errors():
             row = self.db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return job_from_row(row)
 
     async def update_job(self, job_id: str, **fields: Any) -> Job:
-        unknown = set(fields) - _UPDATABLE
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)} directly")
         if fields:
@@ -220,11 +156,11 @@ class SQLiteJobStore:
     async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
         with self._errors():
             row = self.db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                f"SELECT {JOB_COLUMNS} FROM jobs"
                 " WHERE provider = ? AND provider_ref = ?",
                 (provider, provider_ref),
             ).fetchone()
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def latest_job(self, conversation_id: str) -> Job | None:
         jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
@@ -240,20 +176,20 @@ class SQLiteJobStore:
         )
         with self._errors():
             rows = self.db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs {where} "
+                f"SELECT {JOB_COLUMNS} FROM jobs {where} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         with self._errors():
             rows = self.db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
                 " ORDER BY deadline_at LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     # -- events -------------------------------------------------------------
 
@@ -301,11 +237,11 @@ class SQLiteJobStore:
         self, db: sqlite3.Connection, event: JobEvent, guard: Guard | None
     ) -> EventResult:
         row = db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (event.job_id,)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (event.job_id,)
         ).fetchone()
         if row is None:
             raise JobNotFound(event.job_id)
-        job = _job_from_row(row)
+        job = job_from_row(row)
         if guard is not None:
             guard(job)
         seen = db.execute(
@@ -322,19 +258,19 @@ class SQLiteJobStore:
                 event.job_id,
                 event.id,
                 event.type.value,
-                _dump(event.data),
+                dump(event.data),
                 event.source,
                 int(outcome.applied),
                 event.received_at,
             ),
         )
         if outcome.job is not job:
-            db.execute(_UPDATE_JOB, (*_job_row(outcome.job)[1:], job.id))
+            db.execute(UPDATE_JOB, (*job_row(outcome.job)[1:], job.id))
         db.executemany(
             "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [
-                (m.conversation_id, m.job_id, m.kind, _dump(m.payload), m.created_at)
+                (m.conversation_id, m.job_id, m.kind, dump(m.payload), m.created_at)
                 for m in outcome.outbox
             ],
         )
@@ -386,7 +322,7 @@ class SQLiteJobStore:
                 db.execute("ROLLBACK")
                 raise
             self._commit(db)
-        return [_message_from_row(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     async def mark_delivered(self, seq: int, now: float) -> None:
         with self._errors():
@@ -444,9 +380,9 @@ class SQLiteJobStore:
     async def list_outbox(
         self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
-        where = _OUTBOX_STATUS.get(status)
+        where = OUTBOX_STATUS.get(status)
         if where is None:
-            raise ValueError(f"status must be one of {sorted(_OUTBOX_STATUS)}")
+            raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
         args: list[Any] = []
         if job_id is not None:
             where += " AND job_id = ?"
@@ -456,7 +392,7 @@ class SQLiteJobStore:
                 f"SELECT * FROM outbox WHERE {where} ORDER BY seq DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [_message_from_row(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     async def replay(self, seq: int, now: float) -> bool:
         with self._errors():
@@ -491,66 +427,3 @@ def _refusal(exc: Exception) -> RpaError:
     if isinstance(exc, RpaError):
         return exc
     return InvalidPayload(f"the event cannot be stored: {exc}")
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _job_row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.automation,
-        job.provider,
-        job.conversation_id,
-        job.state.value,
-        job.output_channel,
-        _dump(job.inputs),
-        _dump(job.outputs),
-        job.progress,
-        job.message,
-        job.error,
-        job.provider_ref,
-        job.created_at,
-        job.updated_at,
-        job.started_at,
-        job.finished_at,
-        job.deadline_at,
-    )
-
-
-def _job_from_row(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        automation=row["automation"],
-        provider=row["provider"],
-        conversation_id=row["conversation_id"],
-        state=JobState(row["state"]),
-        output_channel=row["output_channel"],
-        inputs=json.loads(row["inputs"]),
-        outputs=json.loads(row["outputs"]),
-        progress=row["progress"],
-        message=row["message"],
-        error=row["error"],
-        provider_ref=row["provider_ref"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        deadline_at=row["deadline_at"],
-    )
-
-
-def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
-    return OutboxMessage(
-        seq=row["seq"],
-        conversation_id=row["conversation_id"],
-        job_id=row["job_id"],
-        kind=row["kind"],
-        payload=json.loads(row["payload"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        in_doubt=row["lease_until"] is not None,
-    )

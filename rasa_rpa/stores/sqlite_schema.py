@@ -1,0 +1,165 @@
+"""The SQLite store's schema and its row <-> model mapping.
+
+Kept apart from :mod:`rasa_rpa.stores.sqlite` so the store reads as what it
+does (transactions, claims, leases) rather than as SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from rasa_rpa.models import Job, JobState, OutboxMessage
+
+__all__ = [
+    "JOB_COLUMNS",
+    "MIGRATIONS",
+    "OUTBOX_STATUS",
+    "SCHEMA_VERSION",
+    "UPDATABLE",
+    "UPDATE_JOB",
+    "dump",
+    "job_from_row",
+    "job_row",
+    "message_from_row",
+]
+
+MIGRATIONS = [
+    # 1: jobs, the event log and the outbox.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        automation TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        output_channel TEXT,
+        inputs TEXT NOT NULL,
+        outputs TEXT NOT NULL,
+        progress REAL,
+        message TEXT,
+        error TEXT,
+        provider_ref TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        deadline_at REAL
+    );
+    CREATE INDEX jobs_by_conversation ON jobs(conversation_id, created_at);
+    CREATE INDEX jobs_unfinished ON jobs(deadline_at)
+        WHERE state IN ('pending', 'running');
+    CREATE TABLE job_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id),
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        source TEXT NOT NULL,
+        applied INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (job_id, event_id)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        lease_until REAL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        delivered_at REAL,
+        dead_at REAL
+    );
+    CREATE INDEX outbox_pending ON outbox(conversation_id, seq)
+        WHERE delivered_at IS NULL AND dead_at IS NULL;
+    """,
+    # 2: vendor webhooks name jobs by the vendor's id.
+    """
+    CREATE INDEX jobs_by_provider_ref ON jobs(provider, provider_ref);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+JOB_COLUMNS = (
+    "id, automation, provider, conversation_id, state, output_channel, inputs, "
+    "outputs, progress, message, error, provider_ref, created_at, updated_at, "
+    "started_at, finished_at, deadline_at"
+)
+UPDATE_JOB = (
+    "UPDATE jobs SET "
+    + ", ".join(f"{column.strip()} = ?" for column in JOB_COLUMNS.split(",")[1:])
+    + " WHERE id = ?"
+)
+OUTBOX_STATUS = {
+    "pending": "delivered_at IS NULL AND dead_at IS NULL",
+    "delivered": "delivered_at IS NOT NULL",
+    "dead": "dead_at IS NOT NULL",
+}
+UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def job_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.automation,
+        job.provider,
+        job.conversation_id,
+        job.state.value,
+        job.output_channel,
+        dump(job.inputs),
+        dump(job.outputs),
+        job.progress,
+        job.message,
+        job.error,
+        job.provider_ref,
+        job.created_at,
+        job.updated_at,
+        job.started_at,
+        job.finished_at,
+        job.deadline_at,
+    )
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        automation=row["automation"],
+        provider=row["provider"],
+        conversation_id=row["conversation_id"],
+        state=JobState(row["state"]),
+        output_channel=row["output_channel"],
+        inputs=json.loads(row["inputs"]),
+        outputs=json.loads(row["outputs"]),
+        progress=row["progress"],
+        message=row["message"],
+        error=row["error"],
+        provider_ref=row["provider_ref"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        deadline_at=row["deadline_at"],
+    )
+
+
+def message_from_row(row: sqlite3.Row) -> OutboxMessage:
+    return OutboxMessage(
+        seq=row["seq"],
+        conversation_id=row["conversation_id"],
+        job_id=row["job_id"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        in_doubt=row["lease_until"] is not None,
+    )
