@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,128 +46,33 @@ from rasa_rpa.errors import (
     StoreError,
 )
 from rasa_rpa.lifecycle import Planner, apply_event
-from rasa_rpa.models import Job, JobEvent, JobState, OutboxMessage
+from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
+from rasa_rpa.stores.postgres_schema import (
+    CLAIM,
+    CONVERSATION_LOCK,
+    INSERT_EVENT,
+    INSERT_JOB,
+    INSERT_OUTBOX,
+    JOB_COLUMNS,
+    MARK_DEAD,
+    MARK_DELIVERED,
+    MARK_RETRY,
+    MESSAGE_COLUMNS,
+    MIGRATIONS,
+    OUTBOX_STATUS,
+    REPLAY,
+    SCHEMA_VERSION,
+    UPDATABLE,
+    UPDATE_JOB,
+    dump,
+    job_from_row,
+    job_row,
+    message_from_row,
+)
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
 
-_MIGRATIONS = [
-    # 1: jobs, the event log and the outbox. ``jobs.seq`` stands in for
-    # SQLite's implicit rowid: the tie-break between jobs created at once.
-    """
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        seq BIGINT GENERATED ALWAYS AS IDENTITY,
-        automation TEXT NOT NULL, provider TEXT NOT NULL,
-        conversation_id TEXT NOT NULL, state TEXT NOT NULL, output_channel TEXT,
-        inputs TEXT NOT NULL, outputs TEXT NOT NULL, progress DOUBLE PRECISION,
-        message TEXT, error TEXT, provider_ref TEXT,
-        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-        started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION,
-        deadline_at DOUBLE PRECISION
-    );
-    CREATE INDEX jobs_by_conversation ON jobs (conversation_id, created_at);
-    CREATE INDEX jobs_unfinished ON jobs (deadline_at NULLS FIRST)
-        WHERE state IN ('pending', 'running');
-    CREATE TABLE job_events (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        job_id TEXT NOT NULL REFERENCES jobs (id),
-        event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
-        source TEXT NOT NULL, applied BOOLEAN NOT NULL,
-        received_at DOUBLE PRECISION NOT NULL,
-        UNIQUE (job_id, event_id)
-    );
-    CREATE TABLE outbox (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        conversation_id TEXT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL,
-        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
-        lease_until DOUBLE PRECISION, last_error TEXT,
-        created_at DOUBLE PRECISION NOT NULL,
-        delivered_at DOUBLE PRECISION, dead_at DOUBLE PRECISION
-    );
-    CREATE INDEX outbox_pending ON outbox (conversation_id, seq)
-        WHERE delivered_at IS NULL AND dead_at IS NULL;
-    """,
-    # 2: vendor webhooks name jobs by the vendor's id.
-    """
-    CREATE INDEX jobs_by_provider_ref ON jobs (provider, provider_ref);
-    """,
-]
-SCHEMA_VERSION = len(_MIGRATIONS)
-_JOB_FIELDS = [
-    "id", "automation", "provider", "conversation_id", "state", "output_channel",
-    "inputs", "outputs", "progress", "message", "error", "provider_ref",
-    "created_at", "updated_at", "started_at", "finished_at", "deadline_at",
-]  # fmt: skip
-_JOB_COLUMNS = ", ".join(_JOB_FIELDS)
-_INSERT_JOB = (
-    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES "
-    f"({', '.join(f'${n}' for n in range(1, len(_JOB_FIELDS) + 1))})"
-)
-_UPDATE_JOB = (
-    "UPDATE jobs SET "
-    + ", ".join(f"{name} = ${n}" for n, name in enumerate(_JOB_FIELDS[1:], 1))
-    + f" WHERE id = ${len(_JOB_FIELDS)}"
-)
-_MESSAGE_COLUMNS = (
-    "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
-    " last_error, created_at"
-)
-# The head of each conversation, if it is due and not leased, locked so that a
-# concurrent claimer skips it. The outer WHERE repeats the pending test: after
-# waiting for a row lock, PostgreSQL re-checks the locked row's conditions but
-# not the CTE, so a head delivered meanwhile is dropped instead of re-sent.
-_CLAIM = f"""
-WITH heads AS (
-    SELECT DISTINCT ON (conversation_id) seq FROM outbox
-    WHERE delivered_at IS NULL AND dead_at IS NULL
-    ORDER BY conversation_id, seq
-), due AS (
-    SELECT o.seq, o.lease_until IS NOT NULL AS in_doubt
-    FROM outbox o JOIN heads h ON o.seq = h.seq
-    WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
-      AND o.next_attempt_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1)
-    ORDER BY o.seq LIMIT $2
-    FOR UPDATE OF o SKIP LOCKED
-)
-UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
-RETURNING {", ".join(f"outbox.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))},
-    due.in_doubt
-"""
-_OUTBOX_STATUS = {
-    "pending": "delivered_at IS NULL AND dead_at IS NULL",
-    "delivered": "delivered_at IS NOT NULL",
-    "dead": "dead_at IS NOT NULL",
-}
-_UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
-_INSERT_EVENT = (
-    "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
-    " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-)
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
-    " VALUES ($1, $2, $3, $4, $5)"
-)
-#: First key of the per-conversation advisory lock taken in record_event.
-_CONVERSATION_LOCK = 0x5250
-_MARK_DELIVERED = (
-    "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
-    " attempts = attempts + 1 WHERE seq = $1"
-)
-_MARK_RETRY = (
-    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = $3, lease_until = $4 WHERE seq = $1"
-)
-_MARK_DEAD = (
-    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-    " dead_at = $3, lease_until = NULL WHERE seq = $1"
-)
-_REPLAY = (
-    "UPDATE outbox SET dead_at = NULL, delivered_at = NULL, lease_until = NULL,"
-    " next_attempt_at = $2, attempts = 0"
-    " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
-)
 _STORE_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -277,7 +182,7 @@ class PostgresJobStore:
                     f"{self.where} has schema {current}, newer than this rasa-rpa "
                     f"({SCHEMA_VERSION}); upgrade rasa-rpa"
                 )
-            for script in _MIGRATIONS[current:]:
+            for script in MIGRATIONS[current:]:
                 await conn.execute(script)  # no arguments: runs every statement
             await conn.execute("DELETE FROM schema_version")
             await conn.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION)
@@ -296,17 +201,17 @@ class PostgresJobStore:
     # -- jobs ---------------------------------------------------------------
 
     async def create_job(self, job: Job) -> None:
-        await self._call("execute", _INSERT_JOB, *_job_row(job))
+        await self._call("execute", INSERT_JOB, *job_row(job))
 
     async def get_job(self, job_id: str) -> Job:
-        query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1"
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
         row = await self._call("fetchrow", query, job_id)
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return job_from_row(row)
 
     async def update_job(self, job_id: str, **fields: Any) -> Job:
-        unknown = set(fields) - _UPDATABLE
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)} directly")
         if fields:
@@ -318,11 +223,11 @@ class PostgresJobStore:
 
     async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
         query = (
-            f"SELECT {_JOB_COLUMNS} FROM jobs"
+            f"SELECT {JOB_COLUMNS} FROM jobs"
             " WHERE provider = $1 AND provider_ref = $2 ORDER BY seq LIMIT 1"
         )
         row = await self._call("fetchrow", query, provider, provider_ref)
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def latest_job(self, conversation_id: str) -> Job | None:
         jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
@@ -334,20 +239,18 @@ class PostgresJobStore:
         where = "" if conversation_id is None else "WHERE conversation_id = $2"
         args = [] if conversation_id is None else [conversation_id]
         query = (
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where}"
+            f"SELECT {JOB_COLUMNS} FROM jobs {where}"
             " ORDER BY created_at DESC, seq DESC LIMIT $1"
         )
-        return [
-            _job_from_row(r) for r in await self._call("fetch", query, limit, *args)
-        ]
+        return [job_from_row(r) for r in await self._call("fetch", query, limit, *args)]
 
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         # NULLS FIRST: SQLite's order, where no deadline sorts first.
         query = (
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
             " ORDER BY deadline_at NULLS FIRST, seq LIMIT $1"
         )
-        return [_job_from_row(r) for r in await self._call("fetch", query, limit)]
+        return [job_from_row(r) for r in await self._call("fetch", query, limit)]
 
     # -- events -------------------------------------------------------------
 
@@ -385,11 +288,11 @@ class PostgresJobStore:
         self, conn: Any, event: JobEvent, guard: Guard | None
     ) -> EventResult:
         row = await conn.fetchrow(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", event.job_id
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", event.job_id
         )
         if row is None:
             raise JobNotFound(event.job_id)
-        job = _job_from_row(row)
+        job = job_from_row(row)
         if guard is not None:
             guard(job)
         seen = await conn.fetchval(
@@ -399,26 +302,26 @@ class PostgresJobStore:
         if seen:
             return EventResult(job, applied=False, duplicate=True)
         outcome = self.planner(job, event)
-        data, kind = _dump(event.data), event.type.value
+        data, kind = dump(event.data), event.type.value
         await conn.execute(
-            _INSERT_EVENT,
+            INSERT_EVENT,
             *(job.id, event.id, kind, data, event.source, outcome.applied),
             event.received_at,
         )
         if outcome.job is not job:
-            await conn.execute(_UPDATE_JOB, *_job_row(outcome.job)[1:], job.id)
+            await conn.execute(UPDATE_JOB, *job_row(outcome.job)[1:], job.id)
         if outcome.outbox:
             # Numbered and committed one conversation at a time, so no message
             # becomes visible behind a later one that may already be delivered.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                *(_CONVERSATION_LOCK, job.conversation_id),
+                *(CONVERSATION_LOCK, job.conversation_id),
             )
             rows = [
-                (m.conversation_id, m.job_id, m.kind, _dump(m.payload), m.created_at)
+                (m.conversation_id, m.job_id, m.kind, dump(m.payload), m.created_at)
                 for m in outcome.outbox
             ]
-            await conn.executemany(_INSERT_OUTBOX, rows)
+            await conn.executemany(INSERT_OUTBOX, rows)
         return EventResult(outcome.job, outcome.applied, False, len(outcome.outbox))
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
@@ -434,11 +337,11 @@ class PostgresJobStore:
     async def claim_due(
         self, now: float, *, limit: int, lease: float
     ) -> list[OutboxMessage]:
-        rows = await self._call("fetch", _CLAIM, now, limit, now + lease)
-        return sorted(map(_message_from_row, rows), key=lambda m: m.seq or 0)
+        rows = await self._call("fetch", CLAIM, now, limit, now + lease)
+        return sorted(map(message_from_row, rows), key=lambda m: m.seq or 0)
 
     async def mark_delivered(self, seq: int, now: float) -> None:
-        await self._call("execute", _MARK_DELIVERED, seq, now)
+        await self._call("execute", MARK_DELIVERED, seq, now)
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
         await self._call(
@@ -454,36 +357,36 @@ class PostgresJobStore:
     ) -> None:
         # An expired lease is what marks a message in doubt at its next claim.
         lease = next_attempt_at if in_doubt else None
-        await self._call("execute", _MARK_RETRY, seq, error, next_attempt_at, lease)
+        await self._call("execute", MARK_RETRY, seq, error, next_attempt_at, lease)
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
-        await self._call("execute", _MARK_DEAD, seq, error, now)
+        await self._call("execute", MARK_DEAD, seq, error, now)
 
     async def outbox_stats(self) -> dict[str, int]:
         counts = ", ".join(
-            f"COUNT(*) FILTER (WHERE {_OUTBOX_STATUS[s]})" for s in _OUTBOX_STATUS
+            f"COUNT(*) FILTER (WHERE {OUTBOX_STATUS[s]})" for s in OUTBOX_STATUS
         )
         row = await self._call("fetchrow", f"SELECT {counts} FROM outbox")
-        return {status: int(row[n]) for n, status in enumerate(_OUTBOX_STATUS)}
+        return {status: int(row[n]) for n, status in enumerate(OUTBOX_STATUS)}
 
     async def list_outbox(
         self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
-        where = _OUTBOX_STATUS.get(status)
+        where = OUTBOX_STATUS.get(status)
         if where is None:
-            raise ValueError(f"status must be one of {sorted(_OUTBOX_STATUS)}")
+            raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
         args: list[Any] = [limit]
         if job_id is not None:
             where += " AND job_id = $2"
             args.append(job_id)
         query = (
-            f"SELECT {_MESSAGE_COLUMNS} FROM outbox WHERE {where}"
+            f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {where}"
             " ORDER BY seq DESC LIMIT $1"
         )
-        return [_message_from_row(r) for r in await self._call("fetch", query, *args)]
+        return [message_from_row(r) for r in await self._call("fetch", query, *args)]
 
     async def replay(self, seq: int, now: float) -> bool:
-        return str(await self._call("execute", _REPLAY, seq, now)) == "UPDATE 1"
+        return str(await self._call("execute", REPLAY, seq, now)) == "UPDATE 1"
 
     @contextmanager
     def _errors(self, doing: str = "") -> Iterator[None]:
@@ -504,27 +407,3 @@ class PostgresJobStore:
 def _ident(name: str) -> str:
     """``name`` quoted as an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _job_row(job: Job) -> tuple[Any, ...]:
-    values = {name: getattr(job, name) for name in _JOB_FIELDS}
-    values["state"] = job.state.value
-    values["inputs"] = _dump(job.inputs)
-    values["outputs"] = _dump(job.outputs)
-    return tuple(values.values())
-
-
-def _job_from_row(row: Mapping[str, Any]) -> Job:
-    fields = dict(row)
-    fields["state"] = JobState(row["state"])
-    fields["inputs"] = json.loads(row["inputs"])
-    fields["outputs"] = json.loads(row["outputs"])
-    return Job(**fields)
-
-
-def _message_from_row(row: Mapping[str, Any]) -> OutboxMessage:
-    return OutboxMessage(**{**dict(row), "payload": json.loads(row["payload"])})

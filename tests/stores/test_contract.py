@@ -19,7 +19,8 @@ import pytest
 from rasa_rpa.errors import JobNotFound, StoreError
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.stores import JobStore
-from rasa_rpa.stores.postgres import _CLAIM, PostgresJobStore
+from rasa_rpa.stores.postgres import PostgresJobStore
+from rasa_rpa.stores.postgres_schema import CLAIM as _CLAIM
 from rasa_rpa.stores.sqlite import SQLiteJobStore
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -1,0 +1,179 @@
+"""The PostgreSQL store's schema, its statements and the row <-> model mapping.
+
+Kept apart from :mod:`rasa_rpa.stores.postgres` so the store reads as what it
+does (transactions, locks, claims) rather than as SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rasa_rpa.models import Job, JobState, OutboxMessage
+
+__all__ = [
+    "CLAIM",
+    "CONVERSATION_LOCK",
+    "INSERT_EVENT",
+    "INSERT_JOB",
+    "INSERT_OUTBOX",
+    "JOB_COLUMNS",
+    "JOB_FIELDS",
+    "MARK_DEAD",
+    "MARK_DELIVERED",
+    "MARK_RETRY",
+    "MESSAGE_COLUMNS",
+    "MIGRATIONS",
+    "OUTBOX_STATUS",
+    "REPLAY",
+    "SCHEMA_VERSION",
+    "UPDATABLE",
+    "UPDATE_JOB",
+    "dump",
+    "job_from_row",
+    "job_row",
+    "message_from_row",
+]
+
+MIGRATIONS = [
+    # 1: jobs, the event log and the outbox. ``jobs.seq`` stands in for
+    # SQLite's implicit rowid: the tie-break between jobs created at once.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        automation TEXT NOT NULL, provider TEXT NOT NULL,
+        conversation_id TEXT NOT NULL, state TEXT NOT NULL, output_channel TEXT,
+        inputs TEXT NOT NULL, outputs TEXT NOT NULL, progress DOUBLE PRECISION,
+        message TEXT, error TEXT, provider_ref TEXT,
+        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION,
+        deadline_at DOUBLE PRECISION
+    );
+    CREATE INDEX jobs_by_conversation ON jobs (conversation_id, created_at);
+    CREATE INDEX jobs_unfinished ON jobs (deadline_at NULLS FIRST)
+        WHERE state IN ('pending', 'running');
+    CREATE TABLE job_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs (id),
+        event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+        source TEXT NOT NULL, applied BOOLEAN NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        UNIQUE (job_id, event_id)
+    );
+    CREATE TABLE outbox (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        conversation_id TEXT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL,
+        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        lease_until DOUBLE PRECISION, last_error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        delivered_at DOUBLE PRECISION, dead_at DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_pending ON outbox (conversation_id, seq)
+        WHERE delivered_at IS NULL AND dead_at IS NULL;
+    """,
+    # 2: vendor webhooks name jobs by the vendor's id.
+    """
+    CREATE INDEX jobs_by_provider_ref ON jobs (provider, provider_ref);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+JOB_FIELDS = [
+    "id", "automation", "provider", "conversation_id", "state", "output_channel",
+    "inputs", "outputs", "progress", "message", "error", "provider_ref",
+    "created_at", "updated_at", "started_at", "finished_at", "deadline_at",
+]  # fmt: skip
+JOB_COLUMNS = ", ".join(JOB_FIELDS)
+INSERT_JOB = (
+    f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES "
+    f"({', '.join(f'${n}' for n in range(1, len(JOB_FIELDS) + 1))})"
+)
+UPDATE_JOB = (
+    "UPDATE jobs SET "
+    + ", ".join(f"{name} = ${n}" for n, name in enumerate(JOB_FIELDS[1:], 1))
+    + f" WHERE id = ${len(JOB_FIELDS)}"
+)
+MESSAGE_COLUMNS = (
+    "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
+    " last_error, created_at"
+)
+# The head of each conversation, if it is due and not leased, locked so that a
+# concurrent claimer skips it. The outer WHERE repeats the pending test: after
+# waiting for a row lock, PostgreSQL re-checks the locked row's conditions but
+# not the CTE, so a head delivered meanwhile is dropped instead of re-sent.
+CLAIM = f"""
+WITH heads AS (
+    SELECT DISTINCT ON (conversation_id) seq FROM outbox
+    WHERE delivered_at IS NULL AND dead_at IS NULL
+    ORDER BY conversation_id, seq
+), due AS (
+    SELECT o.seq, o.lease_until IS NOT NULL AS in_doubt
+    FROM outbox o JOIN heads h ON o.seq = h.seq
+    WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+      AND o.next_attempt_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1)
+    ORDER BY o.seq LIMIT $2
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
+RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))},
+    due.in_doubt
+"""
+OUTBOX_STATUS = {
+    "pending": "delivered_at IS NULL AND dead_at IS NULL",
+    "delivered": "delivered_at IS NOT NULL",
+    "dead": "dead_at IS NOT NULL",
+}
+UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
+INSERT_EVENT = (
+    "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
+    " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+#: First key of the per-conversation advisory lock taken in record_event.
+CONVERSATION_LOCK = 0x5250
+MARK_DELIVERED = (
+    "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
+    " attempts = attempts + 1 WHERE seq = $1"
+)
+MARK_RETRY = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+    " next_attempt_at = $3, lease_until = $4 WHERE seq = $1"
+)
+MARK_DEAD = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+    " dead_at = $3, lease_until = NULL WHERE seq = $1"
+)
+REPLAY = (
+    "UPDATE outbox SET dead_at = NULL, delivered_at = NULL, lease_until = NULL,"
+    " next_attempt_at = $2, attempts = 0"
+    " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
+)
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def job_row(job: Job) -> tuple[Any, ...]:
+    values = {name: getattr(job, name) for name in JOB_FIELDS}
+    values["state"] = job.state.value
+    values["inputs"] = dump(job.inputs)
+    values["outputs"] = dump(job.outputs)
+    return tuple(values.values())
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    fields = dict(row)
+    fields["state"] = JobState(row["state"])
+    fields["inputs"] = json.loads(row["inputs"])
+    fields["outputs"] = json.loads(row["outputs"])
+    return Job(**fields)
+
+
+def message_from_row(row: Mapping[str, Any]) -> OutboxMessage:
+    return OutboxMessage(**{**dict(row), "payload": json.loads(row["payload"])})
