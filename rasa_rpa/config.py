@@ -131,7 +131,6 @@ class DeliverySettings(_Model):
     """How the outbox is sent to Rasa."""
 
     poll_interval: Duration = 0.5
-    batch_size: int = Field(default=100, ge=1)
     initial_backoff: Duration = 0.5
     max_backoff: Duration = 30.0
     concurrency: int = Field(default=8, ge=1)

@@ -224,12 +224,12 @@ class OutboxDispatcher(BackgroundLoop):
     async def drain_once(self) -> int:
         """Deliver every conversation's due head message once; return how many."""
         now = time.time()
-        # A claimed message may wait for a free slot before it is sent: the
-        # lease covers every round of slots, or another worker would take it.
-        rounds = -(-self.settings.batch_size // self.settings.concurrency)
-        lease = (self.rasa.settings.timeout * 2 + 5) * rounds
+        # Claim no more than can be sent at once: a claimed message never
+        # waits for a slot, so a short lease is enough, and a crashed worker's
+        # messages are free again within seconds.
+        lease = self.rasa.settings.timeout * 2 + 5
         due = await self.store.claim_due(
-            now, limit=self.settings.batch_size, lease=lease
+            now, limit=self.settings.concurrency, lease=lease
         )
         if due:
             delivered: list[int] = []

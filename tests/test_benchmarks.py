@@ -18,6 +18,7 @@ from devtools.stack import ROOT
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(900)
 def test_benchmark_smoke_run_reports_every_figure(tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = subprocess.run(
