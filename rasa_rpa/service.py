@@ -72,7 +72,10 @@ class JobService:
             asyncio.get_running_loop().create_future()
         )
         self._pending.append((event, guard, future))
-        if len(self._flushers) < self.store.write_concurrency:
+        # A finished flusher leaves the set only in its done callback, a step
+        # later: count the running ones, or this event could wait forever.
+        running = sum(1 for flusher in self._flushers if not flusher.done())
+        if running < self.store.write_concurrency:
             flusher = asyncio.create_task(self._flush())
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
