@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
+from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
 
 __all__ = [
     "CLAIM",
@@ -120,12 +121,6 @@ UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
 RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))},
     due.in_doubt
 """
-OUTBOX_STATUS = {
-    "pending": "delivered_at IS NULL AND dead_at IS NULL",
-    "delivered": "delivered_at IS NOT NULL",
-    "dead": "dead_at IS NOT NULL",
-}
-UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
 INSERT_EVENT = (
     "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
     " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -153,10 +148,6 @@ REPLAY = (
     " next_attempt_at = $2, attempts = 0"
     " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
 )
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def job_row(job: Job) -> tuple[Any, ...]:

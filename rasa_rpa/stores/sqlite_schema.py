@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
+from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
 
 __all__ = [
     "JOB_COLUMNS",
@@ -94,16 +95,6 @@ UPDATE_JOB = (
     + ", ".join(f"{column.strip()} = ?" for column in JOB_COLUMNS.split(",")[1:])
     + " WHERE id = ?"
 )
-OUTBOX_STATUS = {
-    "pending": "delivered_at IS NULL AND dead_at IS NULL",
-    "delivered": "delivered_at IS NOT NULL",
-    "dead": "dead_at IS NOT NULL",
-}
-UPDATABLE = {"provider_ref", "deadline_at", "output_channel", "message"}
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def job_row(job: Job) -> tuple[Any, ...]:
