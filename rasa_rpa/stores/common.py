@@ -1,12 +1,27 @@
 """What both SQL stores share: the outbox status filters, the fields a plain
-update may set, and how JSON columns are written."""
+update may set, how JSON columns are written, and how a batch of events is
+planned before a single write."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OUTBOX_STATUS", "UPDATABLE", "dump"]
+from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError
+from rasa_rpa.lifecycle import Planner
+from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.stores.base import EventResult, Guard
+
+__all__ = [
+    "OUTBOX_STATUS",
+    "UPDATABLE",
+    "BatchPlan",
+    "dump",
+    "plan_batch",
+    "storable",
+]
 
 #: SQL conditions for each outbox status (the same columns in both schemas).
 OUTBOX_STATUS = {
@@ -21,3 +36,109 @@ UPDATABLE = frozenset({"provider_ref", "deadline_at", "output_channel", "message
 def dump(value: Any) -> str:
     """Compact JSON text, the same bytes whichever store keeps it."""
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@dataclass
+class BatchPlan:
+    """Everything a batch of events writes, worked out before the first write.
+
+    The rows come out in event order, so outbox numbers follow arrival order.
+    """
+
+    #: One answer per event, in the order the events came.
+    results: list[EventResult | RpaError] = field(default_factory=list)
+    #: ``job_events`` rows: job_id, event_id, type, data, source, applied, received_at.
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    #: The final state of every job the batch changed, by id.
+    jobs: dict[str, Job] = field(default_factory=dict)
+    #: ``outbox`` rows: conversation_id, job_id, kind, payload, created_at.
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def conversations(self) -> list[str]:
+        """The conversations the batch queues messages for, sorted."""
+        return sorted({row[0] for row in self.outbox})
+
+
+def plan_batch(
+    items: Iterable[tuple[JobEvent, Guard | None]],
+    jobs: Mapping[str, Job],
+    recorded: Iterable[tuple[str, str]],
+    planner: Planner,
+) -> BatchPlan:
+    """Fold each event into its job, as one transaction per event would.
+
+    ``jobs`` holds the batch's jobs as stored (locked, where the store can),
+    ``recorded`` the ``(job_id, event_id)`` pairs already in the event log.
+    An event that cannot be kept (unknown job, a guard's refusal, text the
+    database cannot hold) gets its error as its result and writes nothing;
+    the others go on, each seeing the jobs as the events before it left them.
+    Replacing a savepoint per event, this turns a batch into a few bulk writes.
+    """
+    plan = BatchPlan()
+    current = dict(jobs)
+    seen = set(recorded)
+    for event, guard in items:
+        job = current.get(event.job_id)
+        try:
+            _check_text(event)
+            if job is None:
+                raise JobNotFound(event.job_id)
+            if guard is not None:
+                guard(job)
+            if (event.job_id, event.id) in seen:
+                plan.results.append(EventResult(job, applied=False, duplicate=True))
+                continue
+            outcome = planner(job, event)
+            event_row = (
+                event.job_id,
+                event.id,
+                event.type.value,
+                dump(event.data),
+                event.source,
+                outcome.applied,
+                event.received_at,
+            )
+            outbox_rows = [
+                (m.conversation_id, m.job_id, m.kind, dump(m.payload), m.created_at)
+                for m in outcome.outbox
+            ]
+        except (RpaError, UnicodeError, ValueError) as exc:
+            plan.results.append(_refusal(exc))
+            continue
+        seen.add((event.job_id, event.id))
+        plan.events.append(event_row)
+        plan.outbox.extend(outbox_rows)
+        if outcome.job is not job:
+            current[job.id] = plan.jobs[job.id] = outcome.job
+        plan.results.append(
+            EventResult(outcome.job, outcome.applied, False, len(outbox_rows))
+        )
+    return plan
+
+
+def storable(event: JobEvent) -> bool:
+    """Whether both databases can hold the event's ids and source as text.
+
+    Checked before an id goes into any statement: PostgreSQL fails the whole
+    statement (and so the batch) on a NUL, SQLite's driver on a lone surrogate.
+    """
+    try:
+        _check_text(event)
+    except (InvalidPayload, UnicodeError):
+        return False
+    return True
+
+
+def _check_text(event: JobEvent) -> None:
+    for text in (event.job_id, event.id, event.source):
+        text.encode()  # a lone surrogate raises UnicodeEncodeError
+        if "\x00" in text:
+            raise InvalidPayload("ids and sources cannot contain NUL characters")
+
+
+def _refusal(exc: Exception) -> RpaError:
+    """An event the store cannot keep fails alone, as a client error."""
+    if isinstance(exc, RpaError):
+        return exc
+    return InvalidPayload(f"the event cannot be stored: {exc}")

@@ -4,15 +4,20 @@ The schema and the semantics are SQLite's; what changes is that other
 processes run the same statements at the same moment, so two rules replace
 SQLite's single writer lock:
 
-* ``record_event`` reads the job with ``SELECT ... FOR UPDATE``. Events of one
-  job are then applied one after another even across processes: the second
-  waits, then sees the first's event row (a retried callback is a duplicate)
-  and its job update (a late event folds into the new state, not a stale one).
-  Events of different jobs only wait for each other to queue messages for
-  the same conversation (an advisory lock): outbox numbers are then handed out
-  in commit order, as with SQLite, so a claimer never sees a conversation's
-  later message before an earlier one has committed.
-* ``claim_due`` picks each conversation's head with ``DISTINCT ON`` and locks
+* ``record_events`` writes a batch of events in one transaction of a few
+  round trips: it locks the batch's jobs with ``SELECT ... FOR UPDATE`` in id
+  order, reads which events are already logged, plans every event in Python
+  (:func:`rasa_rpa.stores.common.plan_batch`), then writes the event rows,
+  the jobs and the outbox with one ``executemany`` each. Events of one job are
+  applied one after another even across processes: the second batch waits,
+  then sees the first's event row (a retried callback is a duplicate) and its
+  job update. Before queueing messages a batch takes an advisory lock per
+  conversation, in key order: outbox numbers are then handed out in commit
+  order, as with SQLite, so a claimer never sees a conversation's later
+  message before an earlier one has committed. Jobs first, then
+  conversations, each in one order: replicas wait for each other but never
+  deadlock.
+* ``claim_due`` finds each conversation's head by a loose index scan and locks
   it ``FOR UPDATE SKIP LOCKED``: a head another claimer is taking right now is
   skipped, not waited for, and nothing behind it is a head, so no claimer gets
   a conversation's second message while the first is undelivered. The claim
@@ -40,7 +45,6 @@ import asyncpg  # type: ignore[import-untyped]
 
 from rasa_rpa.errors import (
     ConfigError,
-    InvalidPayload,
     JobNotFound,
     RpaError,
     StoreError,
@@ -48,6 +52,7 @@ from rasa_rpa.errors import (
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
+from rasa_rpa.stores.common import plan_batch, storable
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
     CONVERSATION_LOCK,
@@ -55,17 +60,19 @@ from rasa_rpa.stores.postgres_schema import (
     INSERT_JOB,
     INSERT_OUTBOX,
     JOB_COLUMNS,
+    LOCK_CONVERSATIONS,
+    LOCK_JOBS,
     MARK_DEAD,
     MARK_DELIVERED,
     MARK_RETRY,
     MESSAGE_COLUMNS,
     MIGRATIONS,
     OUTBOX_STATUS,
+    RECORDED,
     REPLAY,
     SCHEMA_VERSION,
     UPDATABLE,
     UPDATE_JOB,
-    dump,
     job_from_row,
     job_row,
     message_from_row,
@@ -265,64 +272,43 @@ class PostgresJobStore:
     async def record_events(
         self, items: list[tuple[JobEvent, Guard | None]]
     ) -> list[EventResult | RpaError]:
-        results: dict[int, EventResult | RpaError] = {}
-        # Jobs are locked in id order (each job's events keep their order), so
-        # batches written in parallel never wait for each other in a circle.
-        order = sorted(range(len(items)), key=lambda i: items[i][0].job_id)
         with self._errors():
             async with self.pool.acquire() as conn, conn.transaction():
-                for index in order:
-                    event, guard = items[index]
-                    try:
-                        async with conn.transaction():  # a savepoint per event
-                            results[index] = await self._record(conn, event, guard)
-                    except RpaError as exc:
-                        results[index] = exc
-                    except (UnicodeError, ValueError) as exc:
-                        results[index] = InvalidPayload(
-                            f"the event cannot be stored: {exc}"
-                        )
-        return [results[i] for i in range(len(items))]
+                return await self._record_batch(conn, items)
 
-    async def _record(
-        self, conn: Any, event: JobEvent, guard: Guard | None
-    ) -> EventResult:
-        row = await conn.fetchrow(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", event.job_id
+    async def _record_batch(
+        self, conn: Any, items: list[tuple[JobEvent, Guard | None]]
+    ) -> list[EventResult | RpaError]:
+        """Record ``items`` inside ``conn``'s open transaction."""
+        events = [event for event, _ in items if storable(event)]
+        # Jobs in id order, then conversations in key order: every batch, here
+        # or in a replica, takes its locks in one global order, so batches
+        # wait for each other but never in a circle.
+        jobs = await conn.fetch(LOCK_JOBS, sorted({e.job_id for e in events}))
+        recorded = await conn.fetch(
+            RECORDED, [e.job_id for e in events], [e.id for e in events]
         )
-        if row is None:
-            raise JobNotFound(event.job_id)
-        job = job_from_row(row)
-        if guard is not None:
-            guard(job)
-        seen = await conn.fetchval(
-            "SELECT 1 FROM job_events WHERE job_id = $1 AND event_id = $2",
-            *(event.job_id, event.id),
+        plan = plan_batch(
+            items,
+            {row["id"]: job_from_row(row) for row in jobs},
+            {(row["job_id"], row["event_id"]) for row in recorded},
+            self.planner,
         )
-        if seen:
-            return EventResult(job, applied=False, duplicate=True)
-        outcome = self.planner(job, event)
-        data, kind = dump(event.data), event.type.value
-        await conn.execute(
-            INSERT_EVENT,
-            *(job.id, event.id, kind, data, event.source, outcome.applied),
-            event.received_at,
-        )
-        if outcome.job is not job:
-            await conn.execute(UPDATE_JOB, *job_row(outcome.job)[1:], job.id)
-        if outcome.outbox:
+        if plan.outbox:
             # Numbered and committed one conversation at a time, so no message
             # becomes visible behind a later one that may already be delivered.
             await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                *(CONVERSATION_LOCK, job.conversation_id),
+                LOCK_CONVERSATIONS, CONVERSATION_LOCK, plan.conversations
             )
-            rows = [
-                (m.conversation_id, m.job_id, m.kind, dump(m.payload), m.created_at)
-                for m in outcome.outbox
-            ]
-            await conn.executemany(INSERT_OUTBOX, rows)
-        return EventResult(outcome.job, outcome.applied, False, len(outcome.outbox))
+        # executemany sends each statement's rows in one round trip.
+        if plan.events:
+            await conn.executemany(INSERT_EVENT, plan.events)
+        if plan.jobs:
+            changed = [(*job_row(job)[1:], job.id) for job in plan.jobs.values()]
+            await conn.executemany(UPDATE_JOB, changed)
+        if plan.outbox:
+            await conn.executemany(INSERT_OUTBOX, plan.outbox)
+        return plan.results
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         query = (

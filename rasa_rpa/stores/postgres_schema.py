@@ -21,12 +21,15 @@ __all__ = [
     "INSERT_OUTBOX",
     "JOB_COLUMNS",
     "JOB_FIELDS",
+    "LOCK_CONVERSATIONS",
+    "LOCK_JOBS",
     "MARK_DEAD",
     "MARK_DELIVERED",
     "MARK_RETRY",
     "MESSAGE_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
+    "RECORDED",
     "REPLAY",
     "SCHEMA_VERSION",
     "UPDATABLE",
@@ -104,11 +107,27 @@ MESSAGE_COLUMNS = (
 # concurrent claimer skips it. The outer WHERE repeats the pending test: after
 # waiting for a row lock, PostgreSQL re-checks the locked row's conditions but
 # not the CTE, so a head delivered meanwhile is dropped instead of re-sent.
+_PENDING = "delivered_at IS NULL AND dead_at IS NULL"
 CLAIM = f"""
-WITH heads AS (
-    SELECT DISTINCT ON (conversation_id) seq FROM outbox
-    WHERE delivered_at IS NULL AND dead_at IS NULL
-    ORDER BY conversation_id, seq
+WITH RECURSIVE waiting AS (
+    -- Conversation to conversation along outbox_pending (a loose index
+    -- scan): the cost follows the conversations waiting, not the backlog.
+    (SELECT conversation_id FROM outbox WHERE {_PENDING}
+     ORDER BY conversation_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT o.conversation_id FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id > w.conversation_id
+        ORDER BY o.conversation_id LIMIT 1
+    ) FROM waiting w WHERE w.conversation_id IS NOT NULL
+), heads AS (
+    SELECT (
+        SELECT o.seq FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id = w.conversation_id
+        ORDER BY o.seq LIMIT 1
+    ) AS seq FROM waiting w WHERE w.conversation_id IS NOT NULL
 ), due AS (
     SELECT o.seq, o.lease_until IS NOT NULL AS in_doubt
     FROM outbox o JOIN heads h ON o.seq = h.seq
@@ -121,6 +140,21 @@ UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
 RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))},
     due.in_doubt
 """
+# Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
+LOCK_JOBS = (
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+)
+RECORDED = (
+    "SELECT job_id, event_id FROM job_events WHERE (job_id, event_id) IN"
+    " (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
+# The sorted subquery is not flattened into the outer query, so the locks are
+# taken in key order.
+LOCK_CONVERSATIONS = (
+    "SELECT pg_advisory_xact_lock($1, key) FROM"
+    " (SELECT DISTINCT hashtext(c) AS key FROM unnest($2::text[]) AS c ORDER BY key)"
+    " AS keys"
+)
 INSERT_EVENT = (
     "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
     " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -129,7 +163,7 @@ INSERT_OUTBOX = (
     "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
     " VALUES ($1, $2, $3, $4, $5)"
 )
-#: First key of the per-conversation advisory lock taken in record_event.
+#: First key of the per-conversation advisory lock taken in record_events.
 CONVERSATION_LOCK = 0x5250
 MARK_DELIVERED = (
     "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"

@@ -17,18 +17,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError, StoreError
+from rasa_rpa.errors import JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
+from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
+from rasa_rpa.stores.common import plan_batch, storable
 from rasa_rpa.stores.sqlite_schema import (
+    CLAIM_HEADS,
+    INSERT_EVENT,
+    INSERT_OUTBOX,
     JOB_COLUMNS,
     MIGRATIONS,
     OUTBOX_STATUS,
     SCHEMA_VERSION,
     UPDATABLE,
     UPDATE_JOB,
-    dump,
     job_from_row,
     job_row,
     message_from_row,
@@ -57,6 +61,7 @@ class SQLiteJobStore:
         self.planner: Planner = apply_event
         #: One connection: one transaction at a time (batches make it cheap).
         self.write_concurrency = 1
+        self._checkpointer = WalCheckpointer(self.path)
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path) -> SQLiteJobStore:
@@ -81,12 +86,15 @@ class SQLiteJobStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
             self._db = db
             self._migrate(db)
+            self._checkpointer.start()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        self._checkpointer.stop()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -205,23 +213,26 @@ class SQLiteJobStore:
         self, items: list[tuple[JobEvent, Guard | None]]
     ) -> list[EventResult | RpaError]:
         db = self.db
-        results: list[EventResult | RpaError] = []
+        events = [event for event, _ in items if storable(event)]
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
-                for event, guard in items:
-                    db.execute("SAVEPOINT event")
-                    try:
-                        results.append(self._record(db, event, guard))
-                    except (RpaError, UnicodeError, ValueError) as exc:
-                        db.execute("ROLLBACK TO event")
-                        results.append(_refusal(exc))
-                    db.execute("RELEASE event")
+                plan = plan_batch(
+                    items,
+                    self._jobs_by_id(db, {event.job_id for event in events}),
+                    self._recorded(db, events),
+                    self.planner,
+                )
+                db.executemany(INSERT_EVENT, plan.events)
+                db.executemany(
+                    UPDATE_JOB, [(*job_row(j)[1:], j.id) for j in plan.jobs.values()]
+                )
+                db.executemany(INSERT_OUTBOX, plan.outbox)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._commit(db)
-        return results
+        return plan.results
 
     def _commit(self, db: sqlite3.Connection) -> None:
         try:
@@ -233,48 +244,29 @@ class SQLiteJobStore:
                 db.execute("ROLLBACK")
             raise
 
-    def _record(
-        self, db: sqlite3.Connection, event: JobEvent, guard: Guard | None
-    ) -> EventResult:
-        row = db.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (event.job_id,)
-        ).fetchone()
-        if row is None:
-            raise JobNotFound(event.job_id)
-        job = job_from_row(row)
-        if guard is not None:
-            guard(job)
-        seen = db.execute(
-            "SELECT 1 FROM job_events WHERE job_id = ? AND event_id = ?",
-            (event.job_id, event.id),
-        ).fetchone()
-        if seen:
-            return EventResult(job, applied=False, duplicate=True)
-        outcome = self.planner(job, event)
-        db.execute(
-            "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.job_id,
-                event.id,
-                event.type.value,
-                dump(event.data),
-                event.source,
-                int(outcome.applied),
-                event.received_at,
-            ),
+    @staticmethod
+    def _jobs_by_id(db: sqlite3.Connection, ids: set[str]) -> dict[str, Job]:
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({marks})", tuple(ids)
         )
-        if outcome.job is not job:
-            db.execute(UPDATE_JOB, (*job_row(outcome.job)[1:], job.id))
-        db.executemany(
-            "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [
-                (m.conversation_id, m.job_id, m.kind, dump(m.payload), m.created_at)
-                for m in outcome.outbox
-            ],
+        return {row["id"]: job_from_row(row) for row in rows}
+
+    @staticmethod
+    def _recorded(
+        db: sqlite3.Connection, events: list[JobEvent]
+    ) -> set[tuple[str, str]]:
+        # A join on VALUES, not a row-value IN: SQLite only uses the unique
+        # index for the join (checked with EXPLAIN QUERY PLAN).
+        if not events:
+            return set()
+        values = ",".join("(?,?)" for _ in events)
+        rows = db.execute(
+            f"SELECT e.job_id, e.event_id FROM (VALUES {values}) AS v"
+            " JOIN job_events e ON e.job_id = v.column1 AND e.event_id = v.column2",
+            [text for event in events for text in (event.job_id, event.id)],
         )
-        return EventResult(outcome.job, outcome.applied, False, len(outcome.outbox))
+        return {(row[0], row[1]) for row in rows}
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         with self._errors():
@@ -304,16 +296,7 @@ class SQLiteJobStore:
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
-                rows = db.execute(
-                    "SELECT o.* FROM outbox o JOIN ("
-                    "  SELECT MIN(seq) AS seq FROM outbox"
-                    "  WHERE delivered_at IS NULL AND dead_at IS NULL"
-                    "  GROUP BY conversation_id) head ON o.seq = head.seq"
-                    " WHERE o.next_attempt_at <= ?"
-                    " AND (o.lease_until IS NULL OR o.lease_until < ?)"
-                    " ORDER BY o.seq LIMIT ?",
-                    (now, now, limit),
-                ).fetchall()
+                rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
                 db.executemany(
                     "UPDATE outbox SET lease_until = ? WHERE seq = ?",
                     [(now + lease, r["seq"]) for r in rows],
@@ -420,10 +403,3 @@ class _SqliteErrors:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, sqlite3.Error):
             raise StoreError(f"SQLite store {self._path}: {exc}") from exc
-
-
-def _refusal(exc: Exception) -> RpaError:
-    """An event the store cannot keep fails alone, as a client error."""
-    if isinstance(exc, RpaError):
-        return exc
-    return InvalidPayload(f"the event cannot be stored: {exc}")

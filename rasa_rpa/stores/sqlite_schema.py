@@ -14,6 +14,9 @@ from rasa_rpa.models import Job, JobState, OutboxMessage
 from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
 
 __all__ = [
+    "CLAIM_HEADS",
+    "INSERT_EVENT",
+    "INSERT_OUTBOX",
     "JOB_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
@@ -95,6 +98,38 @@ UPDATE_JOB = (
     + ", ".join(f"{column.strip()} = ?" for column in JOB_COLUMNS.split(",")[1:])
     + " WHERE id = ?"
 )
+
+INSERT_EVENT = (
+    "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
+    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+_PENDING = "delivered_at IS NULL AND dead_at IS NULL"
+# Each conversation's oldest pending message, found by hopping from one
+# conversation to the next along the outbox_pending index (a loose index
+# scan): the cost grows with the conversations waiting, not with the messages
+# queued behind them, which a GROUP BY over a 20,000-message backlog paid on
+# every claim (1.5 ms against 0.06 ms).
+CLAIM_HEADS = f"""
+WITH RECURSIVE waiting(conversation_id) AS (
+    SELECT MIN(conversation_id) FROM outbox WHERE {_PENDING}
+    UNION ALL
+    SELECT (
+        SELECT MIN(conversation_id) FROM outbox
+        WHERE {_PENDING} AND conversation_id > waiting.conversation_id
+    ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
+)
+SELECT o.* FROM waiting JOIN outbox o ON o.seq = (
+    SELECT MIN(seq) FROM outbox
+    WHERE {_PENDING} AND conversation_id = waiting.conversation_id
+)
+WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
+ORDER BY o.seq LIMIT ?
+"""
 
 
 def job_row(job: Job) -> tuple[Any, ...]:

@@ -426,7 +426,7 @@ async def test_postgres_messages_of_one_conversation_commit_in_order(
     async with store.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        await store._record(conn, event("e1", EventType.STARTED, "a"), None)
+        await store._record_batch(conn, [(event("e1", EventType.STARTED, "a"), None)])
         later = asyncio.create_task(
             store.record_event(event("e2", EventType.STARTED, "b"))
         )
@@ -455,9 +455,12 @@ async def test_postgres_claim_drops_a_head_delivered_while_it_waited(
     await store.record_event(event("e1", EventType.STARTED))
     await store.record_event(event("e2", EventType.PROGRESS, progress=1))
     slowed = _CLAIM.replace(
-        "WITH heads AS (",
-        "WITH slow AS MATERIALIZED (SELECT pg_sleep(0.4)), heads AS (",
-    ).replace("FROM outbox\n    WHERE", "FROM outbox, slow\n    WHERE")
+        "WITH RECURSIVE waiting AS (",
+        "WITH RECURSIVE slow AS MATERIALIZED (SELECT pg_sleep(0.4)), waiting AS (",
+    ).replace(
+        "(SELECT conversation_id FROM outbox WHERE",
+        "(SELECT conversation_id FROM outbox, slow WHERE",
+    )
     assert slowed.count("slow") == 2
 
     async def deliver_meanwhile() -> int:
@@ -502,3 +505,82 @@ async def test_a_round_of_deliveries_is_marked_at_once(store: JobStore) -> None:
     await store.mark_delivered_many([m.seq for m in claimed if m.seq], 101.0)
     assert (await store.outbox_stats())["delivered"] == 3
     assert await store.claim_due(1e12, limit=10, lease=30) == []
+
+
+async def test_a_batch_answers_each_event_as_if_it_came_alone(store: JobStore) -> None:
+    """Refusals and duplicates inside one batch touch nothing but themselves."""
+    await store.create_job(new_job("a", "c1"))
+    await store.create_job(new_job("b", "c2"))
+
+    def refuse(job: Job) -> None:
+        raise StoreError("refused by the guard")
+
+    results = await store.record_events(
+        [
+            (event("e1", EventType.STARTED, "a"), None),
+            (event("e1", EventType.FAILED, "a", error="retry of e1"), None),
+            (event("e2", EventType.PROGRESS, "ghost", progress=1), None),
+            (event("e3", EventType.PROGRESS, "b", progress=5), refuse),
+            (JobEvent("bad\x00id", "b", EventType.PROGRESS, {"progress": 6}), None),
+            (event("e4", EventType.PROGRESS, "a", progress=50), None),
+            (event("e5", EventType.SUCCEEDED, "b"), None),
+        ]
+    )
+    kinds = [
+        type(r).__name__ if isinstance(r, Exception) else (r.applied, r.duplicate)
+        for r in results
+    ]
+    assert kinds == [
+        (True, False),
+        (False, True),  # same id as the first: a duplicate, not a failure
+        "JobNotFound",
+        "StoreError",
+        "InvalidPayload",
+        (True, False),
+        (True, False),
+    ]
+    a, b = await store.get_job("a"), await store.get_job("b")
+    assert (a.state, a.progress) == (JobState.RUNNING, 50)
+    assert b.state is JobState.SUCCEEDED
+    assert [e["id"] for e in await store.job_events("a")] == ["e1", "e4"]
+    assert [e["id"] for e in await store.job_events("b")] == ["e5"]
+    claimed = await store.claim_due(1e12, limit=10, lease=30)
+    assert [m.job_id for m in claimed] == ["a", "b"]
+
+
+async def test_crossing_batches_on_two_replicas_never_deadlock(
+    pg_backend: Backend,
+) -> None:
+    """Batches of different jobs that share conversations, on two replicas.
+
+    One replica writes jobs 0 and 4, the other jobs 1 and 3: disjoint rows,
+    but conversations c0 and c1 in opposite orders. Locks are taken in one
+    global order (jobs by id, then conversations), so the replicas wait for
+    each other but PostgreSQL never has to abort one as a deadlock.
+    """
+    one, two = await pg_backend.open(), await pg_backend.open()
+    jobs = [new_job(f"j{n}", f"c{n % 3}") for n in range(6)]
+    for job in jobs:
+        await one.create_job(job)
+        await one.record_event(event(f"s{job.id}", EventType.STARTED, job.id))
+
+    def batch(tag: str, job_ids: list[str]) -> list[tuple[JobEvent, None]]:
+        return [
+            (event(f"{tag}-{job_id}", EventType.PROGRESS, job_id, progress=1), None)
+            for job_id in job_ids
+        ]
+
+    rounds = 30
+    answers = await asyncio.gather(
+        *(
+            store.record_events(batch(f"{side}{n}", job_ids))
+            for n in range(rounds)
+            for side, store, job_ids in (
+                ("a", one, ["j0", "j4"]),
+                ("b", two, ["j1", "j3"]),
+            )
+        )
+    )
+    assert all(not isinstance(r, Exception) for batch_ in answers for r in batch_)
+    stats = await one.outbox_stats()
+    assert stats["pending"] == len(jobs) + 4 * rounds

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
+
 from rasa_rpa.stores import open_store
 from rasa_rpa.stores.sqlite import SQLiteJobStore
+from tests.stores.test_contract import new_job
 
 
 def test_relative_sqlite_url_is_resolved_against_the_config_folder(tmp_path):
@@ -26,3 +31,28 @@ async def test_wal_mode_is_on(tmp_path):
     await store.open()
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     await store.close()
+
+
+async def test_the_write_ahead_log_is_copied_back_off_the_event_loop(tmp_path):
+    """Commits leave the log alone; the checkpoint thread moves it into the file.
+
+    The writer's own threshold is 10,000 pages, so a database file that grows
+    while the writer only commits a few dozen pages was written by the thread.
+    """
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path)
+    store._checkpointer.interval = 0.05
+    await store.open()
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+    await asyncio.sleep(0.2)  # the migration's pages are copied first
+    before = path.stat().st_size
+    for n in range(300):
+        await store.create_job(new_job(f"j{n}", f"c{n}"))
+    deadline = time.monotonic() + 5
+    while path.stat().st_size <= before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert path.stat().st_size > before
+    await store.close()
+    assert store._checkpointer._thread is None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 300
