@@ -46,7 +46,7 @@ def machine() -> dict[str, Any]:
 def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if "P1" in only:
-        rows += scenarios.p1_callbacks(tmp / "p1-sqlite", counts["p1"])
+        rows += scenarios.p1_callbacks(tmp / "p1-sqlite", counts["p1"], floors=True)
         schema = uuid.uuid4().hex[:10]
         try:
             rows += scenarios.p1_callbacks(
@@ -96,7 +96,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{'':<6} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
             )
             continue
-        target = f"{r['compare']} {r['target']}"
+        target = (
+            "(explains)" if r["compare"] == "ratio" else f"{r['compare']} {r['target']}"
+        )
         lines.append(
             f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
             f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r)}"

@@ -161,15 +161,23 @@ def rasa_service(
 
 
 def action_service(
-    port: int, *, config: Path, log: Path, env: dict[str, str] | None = None,
+    port: int,
+    *,
+    config: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
     actions: str = "actions",
+    entry: tuple[str, ...] = ("rasa_rpa.cli", "run"),
 ) -> Service:
-    """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it."""
+    """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it.
+
+    ``entry`` is the module (and arguments) to run instead, for a server that
+    adds routes of its own (the benchmark's floor routes).
+    """
     command = [
         sys.executable,
         "-m",
-        "rasa_rpa.cli",
-        "run",
+        *entry,
         "--actions",
         actions,
         "--config",

@@ -40,7 +40,7 @@ from rasa_rpa.operator_commands import (
 )
 from rasa_rpa.security import keys_for
 
-__all__ = ["build_app", "check_providers", "job_keys", "main"]
+__all__ = ["build_app", "check_providers", "job_keys", "main", "serve"]
 T = TypeVar("T")
 
 
@@ -62,6 +62,16 @@ def build_app(
 
 
 def _run(args: argparse.Namespace) -> int:
+    serve(partial(build_app, args.actions), args)
+    return 0
+
+
+def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -> None:
+    """Serve ``factory(config_path)`` with Sanic's worker manager, as ``run`` does.
+
+    ``factory`` is called in every worker, so it must be importable (a
+    module-level function, or a partial of one).
+    """
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -70,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     # Fail here, in the terminal, not in a worker: the file and every provider.
     check_providers(load_config(config_path))
     sys.path.insert(0, os.getcwd())
-    loader = AppLoader(factory=partial(build_app, args.actions, config_path))
+    loader = AppLoader(factory=partial(factory, config_path))
     app = loader.load()
     app.prepare(
         host=args.host,
@@ -81,7 +91,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(f"rasa-rpa: action server on http://{args.host}:{args.port}", flush=True)
     Sanic.serve(primary=app, app_loader=loader)
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -125,13 +125,22 @@ def load_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidPayload(
             "the body must be a JSON object", status=400, code="invalid_json"
         )
-    try:
-        json.dumps(raw, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    # Strictly decoded UTF-8 holds no surrogates, so one can only come from a
+    # \\uD8xx-\\uDFxx escape: look closer only when the body has one.
+    escaped = b"\\ud" in body or b"\\uD" in body
+    if escaped and not _encodable(raw):
         raise InvalidPayload(
             "the body contains text that is not valid Unicode (a lone surrogate)"
-        ) from None
+        )
     return raw
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_event(

@@ -16,6 +16,7 @@ Comparisons are constant-time, and nothing here logs or returns a secret.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -142,8 +143,11 @@ class JobKeys:
         # Separate 32-byte keys for tokens and secrets: one never helps forge the other.
         self._token_key = hmac.new(self._key, b"token-key", hashlib.sha256).digest()
         self._token_ttl = token_ttl
+        # A batch robot calls back for the same job again and again: derive
+        # its secret once (the cache lives and dies with this object).
+        self.signing_secret = functools.lru_cache(maxsize=4096)(self._derive_secret)
 
-    def signing_secret(self, job_id: str) -> str:
+    def _derive_secret(self, job_id: str) -> str:
         """The Standard Webhooks secret for ``job_id`` (derived, never stored)."""
         raw = hmac.new(self._key, b"job-secret:" + job_id.encode(), hashlib.sha256)
         return _SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
