@@ -8,7 +8,7 @@ SQLite's single writer lock:
   round trips: it locks the batch's jobs with ``SELECT ... FOR UPDATE`` in id
   order, reads which events are already logged, plans every event in Python
   (:func:`rasa_rpa.stores.common.plan_batch`), then writes the event rows,
-  the jobs and the outbox with one ``executemany`` each. Events of one job are
+  the jobs and the outbox in one statement from column arrays. Events of one job are
   applied one after another even across processes: the second batch waits,
   then sees the first's event row (a retried callback is a duplicate) and its
   job update. Before queueing messages a batch takes an advisory lock per
@@ -56,11 +56,8 @@ from rasa_rpa.stores.common import plan_batch, storable
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
     CONVERSATION_LOCK,
-    INSERT_EVENT,
     INSERT_JOB,
-    INSERT_OUTBOX,
     JOB_COLUMNS,
-    LOCK_CONVERSATIONS,
     LOCK_JOBS,
     MARK_DEAD,
     MARK_DELIVERED,
@@ -68,11 +65,11 @@ from rasa_rpa.stores.postgres_schema import (
     MESSAGE_COLUMNS,
     MIGRATIONS,
     OUTBOX_STATUS,
+    RECORD_BATCH,
     RECORDED,
     REPLAY,
     SCHEMA_VERSION,
     UPDATABLE,
-    UPDATE_JOB,
     job_from_row,
     job_row,
     message_from_row,
@@ -285,6 +282,9 @@ class PostgresJobStore:
         # or in a replica, takes its locks in one global order, so batches
         # wait for each other but never in a circle.
         jobs = await conn.fetch(LOCK_JOBS, sorted({e.job_id for e in events}))
+        # After the locks and in a statement of its own: under READ COMMITTED
+        # it gets a fresh snapshot, which sees the events of any batch the
+        # locks made us wait for (a retried callback is then a duplicate).
         recorded = await conn.fetch(
             RECORDED, [e.job_id for e in events], [e.id for e in events]
         )
@@ -294,20 +294,15 @@ class PostgresJobStore:
             {(row["job_id"], row["event_id"]) for row in recorded},
             self.planner,
         )
-        if plan.outbox:
-            # Numbered and committed one conversation at a time, so no message
-            # becomes visible behind a later one that may already be delivered.
-            await conn.execute(
-                LOCK_CONVERSATIONS, CONVERSATION_LOCK, plan.conversations
-            )
-        # executemany sends each statement's rows in one round trip.
         if plan.events:
-            await conn.executemany(INSERT_EVENT, plan.events)
-        if plan.jobs:
-            changed = [(*job_row(job)[1:], job.id) for job in plan.jobs.values()]
-            await conn.executemany(UPDATE_JOB, changed)
-        if plan.outbox:
-            await conn.executemany(INSERT_OUTBOX, plan.outbox)
+            await conn.execute(
+                RECORD_BATCH,
+                CONVERSATION_LOCK,
+                plan.conversations,
+                *_columns(plan.events, 7),
+                *_columns([job_row(job) for job in plan.jobs.values()], 17),
+                *_columns(plan.outbox, 5),
+            )
         return plan.results
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
@@ -388,6 +383,13 @@ class PostgresJobStore:
             for secret in self._secrets:
                 detail = detail.replace(secret, "***")
             raise StoreError(f"{doing}PostgreSQL store {self.where}: {detail}") from exc
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (``unnest`` takes arrays), empty ones too."""
+    return (
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    )
 
 
 def _ident(name: str) -> str:

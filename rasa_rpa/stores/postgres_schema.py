@@ -16,12 +16,9 @@ from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
 __all__ = [
     "CLAIM",
     "CONVERSATION_LOCK",
-    "INSERT_EVENT",
     "INSERT_JOB",
-    "INSERT_OUTBOX",
     "JOB_COLUMNS",
     "JOB_FIELDS",
-    "LOCK_CONVERSATIONS",
     "LOCK_JOBS",
     "MARK_DEAD",
     "MARK_DELIVERED",
@@ -30,10 +27,10 @@ __all__ = [
     "MIGRATIONS",
     "OUTBOX_STATUS",
     "RECORDED",
+    "RECORD_BATCH",
     "REPLAY",
     "SCHEMA_VERSION",
     "UPDATABLE",
-    "UPDATE_JOB",
     "dump",
     "job_from_row",
     "job_row",
@@ -94,11 +91,6 @@ INSERT_JOB = (
     f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES "
     f"({', '.join(f'${n}' for n in range(1, len(JOB_FIELDS) + 1))})"
 )
-UPDATE_JOB = (
-    "UPDATE jobs SET "
-    + ", ".join(f"{name} = ${n}" for n, name in enumerate(JOB_FIELDS[1:], 1))
-    + f" WHERE id = ${len(JOB_FIELDS)}"
-)
 MESSAGE_COLUMNS = (
     "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
     " last_error, created_at"
@@ -148,21 +140,47 @@ RECORDED = (
     "SELECT job_id, event_id FROM job_events WHERE (job_id, event_id) IN"
     " (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
-# The sorted subquery is not flattened into the outer query, so the locks are
-# taken in key order.
-LOCK_CONVERSATIONS = (
-    "SELECT pg_advisory_xact_lock($1, key) FROM"
-    " (SELECT DISTINCT hashtext(c) AS key FROM unnest($2::text[]) AS c ORDER BY key)"
-    " AS keys"
+_FLOATS = {"progress", "created_at", "updated_at", "started_at", "finished_at"}
+_JOB_TYPES = [
+    "float8" if name in _FLOATS | {"deadline_at"} else "text" for name in JOB_FIELDS
+]
+_UPDATE_JOBS_START = 10
+_OUTBOX_START = _UPDATE_JOBS_START + len(JOB_FIELDS)
+
+
+def _arrays(start: int, types: list[str]) -> str:
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start))
+
+
+# A whole batch's writes in one statement (one round trip, one execution
+# each instead of one per row), from column arrays:
+#   $1 lock class, $2 conversations; $3-$9 job_events; $10-$26 jobs; then outbox.
+# The advisory locks are taken first, in key order (the sorted subquery is not
+# flattened), because the outbox insert needs the lock result before it
+# produces its first row: numbers are handed out under the lock. The event
+# rows and the job updates run beside it, as the statement's other parts.
+RECORD_BATCH = f"""
+WITH locked AS (
+    SELECT count(pg_advisory_xact_lock($1, key)) AS n FROM (
+        SELECT DISTINCT hashtext(c) AS key FROM unnest($2::text[]) AS c ORDER BY key
+    ) AS keys
+), logged AS (
+    INSERT INTO job_events (job_id, event_id, type, data, source, applied,
+        received_at)
+    SELECT * FROM unnest({_arrays(3, ["text"] * 5 + ["bool", "float8"])})
+), changed AS (
+    UPDATE jobs SET {", ".join(f"{name} = u.{name}" for name in JOB_FIELDS[1:])}
+    FROM unnest({_arrays(_UPDATE_JOBS_START, _JOB_TYPES)})
+        AS u({", ".join(JOB_FIELDS)})
+    WHERE jobs.id = u.id
 )
-INSERT_EVENT = (
-    "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
-    " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-)
-INSERT_OUTBOX = (
-    "INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)"
-    " VALUES ($1, $2, $3, $4, $5)"
-)
+INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)
+SELECT conversation_id, job_id, kind, payload, created_at
+FROM unnest({_arrays(_OUTBOX_START, ["text"] * 4 + ["float8"])}) WITH ORDINALITY
+    AS u(conversation_id, job_id, kind, payload, created_at, n)
+WHERE (SELECT n FROM locked) >= 0
+ORDER BY n
+"""
 #: First key of the per-conversation advisory lock taken in record_events.
 CONVERSATION_LOCK = 0x5250
 MARK_DELIVERED = (
