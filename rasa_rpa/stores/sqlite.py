@@ -32,9 +32,9 @@ from rasa_rpa.stores.sqlite_schema import (
     OUTBOX_STATUS,
     SCHEMA_VERSION,
     UPDATABLE,
-    UPDATE_JOB,
     job_from_row,
     job_row,
+    job_updates,
     message_from_row,
 )
 
@@ -217,16 +217,13 @@ class SQLiteJobStore:
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
+                stored = self._jobs_by_id(db, {event.job_id for event in events})
                 plan = plan_batch(
-                    items,
-                    self._jobs_by_id(db, {event.job_id for event in events}),
-                    self._recorded(db, events),
-                    self.planner,
+                    items, stored, self._recorded(db, events), self.planner
                 )
                 db.executemany(INSERT_EVENT, plan.events)
-                db.executemany(
-                    UPDATE_JOB, [(*job_row(j)[1:], j.id) for j in plan.jobs.values()]
-                )
+                for update, rows in job_updates(stored, plan.jobs).items():
+                    db.executemany(update, rows)
                 db.executemany(INSERT_OUTBOX, plan.outbox)
             except BaseException:
                 db.execute("ROLLBACK")

@@ -22,10 +22,10 @@ __all__ = [
     "OUTBOX_STATUS",
     "SCHEMA_VERSION",
     "UPDATABLE",
-    "UPDATE_JOB",
     "dump",
     "job_from_row",
     "job_row",
+    "job_updates",
     "message_from_row",
 ]
 
@@ -93,11 +93,39 @@ JOB_COLUMNS = (
     "outputs, progress, message, error, provider_ref, created_at, updated_at, "
     "started_at, finished_at, deadline_at"
 )
-UPDATE_JOB = (
-    "UPDATE jobs SET "
-    + ", ".join(f"{column.strip()} = ?" for column in JOB_COLUMNS.split(",")[1:])
-    + " WHERE id = ?"
-)
+_JOB_FIELDS = [column.strip() for column in JOB_COLUMNS.split(",")]
+
+
+def job_updates(
+    before: dict[str, Job], after: dict[str, Job]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """UPDATE statements (with their rows) setting only what changed.
+
+    SQLite maintains every index on a column named in SET, changed or not:
+    a progress event rewriting all seventeen columns also rewrote three
+    index entries. Jobs that changed the same fields share a statement.
+    """
+    updates: dict[str, list[tuple[Any, ...]]] = {}
+    for job_id, job in after.items():
+        old = before[job_id]
+        fields = [f for f in _JOB_FIELDS[1:] if getattr(job, f) != getattr(old, f)]
+        if not fields:
+            continue
+        sql = f"UPDATE jobs SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?"
+        updates.setdefault(sql, []).append(
+            (*(_column(job, f) for f in fields), job_id)
+        )
+    return updates
+
+
+def _column(job: Job, field: str) -> Any:
+    value = getattr(job, field)
+    if field == "state":
+        return value.value
+    if field in ("inputs", "outputs"):
+        return dump(value)
+    return value
+
 
 INSERT_EVENT = (
     "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
