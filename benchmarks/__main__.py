@@ -53,7 +53,7 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
                 tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.4
             )
         finally:
-            _drop_schema(f"rpa_bench_{schema}")
+            scenarios.drop_pg_schema(f"rpa_bench_{schema}")
     if "P2" in only:
         rows += scenarios.p2_rasa_latency(tmp / "p2", counts["p2"])
     if "P3" in only:
@@ -65,19 +65,6 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
             tmp / "p5", counts["p5_jobs"], counts["p5_lookups"]
         )
     return rows
-
-
-def _drop_schema(name: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def drop() -> None:
-        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        await connection.close()
-
-    asyncio.run(drop())
 
 
 def _ok(result: dict[str, Any]) -> str:

@@ -261,6 +261,7 @@ def p1_callbacks(
         measured = run_load(port, callbacks)
     accepted = measured.statuses.get(202, 0)
     stored = _stored_events(tmp, store_url)
+    alone = store_alone(tmp, store_url, count)
     return [
         row(
             "P1",
@@ -272,6 +273,15 @@ def p1_callbacks(
             target,
         ),
         *explained,
+        row(
+            "P1",
+            f"floor: {label} store alone, 16-event batches back to back",
+            alone,
+            baseline.per_second,
+            "ev/s",
+            "ratio",
+            0.0,
+        ),
         {
             "id": "P1",
             "measure": f"P1 check ({label}): accepted {accepted}/{count},"
@@ -281,6 +291,62 @@ def p1_callbacks(
             "ok": stored == accepted and accepted >= count * 0.95,
         },
     ]
+
+
+def store_alone(tmp: Path, store_url: str | None, count: int) -> float:
+    """Events/s the store records with no HTTP in front: the write path's ceiling.
+
+    Batches of 16 (what P1's 16 connections can have in flight at most) over
+    the same 20 jobs, one batch at a time, with a fresh store beside P1's.
+    """
+    from rasa_rpa.models import EventType, Job, JobEvent
+    from rasa_rpa.stores import open_store
+
+    url = store_url or f"sqlite:///{tmp / 'alone.db'}"
+    if store_url is not None:
+        url = store_url.replace("schema=", "schema=alone_")
+
+    async def run() -> float:
+        store = open_store(url, tmp)
+        await store.open()
+        try:
+            for n in range(20):
+                await store.create_job(
+                    Job(id=f"alone-{n}", automation="bench", provider="p",
+                        conversation_id=f"alone-{n}")
+                )  # fmt: skip
+            events = [
+                JobEvent(uuid.uuid4().hex, f"alone-{n % 20}", EventType.PROGRESS,
+                         {"progress": n % 100, "message": "step"})
+                for n in range(count)
+            ]  # fmt: skip
+            started = time.perf_counter()
+            for first in range(0, count, 16):
+                await store.record_events(
+                    [(e, None) for e in events[first : first + 16]]
+                )
+            return count / (time.perf_counter() - started)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if store_url is not None:
+            schema = url.split("schema=", 1)[1].split("&", 1)[0]
+            drop_pg_schema(schema)
+
+
+def drop_pg_schema(name: str) -> None:
+    """Drop a benchmark's PostgreSQL schema and everything in it."""
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        await connection.close()
+
+    asyncio.run(drop())
 
 
 def _stored_events(tmp: Path, store_url: str | None) -> int:

@@ -97,10 +97,12 @@ class JobStore(Protocol):
     async def record_events(
         self, items: list[tuple[JobEvent, Guard | None]]
     ) -> list[EventResult | RpaError]:
-        """Several events in one transaction (one commit), each in a savepoint.
+        """Several events in one transaction (one commit).
 
-        An event that fails (unknown job, refused by its guard) is rolled back
-        alone and its error is returned in its place; the others commit.
+        Each event sees the jobs as the events before it left them, as if it
+        had its own transaction. An event that fails (unknown job, refused by
+        its guard, text the database cannot hold) writes nothing and its
+        error is returned in its place; the others commit.
         """
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:

@@ -73,7 +73,8 @@ def plan_batch(
     An event that cannot be kept (unknown job, a guard's refusal, text the
     database cannot hold) gets its error as its result and writes nothing;
     the others go on, each seeing the jobs as the events before it left them.
-    Replacing a savepoint per event, this turns a batch into a few bulk writes.
+    Planned up front, a batch becomes a few bulk writes instead of a
+    savepoint and a handful of statements per event.
     """
     plan = BatchPlan()
     current = dict(jobs)
