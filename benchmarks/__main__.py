@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import scenarios
+from benchmarks import p1, scenarios
+from benchmarks.harness import drop_pg_schema
 from devtools.stack import ROOT
 
 FULL = {
@@ -46,14 +47,14 @@ def machine() -> dict[str, Any]:
 def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if "P1" in only:
-        rows += scenarios.p1_callbacks(tmp / "p1-sqlite", counts["p1"], floors=True)
+        rows += p1.p1_callbacks(tmp / "p1-sqlite", counts["p1"], floors=True)
         schema = uuid.uuid4().hex[:10]
         try:
-            rows += scenarios.p1_callbacks(
+            rows += p1.p1_callbacks(
                 tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.4
             )
         finally:
-            scenarios.drop_pg_schema(f"rpa_bench_{schema}")
+            drop_pg_schema(f"rpa_bench_{schema}")
     if "P2" in only:
         rows += scenarios.p2_rasa_latency(tmp / "p2", counts["p2"])
     if "P3" in only:

@@ -1,4 +1,5 @@
-"""The measures of issue #5, each next to a baseline taken in the same run.
+"""P2-P5 of issue #5 (P1 is in :mod:`benchmarks.p1`), each next to a baseline
+taken in the same run.
 
 Every scenario starts what it needs (an action server with rasa-rpa, an
 instant HTTP stand-in, the real Rasa for P2) on 127.0.0.1, measures, stops
@@ -11,369 +12,30 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import statistics
-import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from benchmarks.loadgen import build_request, run_load, sequential_latencies
-from devtools.stack import ROOT, Service, action_service, free_port, wait_http
-from rasa_rpa.security import JobKeys, sign_webhook
+from benchmarks.harness import (
+    MASTER_KEY,
+    Row,
+    action_server,
+    instant_server,
+    percentile,
+    row,
+    start_job,
+    webhook_body,
+)
+from benchmarks.loadgen import build_request, sequential_latencies
+from devtools.stack import free_port
+from rasa_rpa.security import JobKeys
 
-MASTER_KEY = "benchmark-master-key-0123456789abcdef"
-Row = dict[str, Any]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) of ``values``."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def row(
-    ident: str,
-    measure: str,
-    value: float,
-    baseline: float,
-    unit: str,
-    compare: str,
-    target: float,
-) -> Row:
-    """One result line; ``compare`` is ``ratio>=``, ``diff<=``, ``value<=``,
-    or ``ratio`` for a figure that explains another and has no target."""
-    if compare == "ratio":
-        score = value / baseline if baseline else 0.0
-        ok = True
-    elif compare == "ratio>=":
-        score = value / baseline if baseline else 0.0
-        ok = score >= target
-    elif compare == "diff<=":
-        score = value - baseline
-        ok = score <= target
-    elif compare == "value>=":
-        score = value
-        ok = value >= target
-    else:
-        score = value
-        ok = value <= target
-    return {
-        "id": ident,
-        "measure": measure,
-        "value": round(value, 3),
-        "baseline": round(baseline, 3),
-        "unit": unit,
-        "compare": compare,
-        "score": round(score, 3),
-        "target": target,
-        "ok": ok,
-    }
-
-
-@contextmanager
-def instant_server() -> Iterator[int]:
-    """The instant stand-in in its own process; yields its port."""
-    port = free_port()
-    service = Service(
-        "instant",
-        [sys.executable, "-m", "benchmarks.instant", str(port)],
-        f"http://127.0.0.1:{port}/_calls",
-        ROOT / ".rasa-rpa" / "bench" / "instant.log",
-    )
-    service.start(timeout=30)
-    try:
-        yield port
-    finally:
-        service.stop()
-
-
-@contextmanager
-def action_server(
-    tmp: Path,
-    rasa_url: str,
-    store_url: str | None = None,
-    provider_url: str = "http://127.0.0.1:9/",
-    rasa_token: str = "bench-token",
-    entry: tuple[str, ...] = ("rasa_rpa.cli", "run"),
-) -> Iterator[int]:
-    """rasa-rpa run with the benchmark's actions; yields its port."""
-    port = free_port()
-    config = {
-        "version": 1,
-        "rasa": {"url": rasa_url, "token": rasa_token},
-        "callbacks": {
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": MASTER_KEY,
-            "rate_limit": 1e9,
-            "rate_burst": 1_000_000_000,
-        },
-        "store": {"url": store_url or f"sqlite:///{tmp / 'jobs.db'}"},
-        "providers": {"instant": {"type": "webhook", "url": provider_url}},
-        "automations": {
-            "bench": {
-                "provider": "instant",
-                "task": "bench",
-                "intent": "bench",
-                "timeout": "1d",
-            }
-        },
-    }
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "rpa.yml").write_text(yaml.safe_dump(config))
-    service = action_service(
-        port,
-        config=tmp / "rpa.yml",
-        log=tmp / "actions.log",
-        actions="benchmarks.bench_actions",
-        entry=entry,
-    )
-    service.start(timeout=60)
-    try:
-        yield port
-    finally:
-        service.stop()
-
-
-def start_job(port: int, sender: str) -> str:
-    """Start the ``bench`` automation as Rasa would; return the job id."""
-    body = webhook_body("action_start_rpa_job", sender)
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhook",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        events = json.load(response)["events"]
-    job_id: str = next(e["value"] for e in events if e.get("name") == "rpa_job_id")
-    return job_id
-
-
-def webhook_body(action: str, sender: str) -> bytes:
-    """What Rasa POSTs to /webhook to run ``action``."""
-    tracker = {
-        "sender_id": sender,
-        "slots": {},
-        "events": [],
-        "paused": False,
-        "followup_action": None,
-        "active_loop": {},
-        "latest_action_name": None,
-        "latest_message": {
-            "intent": {"name": "bench"},
-            "entities": [],
-            "text": "bench",
-        },
-        "latest_event_time": time.time(),
-        "latest_input_channel": "callback",
-    }
-    return json.dumps(
-        {
-            "next_action": action,
-            "sender_id": sender,
-            "tracker": tracker,
-            "domain": {"responses": {}},
-            "version": "3.6.21",
-        }
-    ).encode()
-
-
-def signed_event(keys: JobKeys, job_id: str, event: dict[str, Any]) -> bytes:
-    """A Standard-Webhooks-signed native callback request."""
-    body = json.dumps(event).encode()
-    stamp = int(time.time())
-    signature = sign_webhook(keys.signing_secret(job_id), event["id"], stamp, body)
-    return build_request(
-        "POST",
-        f"/rpa/v1/jobs/{job_id}/events",
-        body,
-        {
-            "Content-Type": "application/json",
-            "webhook-id": event["id"],
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": signature,
-        },
-    )
-
-
-def p1_callbacks(
-    tmp: Path,
-    count: int,
-    store_url: str | None = None,
-    label: str = "SQLite",
-    target: float = 0.5,
-    floors: bool = False,
-) -> list[Row]:
-    """P1: signed callbacks accepted and stored per second vs bare GET /health.
-
-    With ``floors``, the same signed requests also go to the floor routes of
-    :mod:`benchmarks.floor` (answered at once; verified but not stored), to
-    show where the distance between /health and a stored callback goes.
-    """
-    keys = JobKeys(MASTER_KEY)
-    with (
-        instant_server() as instant,
-        action_server(
-            tmp,
-            f"http://127.0.0.1:{instant}",
-            store_url,
-            f"http://127.0.0.1:{instant}/start",
-            entry=("benchmarks.floor",),
-        ) as port,
-    ):
-        jobs = [start_job(port, f"p1-{n}") for n in range(20)]
-        health = [build_request("GET", "/health")] * count
-        callbacks = [
-            signed_event(
-                keys,
-                jobs[n % len(jobs)],
-                {
-                    "id": uuid.uuid4().hex,
-                    "type": "job.progress",
-                    "data": {"progress": n % 100, "message": "step"},
-                },
-            )
-            for n in range(count)
-        ]
-        run_load(port, health[: count // 10])  # warm-up
-        baseline = run_load(port, health)
-        explained: list[Row] = []
-        for route, measure in (
-            ("/bench/floor/", "floor: same POST answered at once (no work)"),
-            ("/bench/checks/", "floor: signature+payload checked, not stored"),
-        ):
-            if floors:
-                same = [
-                    c.replace(b"/rpa/v1/jobs/", route.encode(), 1) for c in callbacks
-                ]
-                run = run_load(port, same)
-                explained.append(
-                    row("P1", measure, run.per_second, baseline.per_second,
-                        "req/s", "ratio", 0.0)
-                )  # fmt: skip
-        measured = run_load(port, callbacks)
-    accepted = measured.statuses.get(202, 0)
-    stored = _stored_events(tmp, store_url)
-    alone = store_alone(tmp, store_url, count)
-    return [
-        row(
-            "P1",
-            f"signed callbacks stored/s ({label}) vs GET /health/s",
-            accepted / measured.seconds,
-            baseline.per_second,
-            "req/s",
-            "ratio>=",
-            target,
-        ),
-        *explained,
-        row(
-            "P1",
-            f"floor: {label} store alone, 16-event batches back to back",
-            alone,
-            baseline.per_second,
-            "ev/s",
-            "ratio",
-            0.0,
-        ),
-        {
-            "id": "P1",
-            "measure": f"P1 check ({label}): accepted {accepted}/{count},"
-            f" stored {stored}, answers {measured.statuses}",
-            # Backpressure (503, 429) is allowed; an accepted callback not stored
-            # is not.
-            "ok": stored == accepted and accepted >= count * 0.95,
-        },
-    ]
-
-
-def store_alone(tmp: Path, store_url: str | None, count: int) -> float:
-    """Events/s the store records with no HTTP in front: the write path's ceiling.
-
-    Batches of 16 (what P1's 16 connections can have in flight at most) over
-    the same 20 jobs, one batch at a time, with a fresh store beside P1's.
-    """
-    from rasa_rpa.models import EventType, Job, JobEvent
-    from rasa_rpa.stores import open_store
-
-    url = store_url or f"sqlite:///{tmp / 'alone.db'}"
-    if store_url is not None:
-        url = store_url.replace("schema=", "schema=alone_")
-
-    async def run() -> float:
-        store = open_store(url, tmp)
-        await store.open()
-        try:
-            for n in range(20):
-                await store.create_job(
-                    Job(id=f"alone-{n}", automation="bench", provider="p",
-                        conversation_id=f"alone-{n}")
-                )  # fmt: skip
-            events = [
-                JobEvent(uuid.uuid4().hex, f"alone-{n % 20}", EventType.PROGRESS,
-                         {"progress": n % 100, "message": "step"})
-                for n in range(count)
-            ]  # fmt: skip
-            started = time.perf_counter()
-            for first in range(0, count, 16):
-                await store.record_events(
-                    [(e, None) for e in events[first : first + 16]]
-                )
-            return count / (time.perf_counter() - started)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        if store_url is not None:
-            schema = url.split("schema=", 1)[1].split("&", 1)[0]
-            drop_pg_schema(schema)
-
-
-def drop_pg_schema(name: str) -> None:
-    """Drop a benchmark's PostgreSQL schema and everything in it."""
-    import asyncpg
-
-    async def drop() -> None:
-        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        await connection.close()
-
-    asyncio.run(drop())
-
-
-def _stored_events(tmp: Path, store_url: str | None) -> int:
-    if store_url is None:
-        with sqlite3.connect(tmp / "jobs.db") as db:
-            return int(
-                db.execute(
-                    "SELECT COUNT(*) FROM job_events WHERE type='job.progress'"
-                ).fetchone()[0]
-            )
-
-    async def count() -> int:
-        import asyncpg
-
-        from rasa_rpa.stores.postgres import PostgresJobStore
-
-        store = PostgresJobStore.from_url(store_url, tmp)
-        await store.open()
-        async with store._pool.acquire() as connection:
-            value = await connection.fetchval(
-                "SELECT COUNT(*) FROM job_events WHERE type='job.progress'"
-            )
-        await store.close()
-        del asyncpg
-        return int(value)
-
-    return asyncio.run(count())
+__all__ = ["p2_rasa_latency", "p3_start_action", "p4_drain", "p5_many_jobs"]
 
 
 def p3_start_action(tmp: Path, count: int) -> list[Row]:
@@ -692,15 +354,3 @@ def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> None:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
-
-
-__all__ = [
-    "p1_callbacks",
-    "p2_rasa_latency",
-    "p3_start_action",
-    "p4_drain",
-    "p5_many_jobs",
-    "percentile",
-    "row",
-    "wait_http",
-]
