@@ -114,7 +114,9 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     anything is recorded.
     """
     try:
-        raw = json.loads(body)
+        # Strict UTF-8 (what RFC 8259 requires): json.loads would also guess
+        # UTF-16/32 and let encoded surrogates through.
+        raw = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidPayload(
             "the body is not valid JSON (or is nested too deeply)",
@@ -126,7 +128,7 @@ def load_json_object(body: bytes) -> dict[str, Any]:
             "the body must be a JSON object", status=400, code="invalid_json"
         )
     # Strictly decoded UTF-8 holds no surrogates, so one can only come from a
-    # \\uD8xx-\\uDFxx escape: look closer only when the body has one.
+    # \\uD800-\\uDFFF escape: look closer only when the body has one.
     escaped = b"\\ud" in body or b"\\uD" in body
     if escaped and not _encodable(raw):
         raise InvalidPayload(

@@ -16,7 +16,6 @@ Comparisons are constant-time, and nothing here logs or returns a secret.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import os
@@ -44,6 +43,8 @@ __all__ = [
 ]
 
 TOKEN_AUDIENCE = "rasa-rpa:callback"
+#: Per-job secrets kept derived at once (a few hundred KB at most).
+_SECRET_CACHE = 4096
 _SECRET_PREFIX = "whsec_"
 
 
@@ -144,13 +145,19 @@ class JobKeys:
         self._token_key = hmac.new(self._key, b"token-key", hashlib.sha256).digest()
         self._token_ttl = token_ttl
         # A batch robot calls back for the same job again and again: derive
-        # its secret once (the cache lives and dies with this object).
-        self.signing_secret = functools.lru_cache(maxsize=4096)(self._derive_secret)
+        # its secret once. In memory only, bounded, cleared when full.
+        self._secrets: dict[str, str] = {}
 
-    def _derive_secret(self, job_id: str) -> str:
+    def signing_secret(self, job_id: str) -> str:
         """The Standard Webhooks secret for ``job_id`` (derived, never stored)."""
-        raw = hmac.new(self._key, b"job-secret:" + job_id.encode(), hashlib.sha256)
-        return _SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
+        secret = self._secrets.get(job_id)
+        if secret is None:
+            raw = hmac.new(self._key, b"job-secret:" + job_id.encode(), hashlib.sha256)
+            secret = _SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
+            if len(self._secrets) >= _SECRET_CACHE:
+                self._secrets.clear()
+            self._secrets[job_id] = secret
+        return secret
 
     def mint_token(
         self, job_id: str, conversation_id: str, *, ttl: float | None = None

@@ -57,6 +57,12 @@ def test_webhook_id_is_used_when_body_has_no_id():
             "outputs",
         ),
         ({"type": "job.started"}, 422, '"id" is required'),
+        # A lone surrogate, escaped (either case) or encoded in the bytes, or a
+        # body in UTF-16 (JSON on the wire is UTF-8): never reaches a store.
+        (b'{"id": "e1", "type": "job.started", "x": "\\udc80"}', 422, "surrogate"),
+        (b'{"id": "e1", "type": "job.started", "x": "\\uDC80"}', 422, "surrogate"),
+        (b'{"id": "e1", "type": "job.started", "x": "\xed\xb2\x80"}', 400, "JSON"),
+        ('{"id": "e1", "type": "job.started"}'.encode("utf-16"), 400, "JSON"),
         ({"id": "e1", "type": "job.started", "extra": 1}, 422, "extra"),
     ],
 )

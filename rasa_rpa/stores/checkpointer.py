@@ -37,6 +37,8 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the store was opened again: one thread is enough
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, name="rasa-rpa-wal-checkpoint", daemon=True

@@ -91,6 +91,7 @@ def plan_batch(
                 plan.results.append(EventResult(job, applied=False, duplicate=True))
                 continue
             outcome = planner(job, event)
+            _check_job_text(outcome.job, job)
             event_row = (
                 event.job_id,
                 event.id,
@@ -133,9 +134,21 @@ def storable(event: JobEvent) -> bool:
 
 def _check_text(event: JobEvent) -> None:
     for text in (event.job_id, event.id, event.source):
-        text.encode()  # a lone surrogate raises UnicodeEncodeError
-        if "\x00" in text:
-            raise InvalidPayload("ids and sources cannot contain NUL characters")
+        _storable_text(text, "ids and sources")
+
+
+def _check_job_text(job: Job, before: Job) -> None:
+    """The plain-text columns an event can fill from its data (JSON columns are
+    written with escapes, so they hold anything); only what this event set."""
+    for text, old in ((job.message, before.message), (job.error, before.error)):
+        if text is not None and text is not old:
+            _storable_text(text, "messages and errors")
+
+
+def _storable_text(text: str, what: str) -> None:
+    text.encode()  # a lone surrogate raises UnicodeEncodeError
+    if "\x00" in text:
+        raise InvalidPayload(f"{what} cannot contain NUL characters")
 
 
 def _refusal(exc: Exception) -> RpaError:

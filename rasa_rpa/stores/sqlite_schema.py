@@ -108,13 +108,13 @@ def job_updates(
     updates: dict[str, list[tuple[Any, ...]]] = {}
     for job_id, job in after.items():
         old = before[job_id]
-        fields = [f for f in _JOB_FIELDS[1:] if getattr(job, f) != getattr(old, f)]
+        # Identity, not equality: evolve() keeps the very objects it did not
+        # change, and 1 == 1.0 == True or reordered dicts must still be written.
+        fields = [f for f in _JOB_FIELDS[1:] if getattr(job, f) is not getattr(old, f)]
         if not fields:
             continue
         sql = f"UPDATE jobs SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?"
-        updates.setdefault(sql, []).append(
-            (*(_column(job, f) for f in fields), job_id)
-        )
+        updates.setdefault(sql, []).append((*(_column(job, f) for f in fields), job_id))
     return updates
 
 

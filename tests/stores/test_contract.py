@@ -522,6 +522,7 @@ async def test_a_batch_answers_each_event_as_if_it_came_alone(store: JobStore) -
             (event("e2", EventType.PROGRESS, "ghost", progress=1), None),
             (event("e3", EventType.PROGRESS, "b", progress=5), refuse),
             (JobEvent("bad\x00id", "b", EventType.PROGRESS, {"progress": 6}), None),
+            (event("e6", EventType.PROGRESS, "b", message="NUL \x00 in text"), None),
             (event("e4", EventType.PROGRESS, "a", progress=50), None),
             (event("e5", EventType.SUCCEEDED, "b"), None),
         ]
@@ -536,6 +537,7 @@ async def test_a_batch_answers_each_event_as_if_it_came_alone(store: JobStore) -
         "JobNotFound",
         "StoreError",
         "InvalidPayload",
+        "InvalidPayload",  # PostgreSQL text cannot hold it: refused alone
         (True, False),
         (True, False),
     ]

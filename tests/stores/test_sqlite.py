@@ -56,3 +56,19 @@ async def test_the_write_ahead_log_is_copied_back_off_the_event_loop(tmp_path):
     assert store._checkpointer._thread is None
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 300
+
+
+def test_job_updates_write_what_changed_even_when_it_compares_equal():
+    from rasa_rpa.models import JobState
+    from rasa_rpa.stores.sqlite_schema import job_updates
+
+    before = new_job("j1", "c1")
+    after = before.evolve(outputs={"n": True}, state=JobState.RUNNING)
+    quiet = before.evolve(outputs={**before.outputs})  # equal, but a new value
+    updates = job_updates({"j1": before, "j2": before}, {"j1": after, "j2": quiet})
+    assert updates == {
+        "UPDATE jobs SET state = ?, outputs = ? WHERE id = ?": [
+            ("running", '{"n":true}', "j1")
+        ],
+        "UPDATE jobs SET outputs = ? WHERE id = ?": [("{}", "j2")],
+    }
