@@ -18,6 +18,7 @@ import yaml
 from benchmarks.loadgen import build_request
 from devtools.stack import ROOT, Service, action_service, free_port
 from rasa_rpa.security import JobKeys, sign_webhook
+from rasa_rpa.testing import action_call
 
 __all__ = [
     "MASTER_KEY",
@@ -162,31 +163,8 @@ def start_job(port: int, sender: str) -> str:
 
 def webhook_body(action: str, sender: str) -> bytes:
     """What Rasa POSTs to /webhook to run ``action``."""
-    tracker = {
-        "sender_id": sender,
-        "slots": {},
-        "events": [],
-        "paused": False,
-        "followup_action": None,
-        "active_loop": {},
-        "latest_action_name": None,
-        "latest_message": {
-            "intent": {"name": "bench"},
-            "entities": [],
-            "text": "bench",
-        },
-        "latest_event_time": time.time(),
-        "latest_input_channel": "callback",
-    }
-    return json.dumps(
-        {
-            "next_action": action,
-            "sender_id": sender,
-            "tracker": tracker,
-            "domain": {"responses": {}},
-            "version": "3.6.21",
-        }
-    ).encode()
+    call = action_call(action, sender, intent="bench", text="bench", channel="callback")
+    return json.dumps(call).encode()
 
 
 def signed_event(keys: JobKeys, job_id: str, event: dict[str, Any]) -> bytes:

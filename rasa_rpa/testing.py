@@ -10,6 +10,8 @@ like Rasa does (200 with a tracker, 401 on a wrong token), over real HTTP on
         assert rasa.calls[0].body["name"] == "EXTERNAL_rpa_job_running"
 
 ``rasa.status = 503`` makes it answer as if Rasa were down.
+:func:`action_call` builds the body Rasa POSTs to the action server's
+``/webhook``, to run an action without Rasa.
 """
 
 from __future__ import annotations
@@ -23,7 +25,47 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-__all__ = ["RasaCall", "RasaStandIn"]
+__all__ = ["RasaCall", "RasaStandIn", "action_call"]
+
+
+def action_call(
+    action: str,
+    sender: str,
+    *,
+    intent: str = "test",
+    entities: list[dict[str, Any]] | None = None,
+    text: str = "test",
+    channel: str = "rest",
+    domain: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON Rasa 3.6 POSTs to ``/webhook`` to run ``action`` for ``sender``.
+
+    A minimal tracker: the latest message carries ``intent``, ``entities``
+    and ``text`` as if the user had just said it on ``channel``.
+    """
+    tracker = {
+        "sender_id": sender,
+        "slots": {},
+        "events": [],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": None,
+        "latest_message": {
+            "intent": {"name": intent},
+            "entities": entities or [],
+            "text": text,
+        },
+        "latest_event_time": time.time(),
+        "latest_input_channel": channel,
+    }
+    return {
+        "next_action": action,
+        "sender_id": sender,
+        "tracker": tracker,
+        "domain": domain or {"responses": {}},
+        "version": "3.6.21",
+    }
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import yaml
 from devtools.stack import ROOT, Service, action_service, free_port
 from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.security import JobKeys, sign_webhook
-from rasa_rpa.testing import RasaStandIn
+from rasa_rpa.testing import RasaStandIn, action_call
 from tests.e2e.stack import Stack
 
 TOKEN = "test-rasa-token"
@@ -137,29 +137,9 @@ class ActionServer:
         domain: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """POST /webhook the way Rasa calls a custom action."""
-        tracker = {
-            "sender_id": sender,
-            "slots": {},
-            "events": [],
-            "paused": False,
-            "followup_action": None,
-            "active_loop": {},
-            "latest_action_name": None,
-            "latest_message": {
-                "intent": {"name": intent},
-                "entities": entities or [],
-                "text": "test",
-            },
-            "latest_event_time": time.time(),
-            "latest_input_channel": "rest",
-        }
-        body = {
-            "next_action": action,
-            "sender_id": sender,
-            "tracker": tracker,
-            "domain": domain or {"responses": {}},
-            "version": "3.6.21",
-        }
+        body = action_call(
+            action, sender, intent=intent, entities=entities, domain=domain
+        )
         response = requests.post(f"{self.url}/webhook", json=body, timeout=20)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
