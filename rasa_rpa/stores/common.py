@@ -18,6 +18,7 @@ __all__ = [
     "OUTBOX_STATUS",
     "UPDATABLE",
     "BatchPlan",
+    "SqlStore",
     "dump",
     "plan_batch",
     "storable",
@@ -36,6 +37,33 @@ UPDATABLE = frozenset({"provider_ref", "deadline_at", "output_channel", "message
 def dump(value: Any) -> str:
     """Compact JSON text, the same bytes whichever store keeps it."""
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class SqlStore:
+    """What the SQL stores derive from their own primitives, written once."""
+
+    async def record_events(
+        self, items: list[tuple[JobEvent, Guard | None]]
+    ) -> list[EventResult | RpaError]:
+        raise NotImplementedError
+
+    async def list_jobs(
+        self, *, conversation_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        raise NotImplementedError
+
+    async def record_event(
+        self, event: JobEvent, guard: Guard | None = None
+    ) -> EventResult:
+        """One event: a batch of one, its refusal raised rather than returned."""
+        [result] = await self.record_events([(event, guard)])
+        if isinstance(result, RpaError):
+            raise result
+        return result
+
+    async def latest_job(self, conversation_id: str) -> Job | None:
+        jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
+        return jobs[0] if jobs else None
 
 
 @dataclass

@@ -52,7 +52,7 @@ from rasa_rpa.errors import (
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
-from rasa_rpa.stores.common import plan_batch, storable
+from rasa_rpa.stores.common import SqlStore, plan_batch, storable
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
     CONVERSATION_LOCK,
@@ -85,7 +85,7 @@ _STORE_ERRORS = (
 )
 
 
-class PostgresJobStore:
+class PostgresJobStore(SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
 
     def __init__(
@@ -233,10 +233,6 @@ class PostgresJobStore:
         row = await self._call("fetchrow", query, provider, provider_ref)
         return None if row is None else job_from_row(row)
 
-    async def latest_job(self, conversation_id: str) -> Job | None:
-        jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
-        return jobs[0] if jobs else None
-
     async def list_jobs(
         self, *, conversation_id: str | None = None, limit: int = 100
     ) -> list[Job]:
@@ -257,14 +253,6 @@ class PostgresJobStore:
         return [job_from_row(r) for r in await self._call("fetch", query, limit)]
 
     # -- events -------------------------------------------------------------
-
-    async def record_event(
-        self, event: JobEvent, guard: Guard | None = None
-    ) -> EventResult:
-        [result] = await self.record_events([(event, guard)])
-        if isinstance(result, RpaError):
-            raise result
-        return result
 
     async def record_events(
         self, items: list[tuple[JobEvent, Guard | None]]

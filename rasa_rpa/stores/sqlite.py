@@ -22,7 +22,7 @@ from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
-from rasa_rpa.stores.common import plan_batch, storable
+from rasa_rpa.stores.common import SqlStore, plan_batch, storable
 from rasa_rpa.stores.sqlite_schema import (
     CLAIM_HEADS,
     INSERT_EVENT,
@@ -41,7 +41,7 @@ from rasa_rpa.stores.sqlite_schema import (
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 
-class SQLiteJobStore:
+class SQLiteJobStore(SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
     def __init__(
@@ -170,10 +170,6 @@ class SQLiteJobStore:
             ).fetchone()
         return None if row is None else job_from_row(row)
 
-    async def latest_job(self, conversation_id: str) -> Job | None:
-        jobs = await self.list_jobs(conversation_id=conversation_id, limit=1)
-        return jobs[0] if jobs else None
-
     async def list_jobs(
         self, *, conversation_id: str | None = None, limit: int = 100
     ) -> list[Job]:
@@ -200,14 +196,6 @@ class SQLiteJobStore:
         return [job_from_row(row) for row in rows]
 
     # -- events -------------------------------------------------------------
-
-    async def record_event(
-        self, event: JobEvent, guard: Guard | None = None
-    ) -> EventResult:
-        [result] = await self.record_events([(event, guard)])
-        if isinstance(result, RpaError):
-            raise result
-        return result
 
     async def record_events(
         self, items: list[tuple[JobEvent, Guard | None]]
