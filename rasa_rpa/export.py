@@ -108,19 +108,41 @@ def export_row(job: Job, events: int) -> dict[str, Any]:
     }
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _skipped_by_spreadsheets(char: str) -> bool:
+    """Spreadsheets look past blanks and control characters for a formula sign."""
+    return char.isspace() or not char.isprintable()
+
+
 def _cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run: robot-written text may start
-    with ``=``, ``+``, ``-`` or ``@`` (formula injection)."""
+    """A CSV cell a spreadsheet will not run.
+
+    The user chooses the conversation id and robots write the error, so a
+    cell may start with ``=``, ``+``, ``-`` or ``@``, also after leading
+    blanks or control characters (``"\\r=HYPERLINK(...)"``, ``"\\t=1+1"``),
+    which spreadsheets skip. Such a cell gets a leading ``'``, OWASP's advice:
+    the spreadsheet shows the text and runs nothing.
+    """
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
+    if isinstance(value, str):
+        first = next((c for c in value if not _skipped_by_spreadsheets(c)), "")
+        if first in _FORMULA_START or value[:1] in ("\t", "\r"):
+            return "'" + value
     return value
 
 
 def to_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
-    """Rows as CSV with a header; None becomes an empty cell."""
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    """Rows as CSV with a header; None becomes an empty cell.
+
+    Lines end in CRLF (RFC 4180): Python's writer quotes a cell only for the
+    characters of its line terminator, so with a bare LF a CR inside a cell
+    went out unquoted and a spreadsheet started a new row there.
+    """
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})

