@@ -12,6 +12,7 @@ reworded and translated the Rasa way) and plain text otherwise.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "render_inputs",
 ]
 
+log = logging.getLogger(__name__)
 DomainDict = dict[str, Any]
 Events = list[dict[str, Any]]
 #: The slot holding the conversation's latest job id.
@@ -153,36 +155,40 @@ class ActionStartRpaJob(Action):
                 output_channel=tracker.get_latest_input_channel(),
             )
         except ProviderError as exc:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_start_failed",
-                f"Sorry, I couldn't start {label}: {exc.message}",
-                rpa_automation=name,
-                rpa_error=exc.message,
-            )
-            return [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
+            # user_message, not message: the latter names URLs and paths,
+            # which are for the log (the service logged them with the job id).
+            reason = exc.user_message
+            events = [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
         except StoreError:
             reason = "my job records are unavailable right now; please try again soon"
+            events = []
+        except Exception:
+            # Last resort: whatever else went wrong, Rasa gets an answer, not a 500.
+            log.exception(
+                "starting %s failed", name, extra={"conversation_id": tracker.sender_id}
+            )
+            reason = "something went wrong on my side"
+            events = []
+        else:
             say(
                 dispatcher,
                 domain,
-                "utter_rpa_job_start_failed",
-                f"Sorry, I couldn't start {label}: {reason}",
+                "utter_rpa_job_started",
+                f"OK, I started {label} (job {job.id[:8]}). I'll keep you posted.",
                 rpa_automation=name,
-                rpa_error=reason,
+                rpa_job_id=job.id,
+                rpa_job_ref=job.id[:8],
             )
-            return []
+            return [SlotSet(JOB_SLOT, job.id)]
         say(
             dispatcher,
             domain,
-            "utter_rpa_job_started",
-            f"OK, I started {label} (job {job.id[:8]}). I'll keep you posted.",
+            "utter_rpa_job_start_failed",
+            f"Sorry, I couldn't start {label}: {reason}.",
             rpa_automation=name,
-            rpa_job_id=job.id,
-            rpa_job_ref=job.id[:8],
+            rpa_error=reason,
         )
-        return [SlotSet(JOB_SLOT, job.id)]
+        return events
 
 
 class ActionRpaJobStatus(Action):
