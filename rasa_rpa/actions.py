@@ -39,6 +39,7 @@ DomainDict = dict[str, Any]
 Events = list[dict[str, Any]]
 #: The slot holding the conversation's latest job id.
 JOB_SLOT = "rpa_job_id"
+RECORDS_UNAVAILABLE = "my job records are unavailable right now; please try again soon"
 
 
 def say(
@@ -53,6 +54,24 @@ def say(
         dispatcher.utter_message(response=response, **variables)
     else:
         dispatcher.utter_message(text=text)
+
+
+def records_unavailable(
+    dispatcher: CollectingDispatcher, domain: DomainDict, error: StoreError
+) -> Events:
+    """Tell the user the job store failed; log why. Rasa gets an answer, no 500.
+
+    The store also fails on what it cannot hold, such as a NUL byte in a
+    conversation id on PostgreSQL, so this is not only for outages.
+    """
+    log.warning("the job store failed: %s", error)
+    say(
+        dispatcher,
+        domain,
+        "utter_rpa_records_unavailable",
+        f"Sorry, {RECORDS_UNAVAILABLE}.",
+    )
+    return []
 
 
 def render_inputs(
@@ -160,7 +179,7 @@ class ActionStartRpaJob(Action):
             reason = exc.user_message
             events = [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
         except StoreError:
-            reason = "my job records are unavailable right now; please try again soon"
+            reason = RECORDS_UNAVAILABLE
             events = []
         except Exception:
             # Last resort: whatever else went wrong, Rasa gets an answer, not a 500.
@@ -200,7 +219,10 @@ class ActionRpaJobStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        job = await current_runtime().store.latest_job(tracker.sender_id)
+        try:
+            job = await current_runtime().store.latest_job(tracker.sender_id)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if job is None:
             say(
                 dispatcher,
@@ -232,7 +254,10 @@ class ActionCancelRpaJob(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         runtime = current_runtime()
-        job = await runtime.store.latest_job(tracker.sender_id)
+        try:
+            job = await runtime.store.latest_job(tracker.sender_id)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if job is None:
             say(
                 dispatcher,
@@ -251,7 +276,10 @@ class ActionCancelRpaJob(Action):
                 rpa_state=job.state.value,
             )
             return []
-        cancelled = await runtime.service.cancel_job(job)
+        try:
+            cancelled = await runtime.service.cancel_job(job)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if cancelled.state is not JobState.CANCELLED:  # it ended meanwhile
             say(
                 dispatcher,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from rasa_rpa.actions import define_automation_actions, describe_job
 from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.models import Job, JobState
+from tests.stores.test_contract import PG_URL
 
 DOMAIN = {
     "responses": {
@@ -171,6 +174,34 @@ def test_status_and_cancel_answer_any_conversation_id(edgy_server):
         assert "argv job failed" in status["responses"][0]["text"]
         cancel = edgy_server.run_action("action_cancel_rpa_job", sender)
         assert "already ended (failed)" in cancel["responses"][0]["text"]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL schema of its own, dropped afterwards."""
+    schema = f"actions_{uuid.uuid4().hex[:12]}"
+    yield schema
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def test_status_and_cancel_answer_when_the_store_refuses_the_id(
+    action_server, pg_schema
+):
+    # PostgreSQL text cannot hold NUL: the store fails, the actions still answer.
+    server = action_server(store={"url": f"{PG_URL}?schema={pg_schema}"})
+    for action in ("action_rpa_job_status", "action_cancel_rpa_job"):
+        result = server.run_action(action, "nul\x00sender")
+        [reply] = result["responses"]
+        assert "job records are unavailable" in reply["text"], reply
+        assert "UTF8" not in reply["text"]
 
 
 def test_describe_running_job():
