@@ -15,6 +15,7 @@ from rasa_rpa.errors import (
     ProviderUnavailable,
     RpaError,
     StoreError,
+    UnsendableInput,
 )
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.providers.base import Provider, StartRequest
@@ -40,6 +41,7 @@ __all__ = [
     "RpaError",
     "StartRequest",
     "StoreError",
+    "UnsendableInput",
     "__version__",
     "load_config",
 ]

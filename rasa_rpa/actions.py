@@ -12,6 +12,7 @@ reworded and translated the Rasa way) and plain text otherwise.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, ClassVar
 
@@ -33,10 +34,12 @@ __all__ = [
     "render_inputs",
 ]
 
+log = logging.getLogger(__name__)
 DomainDict = dict[str, Any]
 Events = list[dict[str, Any]]
 #: The slot holding the conversation's latest job id.
 JOB_SLOT = "rpa_job_id"
+RECORDS_UNAVAILABLE = "my job records are unavailable right now; please try again soon"
 
 
 def say(
@@ -51,6 +54,24 @@ def say(
         dispatcher.utter_message(response=response, **variables)
     else:
         dispatcher.utter_message(text=text)
+
+
+def records_unavailable(
+    dispatcher: CollectingDispatcher, domain: DomainDict, error: StoreError
+) -> Events:
+    """Tell the user the job store failed; log why. Rasa gets an answer, no 500.
+
+    The store also fails on what it cannot hold, such as a NUL byte in a
+    conversation id on PostgreSQL, so this is not only for outages.
+    """
+    log.warning("the job store failed: %s", error)
+    say(
+        dispatcher,
+        domain,
+        "utter_rpa_records_unavailable",
+        f"Sorry, {RECORDS_UNAVAILABLE}.",
+    )
+    return []
 
 
 def render_inputs(
@@ -153,36 +174,40 @@ class ActionStartRpaJob(Action):
                 output_channel=tracker.get_latest_input_channel(),
             )
         except ProviderError as exc:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_start_failed",
-                f"Sorry, I couldn't start {label}: {exc.message}",
-                rpa_automation=name,
-                rpa_error=exc.message,
-            )
-            return [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
+            # user_message, not message: the latter names URLs and paths,
+            # which are for the log (the service logged them with the job id).
+            reason = exc.user_message
+            events = [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
         except StoreError:
-            reason = "my job records are unavailable right now; please try again soon"
+            reason = RECORDS_UNAVAILABLE
+            events = []
+        except Exception:
+            # Last resort: whatever else went wrong, Rasa gets an answer, not a 500.
+            log.exception(
+                "starting %s failed", name, extra={"conversation_id": tracker.sender_id}
+            )
+            reason = "something went wrong on my side"
+            events = []
+        else:
             say(
                 dispatcher,
                 domain,
-                "utter_rpa_job_start_failed",
-                f"Sorry, I couldn't start {label}: {reason}",
+                "utter_rpa_job_started",
+                f"OK, I started {label} (job {job.id[:8]}). I'll keep you posted.",
                 rpa_automation=name,
-                rpa_error=reason,
+                rpa_job_id=job.id,
+                rpa_job_ref=job.id[:8],
             )
-            return []
+            return [SlotSet(JOB_SLOT, job.id)]
         say(
             dispatcher,
             domain,
-            "utter_rpa_job_started",
-            f"OK, I started {label} (job {job.id[:8]}). I'll keep you posted.",
+            "utter_rpa_job_start_failed",
+            f"Sorry, I couldn't start {label}: {reason}.",
             rpa_automation=name,
-            rpa_job_id=job.id,
-            rpa_job_ref=job.id[:8],
+            rpa_error=reason,
         )
-        return [SlotSet(JOB_SLOT, job.id)]
+        return events
 
 
 class ActionRpaJobStatus(Action):
@@ -194,7 +219,10 @@ class ActionRpaJobStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        job = await current_runtime().store.latest_job(tracker.sender_id)
+        try:
+            job = await current_runtime().store.latest_job(tracker.sender_id)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if job is None:
             say(
                 dispatcher,
@@ -226,7 +254,10 @@ class ActionCancelRpaJob(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         runtime = current_runtime()
-        job = await runtime.store.latest_job(tracker.sender_id)
+        try:
+            job = await runtime.store.latest_job(tracker.sender_id)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if job is None:
             say(
                 dispatcher,
@@ -245,7 +276,10 @@ class ActionCancelRpaJob(Action):
                 rpa_state=job.state.value,
             )
             return []
-        cancelled = await runtime.service.cancel_job(job)
+        try:
+            cancelled = await runtime.service.cancel_job(job)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
         if cancelled.state is not JobState.CANCELLED:  # it ended meanwhile
             say(
                 dispatcher,

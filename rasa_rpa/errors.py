@@ -14,7 +14,8 @@ catch one type. Third-party errors are translated at the boundary with
     │   ├── InvalidPayload         400/413/415/422: the body is wrong
     │   └── RateLimited            429: too many callbacks for one job
     ├── ProviderError          an RPA backend refused or failed (carries the provider)
-    │   └── ProviderUnavailable    the backend did not answer (retry later)
+    │   ├── ProviderUnavailable    the backend did not answer (retry later)
+    │   └── UnsendableInput        an input the provider cannot carry (NUL in argv...)
     └── DeliveryError          Rasa refused or failed an outbox message
         └── DeliveryRejected       Rasa said no for good (4xx): do not retry
 """
@@ -35,6 +36,7 @@ __all__ = [
     "RateLimited",
     "RpaError",
     "StoreError",
+    "UnsendableInput",
 ]
 
 
@@ -112,17 +114,65 @@ class RateLimited(CallbackError):
 
 
 class ProviderError(RpaError):
-    """An RPA backend refused or failed a request."""
+    """An RPA backend refused or failed a request.
 
-    def __init__(self, provider: str, message: str, *, job_id: str | None = None):
+    ``message`` is for operators and the log: it may name URLs, paths and
+    the vendor's own words (never secrets). ``user_message`` is what the
+    chat may show: plain words, no internals.
+    """
+
+    #: What the user reads when the raiser gave nothing more specific.
+    default_user_message = "the automation system refused it"
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        job_id: str | None = None,
+        user_message: str | None = None,
+    ):
         self.provider = provider
         self.job_id = job_id
         self.message = message
+        self.user_message = user_message or self.default_user_message
         super().__init__(f"{provider}: {message}")
 
 
 class ProviderUnavailable(ProviderError):
     """The backend could not be reached or timed out; the call may be retried."""
+
+    default_user_message = (
+        "the automation system is not answering right now; please try again later"
+    )
+
+
+class UnsendableInput(ProviderError):
+    """An input holds something this provider's transport cannot carry.
+
+    A NUL byte on a command line, non-ASCII or a line break in an HTTP
+    header, a value too long for a URL, a ``..`` URL path segment. Raised
+    before anything is sent, so retrying the same input is pointless.
+    ``input_name`` is None when no single input is to blame; ``problem``
+    then says what is wrong on its own.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        input_name: str | None,
+        problem: str,
+        *,
+        job_id: str | None = None,
+    ):
+        self.input_name = input_name
+        told = f"the {input_name} you gave" if input_name else "what you gave me"
+        super().__init__(
+            provider,
+            f"input {input_name!r} {problem}" if input_name else problem,
+            job_id=job_id,
+            user_message=f"{told} cannot be passed on to it as it is",
+        )
 
 
 class DeliveryError(RpaError):

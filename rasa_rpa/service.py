@@ -146,8 +146,9 @@ class JobService:
     ) -> Job:
         """Record a job and hand it to its provider.
 
-        On failure the job is recorded as failed with the reason and the
-        ProviderError is raised for the caller to tell the user.
+        On failure, whatever the provider raised, the job is recorded as
+        failed with the reason and a ProviderError is raised for the caller
+        to tell the user (its ``user_message``); nothing stays pending.
         """
         automation = self.config.automations.get(automation_name)
         if automation is None:
@@ -195,6 +196,24 @@ class JobService:
         except ProviderError as exc:
             error = exc
             error.job_id = error.job_id or job.id
+        except Exception as exc:
+            # A provider bug or an input it did not expect (a ValueError from
+            # deep in a library): fail the job now rather than leave it
+            # pending until it expires, and answer the action normally
+            # rather than with a 500. The traceback is for the maintainers.
+            log.error(
+                "job %s: provider %s failed unexpectedly at start",
+                job.id,
+                provider.name,
+                exc_info=exc,
+                extra={"job_id": job.id, "conversation_id": conversation_id},
+            )
+            error = ProviderError(
+                provider.name,
+                f"could not start the job: unexpected {type(exc).__name__}",
+                job_id=job.id,
+                user_message="something went wrong on my side",
+            )
         else:
             if ref:
                 job = await self.store.update_job(job.id, provider_ref=ref)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from rasa_rpa.actions import define_automation_actions, describe_job
+from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.models import Job, JobState
+from tests.stores.test_contract import PG_URL
 
 DOMAIN = {
     "responses": {
@@ -64,6 +69,139 @@ def test_cancel_of_a_finished_job_does_nothing(server):
     result = server.run_action("action_cancel_rpa_job", sender)
     assert "already ended (succeeded)" in result["responses"][0]["text"]
     assert server.job(job_id, sender)["state"] == "succeeded"
+
+
+@pytest.fixture
+def hooks() -> Iterator[FakeServer]:
+    """A webhook endpoint that records the paths it is asked for.
+
+    ``/run`` answers too, so a request that escaped its ``/hooks/...``
+    prefix would start a job there instead of failing.
+    """
+    with FakeServer() as server:
+        server.route("POST", r"/hooks/[^/]+/run", lambda r: (201, {}))
+        server.route("POST", r"/run", lambda r: (201, {}))
+        yield server
+
+
+@pytest.fixture
+def edgy_server(action_server, rasa_stand_in, hooks):
+    """Automations that put the ``customer`` entity where it is hard to carry."""
+    customer = {"customer": {"entity": "customer"}}
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        providers={
+            "hook_path": {
+                "type": "webhook",
+                "url": hooks.url + "/hooks/{inputs.customer}/run",
+            },
+            "hook_header": {
+                "type": "webhook",
+                "url": hooks.url + "/hooks/plain/run",
+                "headers": {"X-Customer": "{inputs.customer}"},
+            },
+        },
+        automations={
+            name: {
+                "provider": provider,
+                "task": "env" if provider == "testbots" else "x",
+                "intent": name,
+                "inputs": customer,
+            }
+            for name, provider in [
+                ("argv", "testbots"),
+                ("path", "hook_path"),
+                ("header", "hook_header"),
+            ]
+        },
+    )
+
+
+def assert_plain_words(reply: str, job_id: str, value: str) -> None:
+    """What a user may read: no exception text, URL, id or echo of the input."""
+    assert reply.startswith("Sorry, I couldn't start"), reply
+    assert len(reply) < 300, reply
+    for internal in ("Error", "Traceback", "://", "127.0.0.1", job_id, "\x00"):
+        assert internal not in reply, reply
+    assert value not in reply
+
+
+#: Inputs each provider must refuse itself, and why.
+UNSENDABLE = {
+    "nul-in-argv": ("argv", "ACME\x00; rm -rf /"),  # a command line cannot carry NUL
+    "non-ascii-header": ("header", "M\u00fcller GmbH"),  # nor can an HTTP header
+    "100kb-in-url": ("path", "x" * 100_000),  # no server takes such a URL
+    "dot-dot-segment": ("path", ".."),  # would make /hooks/../run, i.e. /run
+}
+
+
+def test_an_input_the_provider_cannot_send_fails_the_job_at_once(edgy_server, hooks):
+    # One server for all cases: starting one per case would cost seconds each.
+    for case, (intent, value) in UNSENDABLE.items():
+        sender = uuid.uuid4().hex
+        # run_action raises on anything but 200: no input may cost a 500.
+        result = edgy_server.run_action(
+            "action_start_rpa_job",
+            sender,
+            intent=intent,
+            entities=[{"entity": "customer", "value": value}],
+        )
+        [slot] = [e for e in result["events"] if e.get("name") == "rpa_job_id"]
+        job_id = slot["value"]
+        [reply] = result["responses"]
+        assert_plain_words(reply["text"], job_id, value)
+        # Failed when the action answered, not 10 minutes later on expiry.
+        job = edgy_server.job(job_id, sender)
+        assert job["state"] == "failed", (case, job)
+        assert "customer" in job["error"], (case, job)
+        assert len(job["error"]) < 300, case  # the 100 KB value is not echoed
+        assert f"job {job_id} could not start" in edgy_server.log(), case
+    assert "/run" not in [request.path for request in hooks.requests]
+
+
+def test_status_and_cancel_answer_any_conversation_id(edgy_server):
+    for sender in ["nul\x00sender", "n\u00e4me-\u4f1a\u8bdd", "s" * 100_000]:
+        for action in ("action_rpa_job_status", "action_cancel_rpa_job"):
+            result = edgy_server.run_action(action, sender)
+            assert "not started any job" in result["responses"][0]["text"]
+        edgy_server.run_action(
+            "action_start_rpa_job",
+            sender,
+            intent="argv",
+            entities=[{"entity": "customer", "value": "\x00"}],
+        )
+        status = edgy_server.run_action("action_rpa_job_status", sender)
+        assert "argv job failed" in status["responses"][0]["text"]
+        cancel = edgy_server.run_action("action_cancel_rpa_job", sender)
+        assert "already ended (failed)" in cancel["responses"][0]["text"]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL schema of its own, dropped afterwards."""
+    schema = f"actions_{uuid.uuid4().hex[:12]}"
+    yield schema
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def test_status_and_cancel_answer_when_the_store_refuses_the_id(
+    action_server, pg_schema
+):
+    # PostgreSQL text cannot hold NUL: the store fails, the actions still answer.
+    server = action_server(store={"url": f"{PG_URL}?schema={pg_schema}"})
+    for action in ("action_rpa_job_status", "action_cancel_rpa_job"):
+        result = server.run_action(action, "nul\x00sender")
+        [reply] = result["responses"]
+        assert "job records are unavailable" in reply["text"], reply
+        assert "UTF8" not in reply["text"]
 
 
 def test_describe_running_job():

@@ -1,10 +1,15 @@
-"""The job service's group commit: every caller is answered, batches or not."""
+"""The job service: group commit answers every caller; a start never strands a job."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from rasa_rpa.models import EventType, Job, JobEvent
+import pytest
+
+from rasa_rpa.errors import ProviderError
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.security import JobKeys
 from rasa_rpa.service import JobService
 from rasa_rpa.stores.sqlite import SQLiteJobStore
@@ -34,4 +39,40 @@ async def test_an_event_right_after_a_batch_is_not_left_waiting(tmp_path, make_c
         )
     )
     assert all(r.applied for r in burst)
+    await store.close()
+
+
+class Buggy(Provider):
+    """A provider whose start fails in a way no one planned for."""
+
+    type_name = "buggy"
+
+    async def start(self, request: StartRequest) -> str | None:
+        raise ValueError("embedded null byte")
+
+
+async def test_any_exception_from_a_provider_fails_the_job_at_once(
+    tmp_path, make_config, caplog
+):
+    config = make_config()
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    await store.open()
+
+    async def report(event: JobEvent) -> None:
+        return None
+
+    buggy = Buggy("local", config.providers["local"], config, report)
+    service = JobService(config, store, JobKeys("k" * 32), {"local": buggy})
+    with caplog.at_level(logging.WARNING, logger="rasa_rpa.service"):
+        with pytest.raises(ProviderError) as caught:
+            await service.start_job("collect_order_details", "c1", {"customer": "x"})
+    error = caught.value
+    assert error.job_id is not None
+    assert error.user_message == "something went wrong on my side"
+    job = await store.get_job(error.job_id)
+    assert job.state is JobState.FAILED
+    assert "unexpected ValueError" in (job.error or "")
+    # The cause is in the log, with the job id, for the maintainers.
+    logged = [r for r in caplog.records if r.exc_info]
+    assert logged and error.job_id in logged[0].getMessage()
     await store.close()

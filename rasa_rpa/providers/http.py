@@ -92,6 +92,12 @@ async def send(
         raise ProviderUnavailable(
             provider, f"{what}: cannot reach {shown} ({type(exc).__name__})"
         ) from exc
+    except (httpx.InvalidURL, ValueError) as exc:
+        # Raised before anything is sent (a URL over httpx's 64 KiB, a header
+        # httpx cannot encode): the request is wrong, so retrying will not help.
+        raise ProviderError(
+            provider, f"{what}: the request to {shown} cannot be sent ({exc})"
+        ) from exc
     if response.status_code in expect:
         return response
     detail = describe_response(response)

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rasa_rpa.errors import ProviderError
+from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.robot.client import (
@@ -40,7 +40,7 @@ from rasa_rpa.robot.client import (
     ENV_TOKEN,
 )
 
-__all__ = ["LocalRobotProvider", "describe_exit"]
+__all__ = ["LocalRobotProvider", "argv_problem", "describe_exit"]
 
 LISTENER = "rasa_rpa.robot.listener.JobListener"
 #: Environment variables a robot inherits (add more with ``env_passthrough``).
@@ -61,6 +61,8 @@ SAFE_ENV = (
     "DISPLAY",
     "SYSTEMROOT",
 )
+#: Longest single command-line argument Linux takes (MAX_ARG_STRLEN, 32 pages).
+MAX_ARG_BYTES = 32 * 4096
 #: Seconds between SIGTERM (Robot Framework stops gracefully) and SIGKILL.
 KILL_AFTER = 5.0
 
@@ -113,9 +115,9 @@ class LocalRobotProvider(Provider):
                 self.name,
                 f"unknown task {request.task!r}: {path} does not exist",
                 job_id=request.job.id,
+                user_message="its robot is not installed here",
             )
         run_dir = self.runs_dir / request.job.id
-        run_dir.mkdir(parents=True, exist_ok=True)
         command = [
             str(self.option("python", sys.executable)),
             "-m",
@@ -130,7 +132,11 @@ class LocalRobotProvider(Provider):
             f"RPA_JOB_ID:{request.job.id}",
         ]
         for key, value in request.inputs.items():
-            command += ["--variable", f"{key}:{'' if value is None else value}"]
+            argument = f"{key}:{'' if value is None else value}"
+            problem = argv_problem(argument)
+            if problem:
+                raise UnsendableInput(self.name, key, problem, job_id=request.job.id)
+            command += ["--variable", argument]
         command.append(str(path))
         creds = request.credentials
         # Credentials travel in the environment, not argv: argv is world-readable.
@@ -145,6 +151,7 @@ class LocalRobotProvider(Provider):
             ENV_TOKEN: creds.token,
         }
         try:
+            run_dir.mkdir(parents=True, exist_ok=True)
             with (run_dir / "console.log").open("wb") as console:
                 # subprocess, not the loop's spawn: uvloop (Sanic's loop) lets the
                 # child inherit the server's listening socket, which would keep
@@ -159,9 +166,13 @@ class LocalRobotProvider(Provider):
                     close_fds=True,
                     start_new_session=True,
                 )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            # ValueError: whatever argv_problem missed (subprocess's own checks).
             raise ProviderError(
-                self.name, f"cannot start the robot: {exc}", job_id=request.job.id
+                self.name,
+                f"cannot start the robot: {exc}",
+                job_id=request.job.id,
+                user_message="its robot could not be launched",
             ) from exc
         self._processes[request.job.id] = process
         monitor = asyncio.create_task(self._watch(request.job.id, process))
@@ -208,6 +219,27 @@ class LocalRobotProvider(Provider):
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+
+
+def argv_problem(argument: str) -> str | None:
+    """Why ``argument`` cannot be passed on a command line, or None if it can.
+
+    Checked before spawning so the user hears which input is to blame rather
+    than a bare ValueError or OSError from ``subprocess``. The words name
+    no value: a 100 KB input must not end up in the log or the store.
+    """
+    if "\0" in argument:
+        return "contains a NUL byte, which a command line cannot carry"
+    try:
+        size = len(os.fsencode(argument))
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it has a lone surrogate)"
+    if size > MAX_ARG_BYTES:
+        return (
+            f"is {size} bytes long; a command-line argument holds at most "
+            f"{MAX_ARG_BYTES}"
+        )
+    return None
 
 
 async def _wait(process: subprocess.Popen[bytes], every: float = 0.2) -> int:

@@ -20,22 +20,34 @@ signing secret it was given. rpa.yml::
 Placeholders: ``{job_id}``, ``{conversation_id}``, ``{task}``, ``{events_url}``,
 ``{token}``, ``{signing_secret}``, ``{inputs}`` and ``{inputs.<name>}``. A
 string that is exactly one placeholder keeps the value's JSON type.
+
+Values put into the URL are percent-encoded (``/``, ``?``, ``#`` cannot
+reshape it); a value that would make a ``.`` or ``..`` path segment, or a URL
+longer than 8000 characters, fails the job at start, as does a header value
+with non-ASCII or control characters. Put such inputs in the body instead.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from rasa_rpa.config import parse_duration
-from rasa_rpa.errors import ConfigError, ProviderError
+from rasa_rpa.errors import ConfigError, ProviderError, UnsendableInput
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.providers.http import async_client, send
 
 __all__ = ["WebhookProvider", "render_template"]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
+#: RFC 9110 (4.1) asks every party to take URLs of at least 8000 octets; longer
+#: ones are refused by common servers (414) and httpx stops at 65536.
+MAX_URL_LENGTH = 8000
+#: What an HTTP field value may hold (RFC 9110 5.5) and httpx can encode:
+#: visible ASCII, space and tab. Anything else (non-ASCII, CR/LF, NUL) is refused.
+_HEADER_SAFE = re.compile(r"[\t\x20-\x7e]*")
+_DOT_SEGMENTS = (".", "..")
 DEFAULT_BODY = {
     "job_id": "{job_id}",
     "conversation_id": "{conversation_id}",
@@ -72,7 +84,10 @@ def _lookup(values: dict[str, Any], name: str) -> Any:
 
 
 def _url_safe(values: dict[str, Any]) -> dict[str, Any]:
-    """Values percent-encoded for a URL: user input must not add path or query."""
+    """Values percent-encoded for a URL: user input must not add path or query.
+
+    Raises UnicodeEncodeError for text UTF-8 cannot encode (a lone surrogate).
+    """
     quoted: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, dict):
@@ -80,6 +95,16 @@ def _url_safe(values: dict[str, Any]) -> dict[str, Any]:
         else:
             quoted[key] = quote(str(value), safe="")
     return quoted
+
+
+def _placeholders(template: Any) -> list[str]:
+    """The placeholder names used in a template string, in order."""
+    return _PLACEHOLDER.findall(template) if isinstance(template, str) else []
+
+
+def _input_name(placeholder: str) -> str | None:
+    head, _, key = placeholder.partition(".")
+    return key if head == "inputs" and key else None
 
 
 def _dig(data: Any, path: str) -> Any:
@@ -106,6 +131,15 @@ class WebhookProvider(Provider):
                 "set the URL that starts the automation",
             )
         self.url: str = str(url)
+        # Every dot segment left after templating must then come from an
+        # input (and is refused at start); a literal one here is a typo.
+        if any(seg in _DOT_SEGMENTS for seg in urlsplit(self.url).path.split("/")):
+            raise ConfigError(
+                self.config.source,
+                f"providers.{self.name}.url",
+                "has a '.' or '..' path segment",
+                "write the path without dot segments",
+            )
         self._client = async_client(timeout=parse_duration(self.option("timeout", 10)))
 
     async def start(self, request: StartRequest) -> str | None:
@@ -120,7 +154,7 @@ class WebhookProvider(Provider):
             "inputs": request.inputs,
         }
         try:
-            url = str(render_template(self.url, _url_safe(values)))
+            url = self._render_url(values, request)
             body = render_template(self.option("body", DEFAULT_BODY), values)
             headers = render_template(self.option("headers", {}), values)
         except KeyError as exc:
@@ -130,7 +164,9 @@ class WebhookProvider(Provider):
                 f"the template in rpa.yml (providers.{self.name}) uses "
                 f"{{{exc.args[0]}}}, which this job does not have",
                 job_id=request.job.id,
+                user_message="it is not set up correctly",
             ) from None
+        self._check_headers(headers, values, request)
         response = await send(
             self._client,
             self.name,
@@ -148,6 +184,80 @@ class WebhookProvider(Provider):
         except ValueError:
             return None
         return None if ref is None else str(ref)
+
+    def _render_url(self, values: dict[str, Any], request: StartRequest) -> str:
+        """The URL with its placeholders filled, or UnsendableInput."""
+        used = [_input_name(p) for p in _placeholders(self.url)]
+        names = [name for name in used if name]
+        try:
+            quoted = _url_safe(values)
+        except UnicodeEncodeError:
+            raise UnsendableInput(
+                self.name,
+                None,
+                "an input is not valid Unicode text (it has a lone surrogate)",
+                job_id=request.job.id,
+            ) from None
+        url = str(render_template(self.url, quoted))
+        # Refused, not encoded as %2E: servers and proxies (nginx, for one)
+        # decode %2E before they resolve dot segments, so /hooks/%2E%2E/run
+        # can still reach /run behind them; and a segment that is only dots
+        # is never meaningful data. httpx itself would drop "/hooks/.." here.
+        if any(seg in _DOT_SEGMENTS for seg in urlsplit(url).path.split("/")):
+            # To blame one input, it must fill a whole segment on its own.
+            alone = [
+                _input_name(whole.group(1))
+                for seg in urlsplit(self.url).path.split("/")
+                if (whole := _PLACEHOLDER.fullmatch(seg))
+            ]
+            blamed = [
+                n for n in alone if n and quoted["inputs"].get(n) in _DOT_SEGMENTS
+            ]
+            problem = (
+                "would make a '.' or '..' segment in the URL path, "
+                "which would change where the request goes"
+            )
+            raise UnsendableInput(
+                self.name,
+                blamed[0] if blamed else None,
+                problem if blamed else f"the inputs together {problem}",
+                job_id=request.job.id,
+            )
+        if len(url) > MAX_URL_LENGTH:
+            longest = max(
+                names, key=lambda n: len(quoted["inputs"].get(n, "")), default=None
+            )
+            raise UnsendableInput(
+                self.name,
+                longest,
+                f"makes the URL {len(url)} characters long; "
+                f"at most {MAX_URL_LENGTH} are sent",
+                job_id=request.job.id,
+            )
+        return url
+
+    def _check_headers(
+        self, headers: Any, values: dict[str, Any], request: StartRequest
+    ) -> None:
+        """Refuse header values HTTP cannot carry, naming the input to blame."""
+        templates = self.option("headers", {})
+        for key, value in headers.items():
+            if _HEADER_SAFE.fullmatch(str(value)):
+                continue
+            names = [_input_name(p) for p in _placeholders(templates.get(key))]
+            blamed = [
+                n
+                for n in names
+                if n and not _HEADER_SAFE.fullmatch(str(values["inputs"].get(n)))
+            ]
+            cannot = f"non-ASCII or control characters, which header {key} cannot carry"
+            if blamed:
+                problem = f"has {cannot}"
+            else:  # e.g. a conversation id from a channel that allows any text
+                problem = f"the value for header {key} has {cannot}"
+            raise UnsendableInput(
+                self.name, blamed[0] if blamed else None, problem, job_id=request.job.id
+            )
 
     async def aclose(self) -> None:
         await self._client.aclose()

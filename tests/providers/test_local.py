@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rasa_rpa.providers.local import describe_exit
+from rasa_rpa.providers.local import MAX_ARG_BYTES, argv_problem, describe_exit
 
 
 def intents(rasa, sender):
@@ -152,8 +152,11 @@ def test_job_past_its_timeout_expires_and_is_stopped(action_server, rasa_stand_i
 def test_unknown_task_tells_the_user(server):
     sender = uuid.uuid4().hex
     result = server.run_action("action_start_rpa_job", sender, intent="missing")
-    assert "couldn't start" in result["responses"][0]["text"]
-    assert "does_not_exist" in result["responses"][0]["text"]
+    reply = result["responses"][0]["text"]
+    assert reply == "Sorry, I couldn't start missing: its robot is not installed here."
+    job_id = result["events"][0]["value"]
+    # The user reads plain words; the task and path are for the operator.
+    assert "unknown task 'does_not_exist'" in server.job(job_id, sender)["error"]
 
 
 @pytest.mark.parametrize(
@@ -222,3 +225,19 @@ def test_a_reused_pid_is_never_signalled(tmp_path):
 
     assert _runs_job(os.getpid(), "not-a-job-of-this-process") is False
     assert _runs_job(2**22 + 12345, "any") is False  # no such process
+
+
+@pytest.mark.parametrize(
+    ("argument", "problem"),
+    [
+        ("customer:ACME\x00x", "NUL byte"),
+        ("customer:\ud800", "lone surrogate"),
+        ("customer:" + "x" * MAX_ARG_BYTES, "bytes long"),
+    ],
+)
+def test_what_a_command_line_cannot_carry_is_named(argument, problem):
+    assert problem in (argv_problem(argument) or "")
+
+
+def test_ordinary_text_fits_on_a_command_line():
+    assert argv_problem("customer:M\u00fcller & S\u00f6hne; 'quoted'") is None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from rasa_rpa.errors import ProviderError, ProviderUnavailable
+from rasa_rpa.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderUnavailable,
+    UnsendableInput,
+)
 from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.models import Job
 from rasa_rpa.providers.base import StartRequest
+from rasa_rpa.providers.http import send
 from rasa_rpa.providers.webhook import WebhookProvider, render_template
 from rasa_rpa.security import JobKeys
 
@@ -111,3 +118,83 @@ async def test_errors_do_not_show_url_secrets(make_config, endpoint):
     await hook.aclose()
     assert "top-secret-signature" not in str(caught.value)
     assert "/broken" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("template", "inputs", "blamed"),
+    [
+        ("/hooks/{inputs.customer}/run", {"customer": ".."}, "customer"),
+        ("/hooks/{inputs.customer}/run", {"customer": "."}, "customer"),
+        ("/hooks/{inputs.a}{inputs.b}/run", {"a": ".", "b": "."}, None),
+    ],
+)
+async def test_dot_segments_from_inputs_are_refused(
+    make_config, endpoint, template, inputs, blamed
+):
+    # httpx resolves "/hooks/../run" to "/run"; %2E%2E would get past httpx,
+    # but servers and proxies decode it back before routing, so: refused.
+    hook = provider(make_config, url=endpoint.url + template)
+    with pytest.raises(UnsendableInput, match="segment in the URL path") as caught:
+        await hook.start(request_for(inputs=inputs))
+    await hook.aclose()
+    assert caught.value.input_name == blamed
+    assert endpoint.requests == []
+
+
+async def test_dots_inside_a_segment_are_data(make_config, endpoint):
+    endpoint.route("POST", r"/hooks/[^/]+/run", lambda r: (201, {}))
+    hook = provider(make_config, url=endpoint.url + "/hooks/{inputs.customer}/run")
+    await hook.start(request_for(inputs={"customer": "...x.."}))
+    await hook.aclose()
+    assert [r.path for r in endpoint.requests] == ["/hooks/...x../run"]
+
+
+def test_a_literal_dot_segment_in_the_url_is_a_config_error(make_config):
+    with pytest.raises(ConfigError, match=r"providers.hook.url.*dot segment"):
+        provider(make_config, url="http://127.0.0.1:9/hooks/../{task}")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("M\u00fcller", "non-ASCII or control characters"),
+        ("a\r\nX-Admin: 1", "non-ASCII or control characters"),
+        ("a\x00b", "non-ASCII or control characters"),
+    ],
+)
+async def test_header_values_http_cannot_carry_are_refused(
+    make_config, endpoint, value, problem
+):
+    hook = provider(
+        make_config,
+        url=endpoint.url + "/hooks/x",
+        headers={"X-Customer": "{inputs.customer}"},
+    )
+    with pytest.raises(UnsendableInput, match=problem) as caught:
+        await hook.start(request_for(inputs={"customer": value}))
+    await hook.aclose()
+    assert caught.value.input_name == "customer"
+    assert "customer" in caught.value.user_message
+    assert endpoint.requests == []
+
+
+async def test_a_url_too_long_to_send_is_refused_without_echoing_it(
+    make_config, endpoint
+):
+    hook = provider(make_config, url=endpoint.url + "/hooks/{inputs.customer}")
+    with pytest.raises(UnsendableInput, match="at most 8000") as caught:
+        await hook.start(request_for(inputs={"customer": "x" * 100_000}))
+    await hook.aclose()
+    assert len(caught.value.message) < 200
+    assert endpoint.requests == []
+
+
+async def test_send_turns_a_request_httpx_refuses_into_a_provider_error(endpoint):
+    # What the providers' own checks miss still fails as a ProviderError.
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(ProviderError, match="cannot be sent"):
+            await send(client, "p", "GET", endpoint.url + "/" + "x" * 70_000, what="w")
+        with pytest.raises(ProviderError, match="cannot be sent"):
+            await send(
+                client, "p", "GET", endpoint.url, what="w", headers={"X": "\u00fc"}
+            )
