@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse, json
 
 from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
+from rasa_rpa.limits import apply_server_limits
 from rasa_rpa.monitor import monitor_blueprint
 from rasa_rpa.providers.http import safe_url
 from rasa_rpa.routes import blueprint
@@ -37,9 +38,12 @@ log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
 
+_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 async def _http_error(request: Request, exc: SanicException) -> HTTPResponse:
     status = int(getattr(exc, "status_code", 500) or 500)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    code = _CODES.get(status, "http_error")
     return json({"error": {"code": code, "message": str(exc)}}, status=status)
 
 
@@ -55,6 +59,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
         return
     app.ctx.rasa_rpa_attached = True
     settings = config if isinstance(config, RpaConfig) else load_config(config)
+    apply_server_limits(app, settings.server)
     app.blueprint(blueprint)
     app.blueprint(vendor_blueprint)
     app.blueprint(botpress_blueprint)
