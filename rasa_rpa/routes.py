@@ -105,8 +105,9 @@ def check_body(runtime: Runtime, request: Request) -> None:
     limit = runtime.config.callbacks.max_body_bytes
     if len(request.body) > limit:
         raise too_large(limit)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type != "application/json":
+    # Media types are case-insensitive (RFC 9110, 8.3.1): APPLICATION/JSON is JSON.
+    content_type = request.headers.get("content-type", "").split(";")[0]
+    if content_type.strip().lower() != "application/json":
         raise InvalidPayload(
             "send the event as application/json",
             status=415,

@@ -56,3 +56,18 @@ def test_server_request_limit_applies_through_the_shim(sdk_url):
     assert answer.status == 413
     assert answer.json()["error"]["code"] == "too_large"
     assert answer.headers["connection"] == "close"
+
+
+def test_oversized_headers_are_431(sdk_url):
+    response = requests.get(
+        f"{sdk_url}/rpa/health", headers={"X-Padding": "x" * 20_000}, timeout=5
+    )
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "headers_too_large"
+
+
+def test_405_says_which_methods_are_allowed(sdk_url):
+    response = requests.delete(f"{sdk_url}/rpa/health", timeout=5)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET"}
