@@ -42,7 +42,9 @@ def require_admin(runtime: Runtime, request: Request) -> None:
 
 def query_limit(request: Request, default: int = 100) -> int:
     """The ``limit`` query parameter, checked (400 when it is not 1..MAX_LIMIT)."""
-    raw = request.args.get("limit", str(default))
+    # request.args drops blank values, which would turn `limit=` into the
+    # default: keep them, so an empty limit is refused like any other typo.
+    raw = str(request.get_args(keep_blank_values=True).get("limit", default))
     try:
         value = int(raw)
     except ValueError:

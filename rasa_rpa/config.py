@@ -33,6 +33,7 @@ __all__ = [
     "Automation",
     "InputSource",
     "RpaConfig",
+    "ServerSettings",
     "find_config_path",
     "load_config",
     "parse_duration",
@@ -101,6 +102,18 @@ class CallbackSettings(_Model):
     rate_limit: float = Field(default=50.0, gt=0)
     #: Callbacks a job may make in a burst above the sustained rate.
     rate_burst: int = Field(default=200, ge=1)
+
+
+class ServerSettings(_Model):
+    """Limits of the action server as a whole (rasa-rpa sets them on the app)."""
+
+    #: Largest request body on any route, Rasa's /webhook included (Sanic's
+    #: REQUEST_MAX_SIZE, 100 MB by default, bounds buffered memory per request).
+    #: Rasa posts the whole tracker, every event since the conversation began,
+    #: at ~2-5 KB per turn: 16 MiB fits some 3,000+ turns, and eight requests
+    #: at the limit cost ~128 MB, not the gigabyte 100 MB bodies could. (Under
+    #: 64 KiB Sanic would shrink its 8 KiB header limit too.)
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
 
 
 class HandoverSettings(_Model):
@@ -198,6 +211,7 @@ class RpaConfig(_Model):
     version: Literal[1] = 1
     rasa: RasaSettings = Field(default_factory=RasaSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)

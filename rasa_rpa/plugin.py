@@ -20,11 +20,12 @@ from typing import Any
 
 import pluggy
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.response import HTTPResponse, json
 
 from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
+from rasa_rpa.limits import apply_server_limits
 from rasa_rpa.monitor import monitor_blueprint
 from rasa_rpa.providers.http import safe_url
 from rasa_rpa.routes import blueprint
@@ -37,10 +38,24 @@ log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
 
+_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 async def _http_error(request: Request, exc: SanicException) -> HTTPResponse:
     status = int(getattr(exc, "status_code", 500) or 500)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-    return json({"error": {"code": code, "message": str(exc)}}, status=status)
+    message = str(exc)
+    if isinstance(exc, PayloadTooLarge) and request.route is None:
+        # Sanic says 413 for a head over REQUEST_MAX_HEADER_SIZE too; only the
+        # head has been read then (no route yet). RFC 6585 names it 431.
+        status, message = 431, "the request's headers are too large"
+        code = "headers_too_large"
+    else:
+        code = _CODES.get(status, "http_error")
+    # Sanic's own headers matter: Allow on a 405 (RFC 9110, 15.5.6), for one.
+    headers = dict(getattr(exc, "headers", None) or {})
+    return json(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
 
 
 @hookimpl
@@ -55,6 +70,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
         return
     app.ctx.rasa_rpa_attached = True
     settings = config if isinstance(config, RpaConfig) else load_config(config)
+    apply_server_limits(app, settings.server)
     app.blueprint(blueprint)
     app.blueprint(vendor_blueprint)
     app.blueprint(botpress_blueprint)

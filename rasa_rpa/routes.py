@@ -29,6 +29,7 @@ from rasa_rpa.errors import (
     RateLimited,
     StoreError,
 )
+from rasa_rpa.limits import install_body_limit, too_large
 from rasa_rpa.models import Job
 from rasa_rpa.payloads import parse_event
 from rasa_rpa.runtime import Runtime, current_runtime
@@ -96,14 +97,17 @@ def check_rate(runtime: Runtime, job_id: str) -> None:
 
 
 def check_body(runtime: Runtime, request: Request) -> None:
-    """413 for a body over the limit, 415 for anything but JSON."""
+    """413 for a body over the limit, 415 for anything but JSON.
+
+    Streaming routes were already held to the limit while their body was read
+    (:mod:`rasa_rpa.limits`); this also covers a route that is not streaming.
+    """
     limit = runtime.config.callbacks.max_body_bytes
     if len(request.body) > limit:
-        raise InvalidPayload(
-            f"the body is over {limit} bytes", status=413, code="too_large"
-        )
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type != "application/json":
+        raise too_large(limit)
+    # Media types are case-insensitive (RFC 9110, 8.3.1): APPLICATION/JSON is JSON.
+    content_type = request.headers.get("content-type", "").split(";")[0]
+    if content_type.strip().lower() != "application/json":
         raise InvalidPayload(
             "send the event as application/json",
             status=415,
@@ -123,7 +127,9 @@ def accepted(result: EventResult, event_id: str) -> HTTPResponse:
     return json(body, status=200 if result.duplicate else 202)
 
 
-@blueprint.post("/v1/jobs/<job_id:str>/events")
+# stream=True: the body is read within callbacks.max_body_bytes, before this
+# handler runs (rasa_rpa.limits), instead of buffered whole by Sanic.
+@blueprint.post("/v1/jobs/<job_id:str>/events", stream=True)
 async def post_event(request: Request, job_id: str) -> HTTPResponse:
     """Record a robot's event for ``job_id``."""
     runtime = current_runtime()
@@ -207,11 +213,16 @@ async def store_down(request: Request, exc: StoreError) -> HTTPResponse:
 
 
 def install_error_handlers(bp: Blueprint) -> None:
-    """Answer the library's errors as JSON on every route of ``bp``, and time them."""
+    """Answer the library's errors as JSON on every route of ``bp``, and time them.
+
+    Also holds the body of each ``stream=True`` route of ``bp`` to
+    ``callbacks.max_body_bytes`` before its handler runs.
+    """
     bp.exception(CallbackError)(callback_error)
     bp.exception(JobNotFound)(job_not_found)
     bp.exception(StoreError)(store_down)
     bp.on_request(start_timer)
+    install_body_limit(bp)
     bp.on_response(observe_latency)  # type: ignore[no-untyped-call]
 
 

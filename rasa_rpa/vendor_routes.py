@@ -44,7 +44,7 @@ vendor_blueprint = Blueprint("rasa_rpa_vendors", url_prefix="/rpa/v1/providers")
 botpress_blueprint = Blueprint("rasa_rpa_botpress", url_prefix="/api/v1/bots")
 
 
-@vendor_blueprint.post("/<name:str>/webhook")
+@vendor_blueprint.post("/<name:str>/webhook", stream=True)
 async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     """A vendor's own webhook for provider ``name``."""
     runtime = current_runtime()
@@ -106,7 +106,7 @@ async def _job_for(runtime: Runtime, provider: str, item: WebhookEvent) -> Job |
     raise InvalidPayload("the webhook names no job", code="no_job")
 
 
-@botpress_blueprint.post("/<bot_id:str>/mod/uipath/message")
+@botpress_blueprint.post("/<bot_id:str>/mod/uipath/message", stream=True)
 async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
     """The Botpress ``uipath`` module's callback, answered the way Botpress does."""
     runtime = current_runtime()

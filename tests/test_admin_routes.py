@@ -57,6 +57,17 @@ def test_jobs_are_listed_per_conversation(server):
     assert admin_get(server, "/jobs", limit="lots").status_code == 400
 
 
+def test_empty_limit_is_400_not_the_default(server):
+    for query in ("limit=", "limit"):
+        response = requests.get(
+            f"{server.url}/rpa/v1/jobs?{query}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert response.status_code == 400, (query, response.text)
+        assert response.json()["error"]["code"] == "bad_query"
+
+
 def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="chat")

@@ -161,3 +161,13 @@ def test_short_master_key_is_a_config_error(tmp_path):
         config_from_dict({"callbacks": {"secret": "short"}}, base_dir=tmp_path)
     assert caught.value.key == "callbacks.secret"
     assert "16 characters" in str(caught.value)
+
+
+def test_server_request_limit_defaults_to_16_mib_and_has_a_floor(tmp_path):
+    base = "version: 1\nproviders: {local: {type: local}}\n"
+    assert load_config(write(tmp_path, base)).server.max_request_bytes == 16 << 20
+    limit = base + "server:\n  max_request_bytes: ${TEST_MAX_REQUEST:-2000000}\n"
+    assert load_config(write(tmp_path, limit)).server.max_request_bytes == 2_000_000
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, base + "server: {max_request_bytes: 1000}\n"))
+    assert "server.max_request_bytes" in str(error.value)

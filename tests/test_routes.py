@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -159,6 +160,22 @@ def test_wrong_content_type_is_415(server, live_job):
         headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
+
+
+def test_media_type_is_case_insensitive(server, live_job):
+    # RFC 9110 8.3.1: type, subtype and parameter names are case-insensitive.
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(
+        server.events_url(job_id),
+        data=json.dumps(event()),
+        timeout=5,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "APPLICATION/JSON; Charset=UTF-8",
+        },
+    )
+    assert response.status_code == 202, response.text
 
 
 def test_oversized_body_is_413(server, live_job):
