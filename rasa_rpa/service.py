@@ -225,7 +225,10 @@ class JobService:
                 f"start-failed:{job.id}",
                 job.id,
                 EventType.FAILED,
-                {"error": error.message},
+                # The job's error is what the status action and the monitor
+                # show, so it gets the plain words; the operator's detail
+                # (URLs, paths, vendor wording) stays in the event and the log.
+                {"error": error.user_message, "detail": error.message},
                 source="plugin",
                 notify=False,
             )

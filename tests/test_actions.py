@@ -100,6 +100,8 @@ def edgy_server(action_server, rasa_stand_in, hooks):
                 "url": hooks.url + "/hooks/plain/run",
                 "headers": {"X-Customer": "{inputs.customer}"},
             },
+            # Nothing listens on port 9: the start fails naming this URL.
+            "hook_down": {"type": "webhook", "url": "http://127.0.0.1:9/secret/path"},
         },
         automations={
             name: {
@@ -112,6 +114,7 @@ def edgy_server(action_server, rasa_stand_in, hooks):
                 ("argv", "testbots"),
                 ("path", "hook_path"),
                 ("header", "hook_header"),
+                ("down", "hook_down"),
             ]
         },
     )
@@ -157,6 +160,21 @@ def test_an_input_the_provider_cannot_send_fails_the_job_at_once(edgy_server, ho
         assert len(job["error"]) < 300, case  # the 100 KB value is not echoed
         assert f"job {job_id} could not start" in edgy_server.log(), case
     assert "/run" not in [request.path for request in hooks.requests]
+
+
+def test_status_of_a_job_that_failed_at_start_names_no_internals(edgy_server):
+    sender = uuid.uuid4().hex
+    started = edgy_server.run_action("action_start_rpa_job", sender, intent="down")
+    [slot] = [e for e in started["events"] if e.get("name") == "rpa_job_id"]
+    job_id = slot["value"]
+    status = edgy_server.run_action("action_rpa_job_status", sender)
+    [reply] = status["responses"]
+    text = reply.get("text") or reply.get("rpa_status", "")
+    assert "down job failed" in text, text
+    for internal in ("://", "127.0.0.1", "/secret/path", job_id, "Error"):
+        assert internal not in text, text
+    # The operator still has the URL: in the job's event log and the log.
+    assert "/secret/path" in edgy_server.log()
 
 
 def test_status_and_cancel_answer_any_conversation_id(edgy_server):

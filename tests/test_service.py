@@ -71,7 +71,10 @@ async def test_any_exception_from_a_provider_fails_the_job_at_once(
     assert error.user_message == "something went wrong on my side"
     job = await store.get_job(error.job_id)
     assert job.state is JobState.FAILED
-    assert "unexpected ValueError" in (job.error or "")
+    # The job's error is what the chat may show; the detail is the operator's.
+    assert job.error == "something went wrong on my side"
+    [event] = await store.job_events(job.id)
+    assert "unexpected ValueError" in event["data"]["detail"]
     # The cause is in the log, with the job id, for the maintainers.
     logged = [r for r in caplog.records if r.exc_info]
     assert logged and error.job_id in logged[0].getMessage()

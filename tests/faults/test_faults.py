@@ -186,7 +186,8 @@ def test_provider_unreachable_at_start_fails_the_job_with_the_reason(
     assert "not answering right now" in reply
     assert "127.0.0.1" not in reply  # the URL is for the log, not the chat
     assert job["state"] == "failed"
-    assert "cannot reach" in job["error"]
+    assert "127.0.0.1" not in job["error"]  # the status action shows it too
+    assert "cannot reach" in server.log()  # the operator's detail
 
 
 def test_store_unavailable_gives_503_and_the_robots_retry_succeeds(

@@ -155,8 +155,10 @@ def test_unknown_task_tells_the_user(server):
     reply = result["responses"][0]["text"]
     assert reply == "Sorry, I couldn't start missing: its robot is not installed here."
     job_id = result["events"][0]["value"]
-    # The user reads plain words; the task and path are for the operator.
-    assert "unknown task 'does_not_exist'" in server.job(job_id, sender)["error"]
+    # The user (and the status action) read plain words; the task and path
+    # are for the operator, in the log and the job's event log.
+    assert server.job(job_id, sender)["error"] == "its robot is not installed here"
+    assert "unknown task 'does_not_exist'" in server.log()
 
 
 @pytest.mark.parametrize(
