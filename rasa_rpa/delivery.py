@@ -101,8 +101,9 @@ class RasaClient:
     async def has_delivery(self, conversation_id: str, delivery_id: str) -> bool:
         """Whether the tracker already holds the message tagged ``delivery_id``.
 
-        Asked only for messages in doubt (a dispatcher died between sending
-        and recording it), so the cost of reading the tracker is rare.
+        Asked only for messages in doubt (an attempt got no answer, or a
+        dispatcher died between sending and recording it), so the cost of
+        reading the tracker is rare.
         """
         url = f"{self._base}/conversations/{quote(conversation_id, safe='')}/tracker"
         params = {"include_events": "ALL", **self._auth_params}
@@ -271,7 +272,10 @@ class OutboxDispatcher(BackgroundLoop):
                 self._count(message, "dead")
             except DeliveryError as exc:
                 delay = self._backoff(message.attempts)
-                maybe_sent = exc.maybe_sent
+                # A message in doubt stays so whatever this attempt's error:
+                # a refused connection or a failed tracker check tells
+                # nothing about whether an earlier attempt reached Rasa.
+                maybe_sent = exc.maybe_sent or message.in_doubt
                 log.warning(
                     "outbox: message %s not delivered (%s); retry in %.1fs",
                     message.seq,

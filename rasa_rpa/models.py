@@ -194,7 +194,9 @@ class OutboxMessage:
     next_attempt_at: float = 0.0
     last_error: str | None = None
     created_at: float = field(default_factory=time.time)
-    #: A claimer's lease ran out before it reported: Rasa may already have it.
+    #: Rasa may already have it (an attempt got no answer, or a claimer's lease
+    #: ran out before it reported): check the tracker before sending. Stays
+    #: set through later failures until a delivery settles it.
     in_doubt: bool = False
 
     @property

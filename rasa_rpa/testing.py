@@ -9,7 +9,10 @@ like Rasa does (200 with a tracker, 401 on a wrong token), over real HTTP on
         rasa.wait_for(lambda calls: len(calls) >= 3)
         assert rasa.calls[0].body["name"] == "EXTERNAL_rpa_job_running"
 
-``rasa.status = 503`` makes it answer as if Rasa were down.
+``rasa.status = 503`` makes it answer as if Rasa were down;
+``rasa.go_offline()`` / ``rasa.come_back()`` make it refuse connections
+altogether, and ``rasa.crash_after_next_call()`` plays a Rasa that processes
+a call and dies before answering it.
 :func:`action_call` builds the body Rasa POSTs to the action server's
 ``/webhook``, to run an action without Rasa.
 """
@@ -17,6 +20,7 @@ like Rasa does (200 with a tracker, 401 on a wrong token), over real HTTP on
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -91,6 +95,9 @@ class RasaStandIn:
         self.known_intents: set[str] | None = None
         self.calls: list[RasaCall] = []
         self._lock = threading.Condition()
+        #: Open client connections, so going offline can cut them too.
+        self._connections: set[socket.socket] = set()
+        self._crash_next = False
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,6 +105,16 @@ class RasaStandIn:
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
+
+            def setup(self) -> None:
+                super().setup()
+                with stand_in._lock:
+                    stand_in._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with stand_in._lock:
+                    stand_in._connections.discard(self.connection)
+                super().finish()
 
             def do_GET(self) -> None:
                 url = urlparse(self.path)
@@ -149,6 +166,13 @@ class RasaStandIn:
                 with stand_in._lock:
                     stand_in.calls.append(call)
                     stand_in._lock.notify_all()
+                    crash, stand_in._crash_next = stand_in._crash_next, False
+                if crash:
+                    # Processed, then gone before answering: the client sees
+                    # the connection drop and then nobody listening.
+                    stand_in.go_offline()
+                    self.close_connection = True
+                    return
                 self._reply(200, {"tracker": {"sender_id": call.conversation_id}})
 
             def _reply(self, status: int, body: Any) -> None:
@@ -159,27 +183,86 @@ class RasaStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        self._handler = Handler
+        self._server = self._listen(port)
+        self._serving: threading.Thread | None = None
+        #: Serialises going offline and coming back (test thread vs handlers).
+        self._switch = threading.Lock()
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        server.daemon_threads = True
+        return server
 
     @property
     def url(self) -> str:
         """Base URL to put in ``rasa.url``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on, the same before and after going offline."""
+        port: int = self._server.server_address[1]
+        return port
+
+    @property
+    def offline(self) -> bool:
+        """Whether connections are refused right now."""
+        return self._serving is None
 
     def start(self) -> RasaStandIn:
         """Serve in the background."""
-        self._thread.start()
+        with self._switch:
+            self._serve()
         return self
+
+    def _serve(self) -> None:
+        self._serving = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+        self._serving.start()
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self.go_offline()
+
+    def go_offline(self) -> None:
+        """Refuse connections until :meth:`come_back`, like a Rasa that died.
+
+        The listening socket is closed and open keep-alive connections are
+        cut, so a client's next call fails to connect: it never reached Rasa.
+        """
+        with self._switch:
+            if self._serving is None:
+                return
+            self._server.shutdown()
+            self._server.server_close()
+            self._serving = None
+            with self._lock:
+                for connection in self._connections:
+                    try:
+                        connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:  # the client closed it meanwhile
+                        pass
+                self._lock.notify_all()
+
+    def come_back(self) -> None:
+        """Listen again on the same port (the URL in ``rasa.url`` stays right)."""
+        with self._switch:
+            if self._serving is not None:
+                return
+            self._server = self._listen(self.port)
+            self._serve()
+
+    def crash_after_next_call(self) -> None:
+        """Process the next call, then die before answering it.
+
+        The call is recorded (it is in the tracker), its connection is dropped
+        without an answer, and connections are refused until :meth:`come_back`:
+        the client cannot tell whether Rasa got it.
+        """
+        with self._lock:
+            self._crash_next = True
 
     def __enter__(self) -> RasaStandIn:
         return self.start()

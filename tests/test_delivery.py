@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -224,6 +225,38 @@ async def test_message_in_doubt_that_never_arrived_is_sent(setup):
     [again] = await store.claim_due(200.0, limit=10, lease=5)
     assert again.in_doubt
     await drain(dispatcher)
+    assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]
+
+
+async def test_message_in_doubt_set_aside_as_dead_is_checked_when_replayed(
+    setup, make_config
+):
+    # Rasa takes the message and dies before answering; while it is away the
+    # message grows too old and is set aside; an operator replays it later.
+    store, dispatcher, rasa = setup
+    await store.create_job(
+        Job(id="j1", automation="orders", provider="local", conversation_id="c1")
+    )
+    hour_ago = time.time() - 3600
+    await store.record_event(
+        JobEvent("e1", "j1", EventType.STARTED, {}, received_at=hour_ago)
+    )
+    rasa.crash_after_next_call()
+    await drain(dispatcher)
+    assert rasa.offline and len(rasa.calls) == 1
+    strict = OutboxDispatcher(
+        store, dispatcher.rasa, make_config(delivery={"max_age": "30m"}).delivery
+    )
+    deadline = time.monotonic() + 5
+    while not await store.list_outbox(status="dead"):
+        assert time.monotonic() < deadline, "never set aside"
+        await strict.drain_once()
+        await asyncio.sleep(0.05)
+    [dead] = await store.list_outbox(status="dead")
+    rasa.come_back()
+    assert await store.replay(dead.seq, time.time())
+    await drain(dispatcher)
+    assert await store.outbox_stats() == {"pending": 0, "delivered": 1, "dead": 0}
     assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]
 
 

@@ -115,10 +115,13 @@ class JobStore(Protocol):
 
         Only a conversation's oldest undelivered message is ever handed out,
         which keeps delivery in order per conversation even across processes.
+        A message is claimed ``in_doubt`` when it was marked so, or when an
+        earlier claimer's lease ran out before it reported (it may have sent
+        the message, then died); the claim stores that doubt durably.
         """
 
     async def mark_delivered(self, seq: int, now: float) -> None:
-        """The message reached Rasa."""
+        """The message reached Rasa; this settles any doubt about it."""
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
         """Several messages reached Rasa (one transaction for a delivery round)."""
@@ -128,12 +131,15 @@ class JobStore(Protocol):
     ) -> None:
         """The message failed and is due again at ``next_attempt_at``.
 
-        ``in_doubt``: Rasa may have processed it; the next claim reports it in
+        ``in_doubt``: Rasa may have processed it; later claims report it in
         doubt so the dispatcher checks the tracker before sending again.
+        False adds no doubt but never clears one: a later failure (Rasa
+        refusing connections, the tracker check itself failing) says nothing
+        about whether an earlier attempt arrived. Only a delivery settles it.
         """
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
-        """Rasa refused the message for good; keep it for an operator."""
+        """Set the message aside for an operator (refused, too old), doubt and all."""
 
     async def outbox_stats(self) -> dict[str, int]:
         """Counts of pending, delivered and dead messages."""
@@ -147,4 +153,8 @@ class JobStore(Protocol):
         """
 
     async def replay(self, seq: int, now: float) -> bool:
-        """Queue a dead (or delivered) message again; False if there is none."""
+        """Queue a dead (or delivered) message again; False if there is none.
+
+        A dead message in doubt stays in doubt, so the tracker is checked
+        before it is sent; a delivered one is sent again, as asked.
+        """

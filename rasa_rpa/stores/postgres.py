@@ -310,23 +310,15 @@ class PostgresJobStore(SqlStore):
         return sorted(map(message_from_row, rows), key=lambda m: m.seq or 0)
 
     async def mark_delivered(self, seq: int, now: float) -> None:
-        await self._call("execute", MARK_DELIVERED, seq, now)
+        await self._call("execute", MARK_DELIVERED, [seq], now)
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        await self._call(
-            "execute",
-            "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
-            " attempts = attempts + 1 WHERE seq = ANY($1::bigint[])",
-            seqs,
-            now,
-        )
+        await self._call("execute", MARK_DELIVERED, seqs, now)
 
     async def mark_retry(
         self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
     ) -> None:
-        # An expired lease is what marks a message in doubt at its next claim.
-        lease = next_attempt_at if in_doubt else None
-        await self._call("execute", MARK_RETRY, seq, error, next_attempt_at, lease)
+        await self._call("execute", MARK_RETRY, seq, error, next_attempt_at, in_doubt)
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:
         await self._call("execute", MARK_DEAD, seq, error, now)

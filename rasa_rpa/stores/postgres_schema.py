@@ -79,6 +79,15 @@ MIGRATIONS = [
     """
     CREATE INDEX jobs_by_provider_ref ON jobs (provider, provider_ref);
     """,
+    # 3: doubt ("Rasa may already have it") as a flag of its own. It used to
+    # ride on the lease, which the next failure cleared; pending rows with a
+    # lease were in doubt under that encoding (or are in flight: checking the
+    # tracker once more for those costs a read, never a duplicate).
+    """
+    ALTER TABLE outbox ADD COLUMN in_doubt BOOLEAN NOT NULL DEFAULT false;
+    UPDATE outbox SET in_doubt = true
+        WHERE lease_until IS NOT NULL AND delivered_at IS NULL AND dead_at IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_FIELDS = [
@@ -93,7 +102,7 @@ INSERT_JOB = (
 )
 MESSAGE_COLUMNS = (
     "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
-    " last_error, created_at"
+    " last_error, created_at, in_doubt"
 )
 # The head of each conversation, if it is due and not leased, locked so that a
 # concurrent claimer skips it. The outer WHERE repeats the pending test: after
@@ -121,16 +130,19 @@ WITH RECURSIVE waiting AS (
         ORDER BY o.seq LIMIT 1
     ) AS seq FROM waiting w WHERE w.conversation_id IS NOT NULL
 ), due AS (
-    SELECT o.seq, o.lease_until IS NOT NULL AS in_doubt
+    -- In doubt: an attempt failed without an answer, or a claimer's lease
+    -- ran out before it reported. Written down here, since the new lease
+    -- hides an expired one and this claimer may fail in turn.
+    SELECT o.seq, o.in_doubt OR o.lease_until IS NOT NULL AS in_doubt
     FROM outbox o JOIN heads h ON o.seq = h.seq
     WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
       AND o.next_attempt_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1)
     ORDER BY o.seq LIMIT $2
     FOR UPDATE OF o SKIP LOCKED
 )
-UPDATE outbox SET lease_until = $3 FROM due WHERE outbox.seq = due.seq
-RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))},
-    due.in_doubt
+UPDATE outbox SET lease_until = $3, in_doubt = due.in_doubt
+FROM due WHERE outbox.seq = due.seq
+RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}
 """
 # Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
 LOCK_JOBS = (
@@ -184,12 +196,15 @@ ORDER BY n
 #: First key of the per-conversation advisory lock taken in record_events.
 CONVERSATION_LOCK = 0x5250
 MARK_DELIVERED = (
-    "UPDATE outbox SET delivered_at = $2, lease_until = NULL,"
-    " attempts = attempts + 1 WHERE seq = $1"
+    "UPDATE outbox SET delivered_at = $2, lease_until = NULL, in_doubt = false,"
+    " attempts = attempts + 1 WHERE seq = ANY($1::bigint[])"
 )
+# OR, never a plain set: a failure says nothing about an earlier attempt, so
+# only a delivery settles a doubt.
 MARK_RETRY = (
     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-    " next_attempt_at = $3, lease_until = $4 WHERE seq = $1"
+    " next_attempt_at = $3, lease_until = NULL, in_doubt = in_doubt OR $4"
+    " WHERE seq = $1"
 )
 MARK_DEAD = (
     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"

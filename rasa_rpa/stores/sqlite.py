@@ -32,6 +32,7 @@ from rasa_rpa.stores.sqlite_schema import (
     OUTBOX_STATUS,
     SCHEMA_VERSION,
     UPDATABLE,
+    claimed_from_row,
     job_from_row,
     job_row,
     job_updates,
@@ -282,20 +283,24 @@ class SQLiteJobStore(SqlStore):
             db.execute("BEGIN IMMEDIATE")
             try:
                 rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
+                claimed = [claimed_from_row(r) for r in rows]
+                # The doubt an expired lease shows is written down now: the
+                # new lease hides it, and this claimer may fail in turn.
                 db.executemany(
-                    "UPDATE outbox SET lease_until = ? WHERE seq = ?",
-                    [(now + lease, r["seq"]) for r in rows],
+                    "UPDATE outbox SET lease_until = ?, in_doubt = ? WHERE seq = ?",
+                    [(now + lease, m.in_doubt, m.seq) for m in claimed],
                 )
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._commit(db)
-        return [message_from_row(r) for r in rows]
+        return claimed
 
     async def mark_delivered(self, seq: int, now: float) -> None:
         with self._errors():
             self.db.execute(
                 "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
+                " in_doubt = 0,"
                 " attempts = attempts + 1 WHERE seq = ?",
                 (now, seq),
             )
@@ -307,6 +312,7 @@ class SQLiteJobStore(SqlStore):
             try:
                 db.executemany(
                     "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
+                    " in_doubt = 0,"
                     " attempts = attempts + 1 WHERE seq = ?",
                     [(now, seq) for seq in seqs],
                 )
@@ -318,13 +324,14 @@ class SQLiteJobStore(SqlStore):
     async def mark_retry(
         self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
     ) -> None:
-        # An expired lease is what marks a message in doubt at its next claim.
-        lease = next_attempt_at if in_doubt else None
+        # OR, never a plain set: a failure says nothing about an earlier
+        # attempt, so only a delivery settles a doubt.
         with self._errors():
             self.db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = ?, lease_until = ? WHERE seq = ?",
-                (error, next_attempt_at, lease, seq),
+                " next_attempt_at = ?, lease_until = NULL,"
+                " in_doubt = (in_doubt OR ?) WHERE seq = ?",
+                (error, next_attempt_at, in_doubt, seq),
             )
 
     async def mark_dead(self, seq: int, error: str, now: float) -> None:

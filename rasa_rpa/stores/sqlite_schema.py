@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
@@ -22,6 +23,7 @@ __all__ = [
     "OUTBOX_STATUS",
     "SCHEMA_VERSION",
     "UPDATABLE",
+    "claimed_from_row",
     "dump",
     "job_from_row",
     "job_row",
@@ -85,6 +87,15 @@ MIGRATIONS = [
     # 2: vendor webhooks name jobs by the vendor's id.
     """
     CREATE INDEX jobs_by_provider_ref ON jobs(provider, provider_ref);
+    """,
+    # 3: doubt ("Rasa may already have it") as a flag of its own. It used to
+    # ride on the lease, which the next failure cleared; pending rows with a
+    # lease were in doubt under that encoding (or are in flight: checking the
+    # tracker once more for those costs a read, never a duplicate).
+    """
+    ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET in_doubt = 1
+        WHERE lease_until IS NOT NULL AND delivered_at IS NULL AND dead_at IS NULL;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -215,5 +226,15 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
         created_at=row["created_at"],
-        in_doubt=row["lease_until"] is not None,
+        in_doubt=bool(row["in_doubt"]),
     )
+
+
+def claimed_from_row(row: sqlite3.Row) -> OutboxMessage:
+    """The message as a claim hands it out, from its row before the claim.
+
+    In doubt when marked so, or when an earlier claimer's lease ran out
+    before it reported: that claimer may have sent it, then died.
+    """
+    message = message_from_row(row)
+    return replace(message, in_doubt=message.in_doubt or row["lease_until"] is not None)

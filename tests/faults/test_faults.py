@@ -155,6 +155,64 @@ def test_rasa_down_for_a_while_then_everything_arrives_in_order(
     server.run_action("action_cancel_rpa_job", sender)
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def outbox_pending(server) -> int:
+    health = requests.get(f"{server.url}/rpa/health", timeout=5).json()
+    return int(health["outbox"]["pending"])
+
+
+def test_message_in_doubt_stays_in_doubt_while_rasa_refuses_connections(
+    burst_server, rasa_stand_in, capsys
+):
+    """Rasa takes the call and dies before answering, then refuses connections.
+
+    The dispatcher cannot know whether the message arrived, and its tracker
+    check fails too while Rasa is away; that second failure must not make it
+    forget the doubt, or it sends the message again once Rasa is back.
+    """
+    server = burst_server
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    server.wait_job(job_id, sender, "running")
+    wait_until(lambda: outbox_pending(server) == 0, 20, "the start to be delivered")
+    rasa_stand_in.crash_after_next_call()
+    robot = RobotClient(
+        server.events_url(job_id), token=server.keys.mint_token(job_id, sender)
+    )
+    robot.send("message", {"text": "only once"})
+    robot.close()
+    wait_until(lambda: rasa_stand_in.offline, 20, "the stand-in to crash")
+    crashed = time.monotonic()
+    # Tried again while Rasa refuses connections: the tracker check failed.
+    wait_until(
+        lambda: server.log().count("Rasa unreachable") >= 2, 20, "failed retries"
+    )
+    refused = server.log().count("Rasa unreachable")
+    rasa_stand_in.come_back()
+    back = time.monotonic()
+    wait_until(lambda: outbox_pending(server) == 0, 20, "the outbox to drain")
+    texts = bot_texts(rasa_stand_in, sender)
+    report(
+        capsys,
+        "Rasa dies after taking a message, then refuses connections",
+        {
+            "Rasa away for (s)": round(back - crashed, 2),
+            "attempts refused meanwhile": refused,
+            "times the message is in the tracker": texts.count("only once"),
+        },
+    )
+    assert texts == ["only once"]
+    server.run_action("action_cancel_rpa_job", sender)
+
+
 def test_provider_unreachable_at_start_fails_the_job_with_the_reason(
     action_server, capsys
 ):

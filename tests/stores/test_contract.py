@@ -226,7 +226,61 @@ async def test_lease_expiry_hands_an_unacknowledged_message_out_again(
     assert again.in_doubt  # the first claimer may have sent it before dying
     await store.mark_retry(again.seq, "down", next_attempt_at=140.0)
     [retried] = await store.claim_due(141.0, limit=10, lease=30)
-    assert not retried.in_doubt  # a reported failure is not in doubt
+    # A later failure does not tell whether the first claimer sent it.
+    assert retried.in_doubt
+
+
+async def test_doubt_survives_later_failures_reopening_and_dead_letters(
+    backend: Backend,
+) -> None:
+    """Only a delivery settles a doubt: not a failure, a restart or a replay."""
+    store = await backend.open()
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.STARTED))
+    [first] = await store.claim_due(100.0, limit=10, lease=30)
+    assert not first.in_doubt
+    await store.mark_retry(first.seq or 0, "no answer", 110.0, in_doubt=True)
+    await store.close()
+    store = await backend.open()  # an action server restart
+    [second] = await store.claim_due(120.0, limit=10, lease=30)
+    assert second.in_doubt
+    await store.mark_retry(second.seq or 0, "tracker check refused", 130.0)
+    [third] = await store.claim_due(140.0, limit=10, lease=30)
+    assert third.in_doubt
+    await store.mark_dead(third.seq or 0, "too old", 150.0)
+    [dead] = await store.list_outbox(status="dead")
+    assert dead.in_doubt
+    assert await store.replay(dead.seq or 0, 160.0)
+    [replayed] = await store.claim_due(170.0, limit=10, lease=30)
+    assert replayed.in_doubt  # so the tracker is checked before it is sent
+    await store.mark_delivered(replayed.seq or 0, 180.0)
+    assert await backend.sql("SELECT COUNT(*) FROM outbox WHERE in_doubt") == 0
+    assert await store.replay(replayed.seq or 0, 190.0)
+    [again] = await store.claim_due(200.0, limit=10, lease=30)
+    assert not again.in_doubt  # a delivered message replayed is sent, as asked
+
+
+async def test_doubt_kept_in_the_lease_before_schema_3_is_migrated(
+    backend: Backend,
+) -> None:
+    """Stores written before the flag marked doubt with a lease left in place."""
+    store = await backend.open()
+    await store.create_job(new_job("a", "c1"))
+    await store.create_job(new_job("b", "c2"))
+    await store.record_event(event("e1", EventType.STARTED, "a"))
+    await store.record_event(event("e2", EventType.STARTED, "b"))
+    await store.close()
+    await backend.sql("ALTER TABLE outbox DROP COLUMN in_doubt")
+    await backend.sql("UPDATE schema_version SET version = 2")
+    # Schema 2's mark_retry(in_doubt=True): the lease set to the next attempt.
+    await backend.sql(
+        "UPDATE outbox SET lease_until = 200, next_attempt_at = 200, attempts = 1"
+        " WHERE job_id = 'a'"
+    )
+    await backend.open()
+    assert await backend.sql("SELECT version FROM schema_version") == 3
+    assert await backend.sql("SELECT job_id FROM outbox WHERE in_doubt") == "a"
+    assert await backend.sql("SELECT COUNT(*) FROM outbox WHERE in_doubt") == 1
 
 
 async def test_dead_message_stops_blocking_its_conversation(store: JobStore) -> None:
@@ -287,7 +341,7 @@ async def test_schema_version_is_recorded_and_newer_schema_refused(
     backend: Backend,
 ) -> None:
     await backend.open()
-    assert await backend.sql("SELECT version FROM schema_version") == 2
+    assert await backend.sql("SELECT version FROM schema_version") == 3
     assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
     await (await backend.open()).close()  # reopening migrates nothing
     assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
@@ -300,7 +354,7 @@ async def test_stores_opening_together_migrate_once(backend: Backend) -> None:
     stores = [backend.new() for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     backend.opened.extend(stores)
-    assert await backend.sql("SELECT version FROM schema_version") == 2
+    assert await backend.sql("SELECT version FROM schema_version") == 3
 
 
 async def test_latest_job_per_conversation(store: JobStore) -> None:
