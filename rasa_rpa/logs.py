@@ -9,12 +9,13 @@ exception text from third-party libraries.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from rasa_rpa import strictjson
 
 __all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
 
@@ -76,7 +77,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str)
+        return strictjson.dumps(entry, default=str)
 
 
 _filter = RedactingFilter()
