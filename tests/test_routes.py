@@ -149,6 +149,25 @@ def test_bad_event_is_422_and_says_why(server, live_job):
     assert "between 0 and 100" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_non_finite_number_is_422(server, live_job, number):
+    """JSON has no NaN or Infinity; accepting them broke the admin API and Rasa."""
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(
+        server.events_url(job_id),
+        data=b'{"id": "nf", "type": "job.progress", "data": {"progress": 5, '
+        b'"extra": {"ratio": ' + number + b"}}}",
+        timeout=5,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "finite" in response.json()["error"]["message"]
+
+
 def test_wrong_content_type_is_415(server, live_job):
     job_id, sender = live_job
     token = server.keys.mint_token(job_id, sender)
