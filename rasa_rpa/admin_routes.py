@@ -15,13 +15,14 @@ import time
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
 from rasa_rpa.models import OutboxMessage
 from rasa_rpa.routes import install_error_handlers
 from rasa_rpa.runtime import Runtime, current_runtime
 from rasa_rpa.security import same_text
+from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 import jwt
 
+from rasa_rpa import strictjson
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.config import DeliverySettings, RasaSettings
 from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
@@ -75,6 +76,8 @@ class RasaClient:
                 connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
                 headers=self._auth_headers,
+                # Rasa gets strict JSON: aiohttp's default json.dumps writes NaN.
+                json_serialize=strictjson.dumps,
             )
         return self._session
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from rasa_rpa import strictjson
 from rasa_rpa.models import Job, OutboxMessage
 
 __all__ = [
@@ -150,7 +150,7 @@ def to_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
 
 def to_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
     """Rows as one JSON array (``jq``-friendly)."""
-    json.dump(list(rows), out, indent=2)
+    out.write(strictjson.dumps(list(rows), indent=2))
     out.write("\n")
 
 
@@ -203,7 +203,7 @@ def timeline_table(events: Iterable[dict[str, Any]]) -> str:
             event.get("type"),
             event.get("source"),
             "yes" if event.get("applied") else "no (ignored)",
-            _clip(json.dumps(event.get("data") or {}, default=str), 60),
+            _clip(strictjson.dumps(event.get("data") or {}, default=str), 60),
         )
         for event in events
     ]
@@ -254,8 +254,8 @@ def job_details(
         ("started", iso(job.started_at)),
         ("finished", iso(job.finished_at)),
         ("queue / run", f"{row['queue_seconds']}s / {row['run_seconds']}s"),
-        ("inputs", json.dumps(job.inputs, default=str)),
-        ("outputs", json.dumps(job.outputs, default=str)),
+        ("inputs", strictjson.dumps(job.inputs, default=str)),
+        ("outputs", strictjson.dumps(job.outputs, default=str)),
     ]
     lines = [f"job {job.id}"]
     lines += [f"  {k:<14}{v}" for k, v in fields if v not in (None, "")]

@@ -12,12 +12,13 @@ any logger, third-party ones included, and for exception text.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from rasa_rpa import strictjson
 
 __all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
 
@@ -157,7 +158,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str)
+        return strictjson.dumps(entry, default=str)
 
 
 _filter = RedactingFilter()

@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json, raw
+from sanic.response import HTTPResponse, raw
 
 from rasa_rpa.admin_routes import MAX_LIMIT, query_limit, require_admin
 from rasa_rpa.models import FINAL_STATES, Job, JobState
 from rasa_rpa.routes import install_error_handlers
 from rasa_rpa.runtime import current_runtime
+from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["PAGE_PATH", "monitor_blueprint", "percentile", "summarize"]
 

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from rasa_rpa.models import Job, OutboxMessage
     from rasa_rpa.stores import JobStore
 
+from rasa_rpa import strictjson
 from rasa_rpa.config import CONFIG_ENV, RpaConfig, load_config
-from rasa_rpa.errors import StoreError
+from rasa_rpa.errors import InvalidPayload, StoreError
 from rasa_rpa.security import keys_for
 
 __all__ = [
@@ -107,7 +108,7 @@ def jobs_list_command(args: argparse.Namespace) -> int:
         lambda s: s.list_jobs(conversation_id=args.conversation, limit=args.limit),
     )
     if args.json:
-        print(json.dumps({"jobs": [job.public() for job in jobs]}, indent=2))
+        print(strictjson.dumps({"jobs": [job.public() for job in jobs]}, indent=2))
     else:
         print(jobs_table(jobs) if jobs else "no jobs")
     return 0
@@ -136,7 +137,7 @@ def jobs_show_command(args: argparse.Namespace) -> int:
     if args.json:  # the admin API's shapes, so scripts can use either
         messages = [{"status": s, **outbox_row(m)} for s, m in outbox]
         body = {"job": job.public(), "events": events, "outbox": messages}
-        print(json.dumps(body, indent=2, default=str))
+        print(strictjson.dumps(body, indent=2, default=str))
     else:
         print(job_details(job, events, outbox))
     return 0
@@ -174,8 +175,8 @@ def send_event_command(args: argparse.Namespace) -> int:
     from rasa_rpa.robot.client import CallbackRefused, RobotClient
 
     try:
-        data = json.loads(args.data)
-    except ValueError as exc:
+        data = strictjson.loads(args.data)  # the server refuses NaN: say so here
+    except (ValueError, InvalidPayload) as exc:
         data = exc
     if not isinstance(data, dict):
         print(f"rasa-rpa: --data must be a JSON object ({data})", file=sys.stderr)

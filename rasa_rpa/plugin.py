@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 from sanic import Request, Sanic
 from sanic.exceptions import PayloadTooLarge, SanicException
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
@@ -30,6 +30,7 @@ from rasa_rpa.monitor import monitor_blueprint
 from rasa_rpa.providers.http import safe_url
 from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
+from rasa_rpa.strictjson import json_response as json
 from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
 
 __all__ = ["attach", "attach_sanic_app_extensions", "hookimpl"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json, raw
+from sanic.response import HTTPResponse, raw
 
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -35,6 +35,7 @@ from rasa_rpa.payloads import parse_event
 from rasa_rpa.runtime import Runtime, current_runtime
 from rasa_rpa.security import TokenClaims, verify_webhook
 from rasa_rpa.stores.base import EventResult, Guard
+from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["authenticate", "blueprint", "error", "install_error_handlers", "load_job"]
 

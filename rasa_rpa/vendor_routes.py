@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -26,7 +26,7 @@ from rasa_rpa.errors import (
     ProviderError,
 )
 from rasa_rpa.models import EventType, Job, JobEvent
-from rasa_rpa.payloads import load_json_object
+from rasa_rpa.payloads import check_data, load_json_object
 from rasa_rpa.providers.base import WebhookEvent
 from rasa_rpa.routes import (
     accepted,
@@ -37,6 +37,8 @@ from rasa_rpa.routes import (
     load_job,
 )
 from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.security import TokenClaims
+from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["botpress_blueprint", "vendor_blueprint"]
 
@@ -64,8 +66,17 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
         ) from None
     except ProviderError as exc:  # the vendor's own format was not understood
         raise InvalidPayload(exc.message) from exc
+    # Every credential first, before any job is looked up or its rate limit
+    # charged: a stranger must not learn which job ids exist, nor spend a
+    # job's budget and lock its genuine notifier out (SAP has no status API
+    # to fall back on). Data is held to the native API's rules as well.
+    checked: list[tuple[WebhookEvent, TokenClaims | None]] = []
     for item in received:
-        job = await _job_for(runtime, name, item)
+        claims = _authenticate(runtime, item)
+        check_data(item.type, item.data)
+        checked.append((item, claims))
+    for item, claims in checked:
+        job = await _job_for(runtime, name, item, claims)
         if job is None:
             # Webhooks can beat the start call's answer (the vendor's id is not
             # saved yet). Acknowledge: a refusal would make UiPath switch the
@@ -75,11 +86,6 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
         check_rate(runtime, job.id)
         event = JobEvent(
             item.event_id, job.id, item.type, item.data, source=f"{name}-webhook"
-        )
-        claims = (
-            None
-            if item.token is None
-            else runtime.keys.verify_token(item.token, job.id)
         )
         result = await runtime.service.record(event, credential_guard(runtime, claims))
         results.append(
@@ -93,11 +99,30 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     return json({"received": len(results), "events": results}, status=202)
 
 
-async def _job_for(runtime: Runtime, provider: str, item: WebhookEvent) -> Job | None:
+def _authenticate(runtime: Runtime, item: WebhookEvent) -> TokenClaims | None:
+    """The per-job token's claims; None when the provider checked a signature.
+
+    Touches neither the store nor the rate limiter, so a bad token gets the
+    same 401 whether or not the job it names exists. A good token for
+    another job is a 403, as on the native route.
+    """
+    if item.token is None:
+        return None  # e.g. UiPath: receive_webhook verified X-UiPath-Signature
     if item.job_id:
-        job = await runtime.store.get_job(item.job_id)
+        return runtime.keys.verify_token(item.token, item.job_id)
+    return runtime.keys.identify(item.token)
+
+
+async def _job_for(
+    runtime: Runtime, provider: str, item: WebhookEvent, claims: TokenClaims | None
+) -> Job | None:
+    """The job the (already authenticated) webhook is about, None if unknown yet."""
+    # A token names its job: trust that over a vendor id in the body.
+    job_id = item.job_id or (claims.job_id if claims is not None else None)
+    if job_id:
+        job = await runtime.store.get_job(job_id)
         if job.provider != provider:
-            raise Forbidden(f"job {item.job_id} does not belong to provider {provider}")
+            raise Forbidden(f"job {job_id} does not belong to provider {provider}")
         if item.provider_ref and job.provider_ref not in (None, item.provider_ref):
             raise Forbidden("the vendor's job id does not match this job")
         return job
@@ -123,11 +148,14 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
     target = body.get("target")
     if target is not None and str(target) != job.conversation_id:
         raise Forbidden("target is not the conversation this token belongs to")
+    data = _message_data(body.get("message"))
+    # The native route's rules, so no route takes what another refuses.
+    check_data(EventType.MESSAGE, data, where="message")
     event = JobEvent(
         uuid.uuid4().hex,  # Botpress sends no id: every call is a new message
         job.id,
         EventType.MESSAGE,
-        _message_data(body.get("message")),
+        data,
         source="botpress-compat",
     )
     result = await runtime.service.record(event, credential_guard(runtime, claims))
@@ -135,13 +163,15 @@ async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
 
 
 def _message_data(message: Any) -> dict[str, Any]:
-    """A Botpress payload (``{type: "text", text}`` or a string) as our message."""
-    if isinstance(message, str) and message:
+    """A Botpress payload (``{type: "text", text}`` or a string) as our message.
+
+    Fields are passed on as sent, not filtered by type: check_data then
+    refuses a ``text`` that is no string the way the native route does.
+    """
+    if isinstance(message, str):
         return {"text": message}
     if isinstance(message, dict):
-        data = {k: message[k] for k in ("text", "image", "buttons") if message.get(k)}
-        if data:
-            return data
+        return {k: message[k] for k in ("text", "image", "buttons") if k in message}
     raise InvalidPayload('message must be text or {"type": "text", "text": "..."}')
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 import uuid
 
@@ -115,6 +117,37 @@ def test_message_rasa_refuses_is_dead_and_can_be_replayed(action_server, rasa_st
         f"{server.url}/rpa/v1/outbox/999999/replay", timeout=5, headers=headers
     )
     assert missing.status_code == 404
+
+
+def strict_json(text):
+    """JSON as RFC 8259 has it: NaN and Infinity are not numbers there."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_admin_api_writes_strict_json_even_for_a_stored_nan(server):
+    """A NaN stored before the edges refused them must not break the monitor."""
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="missing")
+    database = sqlite3.connect(server.tmp.parent / "jobs.db")
+    with database:
+        database.execute(
+            "UPDATE jobs SET outputs = ? WHERE id = ?", ('{"ratio": NaN}', job_id)
+        )
+        database.execute(
+            "UPDATE job_events SET data = ? WHERE job_id = ?",
+            ('{"progress": Infinity}', job_id),
+        )
+    database.close()
+    for path in ("/jobs", f"/jobs/{job_id}/events"):
+        response = admin_get(server, path, conversation_id=sender)
+        assert response.status_code == 200, response.text
+        body = strict_json(response.text)
+    assert body["job"]["outputs"] == {"ratio": None}
+    assert body["events"][0]["data"] == {"progress": None}
 
 
 def test_callback_flood_is_rate_limited_per_job(server):

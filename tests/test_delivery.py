@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -289,3 +290,27 @@ async def test_rasa_is_called_with_an_admin_jwt_when_configured(tmp_path, make_c
         assert "token" not in call.params
         await client.aclose()
         await store.close()
+
+
+def strict(value):
+    """Re-encode ``value`` the way RFC 8259 allows: NaN/Infinity raise."""
+    return json.dumps(value, allow_nan=False)
+
+
+async def test_rasa_never_gets_nan_or_infinity(setup):
+    """Whatever reached the store, what goes to Rasa is strict JSON."""
+    store, dispatcher, rasa = setup
+    await queue(
+        store,
+        "j1",
+        "c1",
+        [
+            (EventType.STARTED, {}),
+            (EventType.MESSAGE, {"text": "hi", "custom": {"r": float("nan")}}),
+            (EventType.SUCCEEDED, {"outputs": {"ratio": float("inf")}}),
+        ],
+    )
+    await drain(dispatcher)
+    assert len(rasa.calls) == 3
+    for call in rasa.calls:
+        strict(call.body)

@@ -64,6 +64,29 @@ def test_webhook_id_is_used_when_body_has_no_id():
         (b'{"id": "e1", "type": "job.started", "x": "\xed\xb2\x80"}', 400, "JSON"),
         ('{"id": "e1", "type": "job.started"}'.encode("utf-16"), 400, "JSON"),
         ({"id": "e1", "type": "job.started", "extra": 1}, 422, "extra"),
+        # NaN and Infinity are not JSON (Python's json.dumps emits them by
+        # default); 1e999 overflows to infinity. Refused anywhere in the body.
+        (
+            b'{"id": "e1", "type": "job.progress", "data": {"progress": NaN}}',
+            422,
+            "finite",
+        ),
+        (
+            b'{"id": "e1", "type": "message", "data": {"text": "hi", "x": [Infinity]}}',
+            422,
+            "finite",
+        ),
+        (
+            b'{"id": "e1", "type": "job.succeeded", '
+            b'"data": {"outputs": {"r": -Infinity}}}',
+            422,
+            "finite",
+        ),
+        (
+            b'{"id": "e1", "type": "job.succeeded", "data": {"outputs": {"r": 1e999}}}',
+            422,
+            "finite",
+        ),
     ],
 )
 def test_bad_bodies_say_what_is_wrong(body, status, fragment):
@@ -71,3 +94,23 @@ def test_bad_bodies_say_what_is_wrong(body, status, fragment):
         parse(body)
     assert caught.value.status == status
     assert fragment in caught.value.message
+
+
+def test_message_data_is_checked_the_same_way_for_every_route():
+    """What the Botpress and vendor routes use: the native route's own rules."""
+    from rasa_rpa.payloads import check_data
+
+    check_data(
+        EventType.MESSAGE, {"text": "hi", "buttons": [{"title": "a", "payload": "/a"}]}
+    )
+    for data, fragment in (
+        ({"text": {"nested": "object"}}, "text must be a string"),
+        ({"text": "hi", "buttons": "yes"}, "buttons must be a list"),
+        ({"text": "hi", "buttons": [{"title": "a"}]}, "payload"),
+        ({"text": "hi", "x": float("nan")}, "finite"),
+    ):
+        with pytest.raises(InvalidPayload) as caught:
+            check_data(EventType.MESSAGE, data, where="message")
+        assert caught.value.status == 422
+        assert fragment in caught.value.message
+        assert caught.value.message.startswith("message")

@@ -57,7 +57,9 @@ def test_start_failure_is_recorded_with_the_reason(server):
     job_id, sender = new_job(server)
     job = server.job(job_id, sender)
     assert job["state"] == "failed"
-    assert "unknown task 'does_not_exist'" in job["error"]
+    # The error is the plain reason the chat may show; the detail is logged.
+    assert job["error"] == "its robot is not installed here"
+    assert "unknown task 'does_not_exist'" in server.log()
 
 
 def test_signed_event_is_accepted(server, live_job):
@@ -148,6 +150,25 @@ def test_bad_event_is_422_and_says_why(server, live_job):
     response = server.send_signed(job_id, event("job.progress", progress=300))
     assert response.status_code == 422
     assert "between 0 and 100" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_non_finite_number_is_422(server, live_job, number):
+    """JSON has no NaN or Infinity; accepting them broke the admin API and Rasa."""
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(
+        server.events_url(job_id),
+        data=b'{"id": "nf", "type": "job.progress", "data": {"progress": 5, '
+        b'"extra": {"ratio": ' + number + b"}}}",
+        timeout=5,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "finite" in response.json()["error"]["message"]
 
 
 def test_wrong_content_type_is_415(server, live_job):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import requests
+
+from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
+from rasa_rpa.fakes.sap import FakeSapIrpa
 
 
 @pytest.fixture
@@ -78,6 +84,40 @@ def test_botpress_callback_with_bad_message_is_422(server, running):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "text", "text": {"nested": "object"}},
+        {"type": "text", "text": "hi", "buttons": "not a list"},
+        {"type": "text", "text": "hi", "buttons": [{"title": "no payload"}]},
+        {"type": "text", "image": 42},
+    ],
+)
+def test_botpress_message_is_validated_like_a_native_message(server, running, message):
+    job_id, sender = running
+    token = server.keys.mint_token(job_id, sender)
+    response = botpress(server, token, {"target": sender, "message": message})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"].startswith("message.")
+
+
+def test_botpress_non_finite_number_is_422(server, running):
+    job_id, sender = running
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(
+        f"{server.url}/api/v1/bots/___/mod/uipath/message",
+        data=b'{"target": "' + sender.encode() + b'", "botId": NaN, '
+        b'"message": {"type": "text", "text": "hi"}}',
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 422, response.text
+    assert "finite" in response.json()["error"]["message"]
+
+
 def test_webhook_for_unknown_provider_is_404(server):
     response = requests.post(
         f"{server.url}/rpa/v1/providers/nope/webhook", json={}, timeout=10
@@ -92,3 +132,185 @@ def test_provider_without_webhooks_says_so(server):
     )
     assert response.status_code == 404
     assert "receives no webhooks" in response.json()["error"]["message"]
+
+
+# -- credentials before lookups and rate limits (issue 10, item 3) ----------------
+
+
+@pytest.fixture
+def sap() -> Iterator[FakeSapIrpa]:
+    # Notifications are kept, not sent: the test plays the SAP notifier itself.
+    with FakeSapIrpa(step_delay=0.05) as fake:
+        fake.drop_notifications = True
+        yield fake
+
+
+@pytest.fixture
+def room() -> Iterator[FakeControlRoom]:
+    with FakeControlRoom(step_delay=0.05) as fake:
+        yield fake
+
+
+@pytest.fixture
+def vendor_server(action_server, rasa_stand_in, sap, room):
+    """SAP and Automation Anywhere providers, and a rate limit a flood exhausts."""
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        callbacks={"rate_limit": 0.05, "rate_burst": 8},
+        providers={
+            "sap": {
+                "type": "sap",
+                "service_key_url": sap.url,
+                "client_id": sap.client_id,
+                "client_secret": sap.client_secret,
+                "api_key": sap.api_key,
+                "trigger_url_template": (
+                    f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs"
+                ),
+            },
+            "aa": {
+                "type": "automation_anywhere",
+                "url": room.url,
+                "username": "rasa-bot",
+                "api_key": "fake-api-key",
+                "run_as_user_ids": [7],
+                "bots": room.bot_ids,
+            },
+        },
+        automations={
+            "sap_echo": {"provider": "sap", "task": "echo", "intent": "sap"},
+            "aa_orders": {
+                "provider": "aa",
+                "task": "collect_order_details",
+                "intent": "aa",
+                "inputs": {"customer": "ACME"},
+            },
+        },
+    )
+
+
+def vendor_hook(server, provider, body, headers=None):
+    return requests.post(
+        f"{server.url}/rpa/v1/providers/{provider}/webhook",
+        json=body,
+        headers=headers or {},
+        timeout=10,
+    )
+
+
+def wait_for(condition, what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def sap_notifications(sap, server, sender):
+    """The Start and Success payloads SAP would send for a new job."""
+    job_id = server.start_job(sender, intent="sap")
+
+    def both():
+        sent = [n for n in list(sap.notifications) if n["event"] != "Failure"]
+        return sent if len(sent) == 2 else None
+
+    start, success = wait_for(both, "the SAP job to finish")
+    assert start["invocationContext"]["rasaRpaJobId"] == job_id
+    return job_id, start, success
+
+
+def forged(notification, token="forged.token.value", job_id=None):
+    context = dict(notification["invocationContext"], rasaRpaToken=token)
+    if job_id is not None:
+        context["rasaRpaJobId"] = job_id
+    return {**notification, "invocationContext": context}
+
+
+def test_unauthenticated_sap_flood_cannot_lock_out_the_genuine_notifier(
+    vendor_server, sap
+):
+    sender = uuid.uuid4().hex
+    job_id, start, success = sap_notifications(sap, vendor_server, sender)
+    flood = [vendor_hook(vendor_server, "sap", forged(success)) for _ in range(20)]
+    for genuine in (start, success):
+        response = vendor_hook(vendor_server, "sap", genuine)
+        assert response.status_code == 202, response.text
+    assert {r.status_code for r in flood} == {401}, flood[-1].text
+    assert vendor_server.job(job_id, sender)["state"] == "succeeded"
+
+
+def test_sap_notifier_answers_the_same_401_whether_the_job_exists_or_not(
+    vendor_server, sap
+):
+    sender = uuid.uuid4().hex
+    job_id, _, success = sap_notifications(sap, vendor_server, sender)
+    ghost = uuid.uuid4().hex
+    for token in (
+        "forged.token.value",
+        vendor_server.keys.mint_token(job_id, "x")[:-4],
+    ):
+        real = vendor_hook(vendor_server, "sap", forged(success, token))
+        unknown = vendor_hook(vendor_server, "sap", forged(success, token, ghost))
+        assert (real.status_code, real.json()) == (unknown.status_code, unknown.json())
+        assert real.status_code == 401
+
+
+def test_sap_token_for_another_job_is_403_whether_that_job_exists_or_not(
+    vendor_server, sap
+):
+    sender = uuid.uuid4().hex
+    job_a, _, success = sap_notifications(sap, vendor_server, sender)
+    job_b = vendor_server.start_job(sender, intent="sap")
+    token_a = vendor_server.keys.mint_token(job_a, sender)
+    for other in (job_b, uuid.uuid4().hex):
+        response = vendor_hook(vendor_server, "sap", forged(success, token_a, other))
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_unauthenticated_aa_flood_cannot_lock_out_the_genuine_callback(
+    vendor_server, room
+):
+    sender = uuid.uuid4().hex
+    job_id = vendor_server.start_job(sender, intent="aa")
+
+    def completed():
+        done = [c for c in list(room.callbacks) if c["body"]["status"] == "COMPLETED"]
+        return done[0] if done else None
+
+    genuine = wait_for(completed, "the Automation Anywhere callback")
+    assert genuine["status"] == 202
+    flood = [
+        vendor_hook(
+            vendor_server, "aa", genuine["body"], {"Authorization": "Bearer forged"}
+        )
+        for _ in range(20)
+    ]
+    response = vendor_hook(vendor_server, "aa", genuine["body"], genuine["headers"])
+    assert response.status_code == 202, response.text
+    assert {r.status_code for r in flood} == {401}, flood[-1].text
+    assert response.json()["events"][0]["job_id"] == job_id
+
+
+def test_vendor_webhooks_refuse_non_finite_numbers(vendor_server, sap, room):
+    """Python's json.dumps writes NaN by default; vendors' bodies get no pass."""
+    sender = uuid.uuid4().hex
+    _, _, success = sap_notifications(sap, vendor_server, sender)
+    body = json.dumps({**success, "output": {"ratio": float("nan")}}).encode()
+    aa = json.dumps(
+        {"deploymentId": "d-1", "status": "RUNNING", "progress": float("inf")}
+    ).encode()
+    for provider, raw, headers in (
+        ("sap", body, {}),
+        ("aa", aa, {"Authorization": "Bearer whatever"}),
+    ):
+        response = requests.post(
+            f"{vendor_server.url}/rpa/v1/providers/{provider}/webhook",
+            data=raw,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=10,
+        )
+        assert response.status_code == 422, (provider, response.text)
+        assert "finite" in response.json()["error"]["message"]

@@ -34,7 +34,6 @@ rpa.yml::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
 from rasa_rpa.models import EventType, Job, JobEvent
@@ -394,7 +394,7 @@ class AutomationAnywhereProvider(Provider):
                 "headers sent at deployment)"
             )
         try:
-            raw = json.loads(body)
+            raw = strictjson.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise InvalidPayload(
                 "the body is not valid JSON", status=400, code="invalid_json"

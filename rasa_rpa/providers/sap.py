@@ -48,6 +48,7 @@ from typing import Any
 
 import httpx
 
+from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -311,7 +312,7 @@ class SapProvider(Provider):
     ) -> list[WebhookEvent]:
         """Translate an API notifier call (the payload in the module docstring)."""
         try:
-            payload = json.loads(body)
+            payload = strictjson.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise InvalidPayload(
                 "the notifier body is not valid JSON", status=400, code="invalid_json"

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -461,7 +462,7 @@ class UiPathProvider(Provider):
     ) -> list[WebhookEvent]:
         self._verify(headers, body)
         try:
-            payload = json.loads(body)
+            payload = strictjson.loads(body)
         except ValueError:
             raise InvalidPayload("the body is not JSON", status=400) from None
         if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):

@@ -97,13 +97,28 @@ class RobotClient:
         *,
         event_id: str | None = None,
     ) -> dict[str, Any]:
-        """Send one event; return the server's answer. Retries until accepted."""
+        """Send one event; return the server's answer. Retries until accepted.
+
+        Raises:
+            ValueError: ``data`` holds NaN or Infinity (nothing is sent).
+            CallbackRefused: the server refused the event (4xx).
+            ConnectionError: the server could not take it within ``retry_for``.
+        """
         event_id = event_id or uuid.uuid4().hex
-        body = json.dumps(
-            {"id": event_id, "type": event_type, "data": data or {}},
-            separators=(",", ":"),
-            default=str,
-        ).encode()
+        try:
+            # allow_nan=False: json.dumps would write NaN/Infinity, which are
+            # not JSON; the server refuses them (422), so fail here, clearly.
+            body = json.dumps(
+                {"id": event_id, "type": event_type, "data": data or {}},
+                separators=(",", ":"),
+                default=str,
+                allow_nan=False,
+            ).encode()
+        except ValueError:
+            raise ValueError(
+                f"cannot send {event_type}: its data holds NaN or Infinity, which "
+                "JSON does not allow; send null or a string instead"
+            ) from None
         deadline = time.monotonic() + self.retry_for
         delay = 0.25
         while True:

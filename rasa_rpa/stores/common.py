@@ -4,11 +4,11 @@ planned before a single write."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasa_rpa import strictjson
 from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError
 from rasa_rpa.lifecycle import Planner
 from rasa_rpa.models import Job, JobEvent
@@ -35,8 +35,12 @@ UPDATABLE = frozenset({"provider_ref", "deadline_at", "output_channel", "message
 
 
 def dump(value: Any) -> str:
-    """Compact JSON text, the same bytes whichever store keeps it."""
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """Compact JSON text, the same bytes whichever store keeps it.
+
+    Strict JSON: a NaN or Infinity that got this far is stored as null, so no
+    row ever breaks a reader (the admin API, the monitor, an export).
+    """
+    return strictjson.dumps(value, separators=(",", ":"), default=str)
 
 
 class SqlStore:

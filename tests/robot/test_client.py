@@ -114,3 +114,18 @@ def test_from_env_outside_a_job_is_none():
         {"RASA_RPA_EVENTS_URL": "http://x/e", "RASA_RPA_TOKEN": "t"}
     )
     assert client is not None and client.events_url == "http://x/e"
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_fail_clearly_before_anything_is_sent(number):
+    """JSON has no NaN or Infinity; the server refuses them, so never send them."""
+    port = free_port()
+    receiver = Receiver(port, [])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e", token="t", retry_for=0)
+        with pytest.raises(ValueError, match="NaN or Infinity") as caught:
+            client.send("job.progress", {"progress": 5, "stats": {"ratio": number}})
+        assert "job.progress" in str(caught.value)
+        assert receiver.received == []
+    finally:
+        receiver.close()

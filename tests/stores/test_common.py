@@ -71,3 +71,21 @@ def test_storable_names_what_a_database_would_reject() -> None:
     assert storable(JobEvent("e1", "a", EventType.STARTED, {"x": "\x00 in data is ok"}))
     assert not storable(JobEvent("e\x00", "a", EventType.STARTED, {}))
     assert not storable(JobEvent("e1", "a\ud800", EventType.STARTED, {}))
+
+
+def test_json_columns_are_written_as_strict_json() -> None:
+    """NaN and Infinity are not JSON: a column never holds them (null instead)."""
+    import json
+
+    from rasa_rpa.stores.common import dump
+
+    text = dump({"a": float("nan"), "b": [float("inf"), -float("inf")], "c": 1.5})
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} written")
+
+    assert json.loads(text, parse_constant=refuse) == {
+        "a": None,
+        "b": [None, None],
+        "c": 1.5,
+    }

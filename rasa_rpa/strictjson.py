@@ -1,0 +1,107 @@
+"""JSON as RFC 8259 defines it, read and written: no NaN, no Infinity.
+
+Python's :mod:`json` reads and writes ``NaN``, ``Infinity`` and ``-Infinity``
+by default, and reads ``1e999`` as infinity. None of them is JSON: a browser's
+``JSON.parse`` refuses the whole document (the monitor page then shows "Could
+not reach the admin API"), and other parsers differ on what they make of them.
+
+So there is one way in and one way out:
+
+* :func:`loads` is the parser every route and vendor webhook uses; a
+  non-finite number is a 422 naming the problem, before anything is stored.
+* :func:`dumps` (and :func:`json_response` for Sanic) is what the server
+  writes with: store columns, calls to Rasa, the admin API, exports, logs.
+  It never emits a non-finite number. Should one still be there (a row
+  stored before the edges refused them, a vendor API's answer), it is
+  written as ``null`` and logged, rather than failing the request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from sanic.response import HTTPResponse, json as sanic_json
+
+from rasa_rpa.errors import InvalidPayload
+
+__all__ = ["dumps", "finite", "json_response", "loads"]
+
+log = logging.getLogger(__name__)
+
+NOT_FINITE = "numbers must be finite: NaN, Infinity and -Infinity are not JSON"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidPayload(f"{name} in the body: {NOT_FINITE}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 and the like overflow to infinity
+        raise InvalidPayload(f"{text[:40]} in the body is too large: {NOT_FINITE}")
+    return value
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse strict JSON.
+
+    Raises:
+        ValueError: the text is not JSON at all (as :func:`json.loads` does),
+            so callers keep their own 400 for malformed bodies.
+        InvalidPayload: a number is NaN, Infinity or out of range (422).
+            Deliberately not a ValueError: handlers that turn ValueError into
+            "not valid JSON" let it through with its own status and message.
+    """
+    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _has_non_finite(value: Any, seen: set[int] | None = None) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (dict, list, tuple)):
+        seen = set() if seen is None else seen
+        if id(value) in seen:  # a cycle: json.dumps fails on it for another reason
+            return False
+        seen.add(id(value))
+        items = value.values() if isinstance(value, dict) else value
+        return any(_has_non_finite(v, seen) for v in items)
+    return False
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """:func:`json.dumps` that only ever writes strict JSON.
+
+    The strict encoder runs first, so the usual case costs nothing extra; a
+    non-finite number found on the way becomes ``null`` (and a warning,
+    without the value's context: it may be a robot's data).
+    """
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        if not _has_non_finite(value):
+            raise
+    log.warning("NaN or Infinity in data being written as JSON; wrote null instead")
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    """:func:`sanic.response.json` written with :func:`dumps` (compact)."""
+    return sanic_json(
+        body, status=status, headers=headers, dumps=dumps, separators=(",", ":")
+    )
