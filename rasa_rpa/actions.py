@@ -280,6 +280,17 @@ class ActionCancelRpaJob(Action):
             cancelled = await runtime.service.cancel_job(job)
         except StoreError as exc:
             return records_unavailable(dispatcher, domain, exc)
+        except ProviderError:
+            # The reason (vendor answer, ids) is in the log for the operator.
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_job_cancel_failed",
+                f"Sorry, I could not stop your {job.automation} job. It may "
+                "still be running.",
+                rpa_automation=job.automation,
+            )
+            return []
         if cancelled.state is not JobState.CANCELLED:  # it ended meanwhile
             say(
                 dispatcher,

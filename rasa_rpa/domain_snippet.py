@@ -115,6 +115,9 @@ ACTION_RESPONSES: dict[str, str] = {
     "utter_rpa_job_status": "{rpa_status}",
     "utter_rpa_no_job": "You have not started any job in this conversation.",
     "utter_rpa_job_cancelling": "OK, I'm stopping your {rpa_automation} job.",
+    "utter_rpa_job_cancel_failed": (
+        "Sorry, I could not stop your {rpa_automation} job. It may still be running."
+    ),
     "utter_rpa_job_already_finished": (
         "Your {rpa_automation} job already ended ({rpa_state})."
     ),

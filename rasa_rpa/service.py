@@ -7,6 +7,7 @@ every path shares the same store transaction, state machine and outbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from functools import partial
@@ -26,13 +27,15 @@ from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.security import JobKeys
 from rasa_rpa.stores.base import EventResult, Guard, JobStore
 
-__all__ = ["START_TIMEOUT", "JobService"]
+__all__ = ["CANCEL_TIMEOUT", "START_TIMEOUT", "JobService"]
 
 log = logging.getLogger(__name__)
 #: Most events written in one transaction.
 MAX_BATCH = 256
 #: Seconds a provider may take to accept a job before the user is told it failed.
 START_TIMEOUT = 45.0
+#: Seconds a provider may take to stop a job before the user hears it could not.
+CANCEL_TIMEOUT = 30.0
 
 
 class JobService:
@@ -60,6 +63,8 @@ class JobService:
         self._flushers: set[asyncio.Task[None]] = set()
         #: Provider stops in flight (kept so they are not garbage-collected).
         self._background: set[asyncio.Future[None]] = set()
+        #: Jobs a user is cancelling -> set once the outcome is recorded.
+        self._stopping: dict[str, asyncio.Event] = {}
 
     async def record(self, event: JobEvent, guard: Guard | None = None) -> EventResult:
         """Record an event from any source; wake delivery if it queued messages.
@@ -68,6 +73,7 @@ class JobService:
         commit): each caller still gets its answer only after that commit,
         so acknowledged still means durable, at a fraction of the cost.
         """
+        await self._after_stop(event)
         future: asyncio.Future[EventResult | RpaError] = (
             asyncio.get_running_loop().create_future()
         )
@@ -258,24 +264,65 @@ class JobService:
     async def cancel_job(
         self, job: Job, *, reason: str = "cancelled by the user"
     ) -> Job:
-        """Mark ``job`` cancelled, then ask its provider to stop it.
+        """Ask ``job``'s provider to stop it, then mark it cancelled.
 
-        The state changes first so whatever the dying robot reports last is
-        ignored as a late event on a final job. Stopping runs in the
-        background: the user's conversation is locked while an action runs.
+        Raises ProviderError, the job left as it was, when the provider
+        could not stop it (refused, unreachable, or slower than
+        CANCEL_TIMEOUT): a job still running must not be reported cancelled.
+        What the dying robot reports meanwhile waits for this verdict (see
+        :meth:`_after_stop`), so it lands as a late event on a final job.
         """
-        result = await self.record(
-            JobEvent(
-                f"cancel:{job.id}",
-                job.id,
-                EventType.CANCELLED,
-                {"reason": reason},
-                source="plugin",
+        provider = self.providers.get(job.provider)
+        done = self._stopping.setdefault(job.id, asyncio.Event())
+        try:
+            if provider is not None:
+                try:
+                    await asyncio.wait_for(provider.cancel(job), CANCEL_TIMEOUT)
+                except asyncio.TimeoutError:
+                    raise ProviderUnavailable(
+                        job.provider,
+                        f"stopping the job took more than {CANCEL_TIMEOUT:g}s",
+                        job_id=job.id,
+                    ) from None
+            result = await self.record(
+                JobEvent(
+                    f"cancel:{job.id}",
+                    job.id,
+                    EventType.CANCELLED,
+                    {"reason": reason},
+                    source="plugin",
+                )
             )
-        )
-        if result.applied:
-            self._stop_in_background(result.job)
+        except ProviderError as exc:
+            log.warning(
+                "job %s: could not stop it, so it is not cancelled: %s",
+                job.id,
+                exc,
+                extra={"job_id": job.id, "conversation_id": job.conversation_id},
+            )
+            raise
+        finally:
+            self._stopping.pop(job.id, None)
+            done.set()
         return result.job
+
+    async def _after_stop(self, event: JobEvent) -> None:
+        """Hold a job's own ending while a user's stop of it is in flight.
+
+        A stopped robot often reports its end (a killed local robot says
+        "failed"); recorded first, it would beat the cancellation. Held
+        until the stop's outcome is recorded, it arrives as a late event on
+        a cancelled job, or applies as usual if the stop failed. Only this
+        worker's stops are seen: a report reaching another replica is not held.
+        """
+        done = self._stopping.get(event.job_id)
+        target = event.type.target_state
+        if done is None or target is None or not target.is_final:
+            return
+        if event.id == f"cancel:{event.job_id}":
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), CANCEL_TIMEOUT + 5)
 
     async def expire(self, job: Job, now: float) -> EventResult:
         """End an overdue job as expired and stop whatever still runs."""

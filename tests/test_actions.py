@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 
 from rasa_rpa.actions import define_automation_actions, describe_job
+from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.models import Job, JobState
 from tests.stores.test_contract import PG_URL
@@ -251,3 +253,69 @@ def test_per_automation_actions_are_named_from_config(make_config):
     [cls] = define_automation_actions(config)
     assert cls().name() == "action_wait_a_bit"
     assert cls.automation == "idle"
+
+
+@pytest.fixture
+def control_room():
+    """A Control Room whose bot stays queued long enough to be cancelled."""
+    with FakeControlRoom(step_delay=3) as room:
+        yield room
+
+
+def aa_server(action_server, rasa_stand_in, room):
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        providers={
+            "aa": {
+                "type": "automation_anywhere",
+                "url": room.url,
+                "username": "rasa-bot",
+                "api_key": "fake-api-key",
+                "run_as_user_ids": [7],
+                "bots": room.bot_ids,
+                "stop_wait": "2s",
+            }
+        },
+        automations={
+            "aa_orders": {
+                "provider": "aa",
+                "task": "collect_order_details",
+                "intent": "aa_orders",
+                "inputs": {"customer": "ACME"},
+            }
+        },
+    )
+
+
+def test_cancel_a_vendor_refuses_is_not_reported_as_cancelled(
+    action_server, rasa_stand_in, control_room
+):
+    control_room.refuse_stops = True
+    server = aa_server(action_server, rasa_stand_in, control_room)
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="aa_orders")
+    result = server.run_action("action_cancel_rpa_job", sender)
+    [reply] = result["responses"]
+    assert "could not stop" in reply["text"]
+    assert "403" not in reply["text"]  # the reason is for the operator
+    assert server.job(job_id, sender)["state"] in ("pending", "running")
+    assert "refused to stop the bot" in server.log()
+    assert "403" in server.log()
+    # The bot was not stopped: it ends as it would have, and the job with it.
+    server.wait_job(job_id, sender, "succeeded", timeout=15)
+
+
+def test_cancel_a_vendor_accepts_stops_the_bot(
+    action_server, rasa_stand_in, control_room
+):
+    server = aa_server(action_server, rasa_stand_in, control_room)
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="aa_orders")
+    result = server.run_action("action_cancel_rpa_job", sender)
+    assert "stopping" in result["responses"][0]["text"]
+    assert server.job(job_id, sender)["state"] == "cancelled"
+    [deployment] = control_room.deployments.values()
+    deadline = time.monotonic() + 10
+    while deployment.status != "RUN_ABORTED":
+        assert time.monotonic() < deadline, deployment.status
+        time.sleep(0.05)

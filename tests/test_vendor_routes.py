@@ -213,7 +213,8 @@ def sap_notifications(sap, server, sender):
     job_id = server.start_job(sender, intent="sap")
 
     def both():
-        sent = [n for n in list(sap.notifications) if n["event"] != "Failure"]
+        # SAP's default notifier body names the state in ``status``.
+        sent = [n for n in list(sap.notifications) if n["status"] != "FAILED"]
         return sent if len(sent) == 2 else None
 
     start, success = wait_for(both, "the SAP job to finish")

@@ -4,16 +4,23 @@ What is faithful to the documented API (Automation Anywhere "Authentication
 API", "Deploy bots API", "Request bot progress"; pixiebrix-extension
 ``contrib/automationanywhere``):
 
-* ``POST /v1/authentication`` takes ``{"username", "apiKey"|"password"}`` and
-  answers ``{"token", "user"}``; tokens last 20 minutes and are sent back as
-  ``X-Authorization``. Bad credentials answer 401 with code ``UM1110``.
+* ``POST /v2/authentication`` takes ``{"username", "apiKey"|"password"}`` and
+  answers ``{"token", "user"}``. Automation 360 retires ``/v1/authentication``
+  from v.33, so the fake serves only v2 unless ``auth_versions`` says
+  otherwise (an older Control Room: ``("v1",)``). Tokens are JWTs whose
+  ``exp`` claim says when they stop working (20 minutes by default) and are
+  sent back as ``X-Authorization``. Bad credentials answer 401 with code
+  ``UM1110``.
 * ``POST /v4/automations/deploy`` takes ``botId``, typed ``botInput`` values
   (``{"type": "STRING", "string": "x"}``; numbers and booleans as strings),
   ``unattendedRequest`` and ``callbackInfo {url, headers}``, and answers
   ``{"deploymentId", "automationName"}``.
 * ``POST /v3/activity/list`` filters by deploymentId; statuses go QUEUED →
   RUNNING → COMPLETED | RUN_FAILED, or RUN_ABORTED after
-  ``POST /v3/activity/manage {"stop": {"executionIds": [...]}}``.
+  ``POST /v3/activity/manage {"stop_executions": {"execution_ids": [...]}}``
+  (the body independent Control Room clients send; any other shape answers
+  400). A deployment is listed only ``list_delay`` seconds after it was
+  made, as the real list lags the deployment by a few seconds.
   ``GET /v3/activity/execution/<id>`` returns one activity with its
   ``botOutVariables``.
 
@@ -35,70 +42,23 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 
+from rasa_rpa.fakes.automation_anywhere_records import (
+    MANAGE_ACTIONS,
+    Deployment,
+    error,
+    manage_ids,
+    typed,
+    untyped,
+)
 from rasa_rpa.fakes.base import FakeRequest, FakeServer, Handler, Reply
 from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed, run_process
 
 __all__ = ["Deployment", "FakeControlRoom"]
-
-FINAL = frozenset({"COMPLETED", "RUN_FAILED", "RUN_ABORTED"})
-
-
-@dataclass
-class Deployment:
-    """One deployed bot run, as the fake's activity record keeps it."""
-
-    id: str
-    activity_id: str
-    bot_id: int
-    bot_name: str
-    automation_name: str
-    inputs: dict[str, Any]
-    callback: dict[str, Any]
-    status: str = "QUEUED"
-    outputs: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def activity(self, with_outputs: bool = True) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "id": self.activity_id,
-            "deploymentId": self.id,
-            "automationName": self.automation_name,
-            "fileId": self.bot_id,
-            "fileName": self.bot_name,
-            "status": self.status,
-            "message": self.message,
-        }
-        if with_outputs:
-            item["botOutVariables"] = {"values": dict(self.outputs)}
-        return item
-
-
-def _typed(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"type": "BOOLEAN", "boolean": "true" if value else "false"}
-    if isinstance(value, (int, float)):
-        return {"type": "NUMBER", "number": str(value)}
-    return {"type": "STRING", "string": "" if value is None else str(value)}
-
-
-def _untyped(value: dict[str, Any]) -> Any:
-    kind = str(value.get("type")).upper()
-    if kind == "NUMBER":
-        number = float(value.get("number") or 0)
-        return int(number) if number.is_integer() else number
-    if kind == "BOOLEAN":
-        return str(value.get("boolean")).lower() == "true"
-    return value.get(kind.lower())
-
-
-def _error(code: str, message: str) -> dict[str, str]:
-    return {"code": code, "details": message, "message": message}
 
 
 class FakeControlRoom:
@@ -113,6 +73,8 @@ class FakeControlRoom:
         bots: dict[str, int] | None = None,
         token_ttl: float = 1200,
         step_delay: float = 0.3,
+        auth_versions: tuple[str, ...] = ("v2",),
+        list_delay: float = 0.0,
         port: int = 0,
     ) -> None:
         self.username = username
@@ -134,6 +96,15 @@ class FakeControlRoom:
         self.drop_callbacks = False
         #: When false, activity/list leaves outputs to activity/execution.
         self.list_outputs = True
+        #: Seconds after a deployment before activity/list shows it.
+        #: GUESS: "a few seconds" in the docs; 0 by default to keep demos fast.
+        self.list_delay = list_delay
+        #: When true, stop requests are refused (403), as for a user without
+        #: the right to manage other users' executions.
+        self.refuse_stops = False
+        #: Every token issued, with its claims (tests read ``exp`` here).
+        self.issued: list[dict[str, Any]] = []
+        self._signing_key = secrets.token_bytes(32)
         #: Every callback sent: {"url", "headers", "body", "status"}.
         self.callbacks: list[dict[str, Any]] = []
         #: Every progress report a bot sent to rasa-rpa: {"url", "status"}.
@@ -145,7 +116,10 @@ class FakeControlRoom:
         self._runners: list[threading.Thread] = []
         self.server = FakeServer(port)
         routes: list[tuple[str, str, Handler]] = [
-            ("POST", "/v1/authentication", self._login),
+            ("POST", f"/{version}/authentication", self._login)
+            for version in auth_versions
+        ]
+        routes += [
             ("POST", "/v4/automations/deploy", self._deploy),
             ("POST", "/v3/activity/list", self._list),
             ("GET", "/v3/activity/execution/(?P<id>[^/]+)", self._execution),
@@ -196,7 +170,7 @@ class FakeControlRoom:
             with self._lock:
                 status = self._failures.pop(0) if self._failures else None
             if status is not None:
-                return status, _error("FAKE", f"injected failure {status}")
+                return status, error("FAKE", f"injected failure {status}")
             return handler(request)
 
         return guarded
@@ -216,31 +190,45 @@ class FakeControlRoom:
             or body.get("password") == self._password
         )
         if not good:
-            return 401, _error("UM1110", "Invalid credentials")
-        token = secrets.token_urlsafe(24)
+            return 401, error("UM1110", "Invalid credentials")
+        now = time.time()
+        expires = int(now + self.token_ttl)
+        claims = {
+            "sub": "7",
+            "clientType": "WEB",
+            "iat": int(now),
+            "exp": expires,
+            "iss": "AutomationAnywhere",
+            "nanoTime": time.monotonic_ns(),
+        }
+        # GUESS: the Control Room signs with RS512 and its own key; clients
+        # only read the claims, so an HS256 signature with a key nobody else
+        # holds is as opaque to them.
+        token = jwt.encode(claims, self._signing_key, algorithm="HS256")
         with self._lock:
-            self._tokens[token] = time.time() + self.token_ttl
+            self._tokens[token] = float(expires)
+            self.issued.append(claims)
         user = {"id": 7, "username": self.username, "tenantId": 1}
         return 200, {"token": token, "user": user}
 
     def _deploy(self, request: FakeRequest) -> Reply:
         if not self._authorized(request):
-            return 401, _error("UM1100", "Token is invalid or has expired")
+            return 401, error("UM1100", "Token is invalid or has expired")
         body = request.json() or {}
         bot_input = body.get("botInput") or {}
         inputs: dict[str, Any] = {}
         for key, value in bot_input.items():
             if not isinstance(value, dict) or "type" not in value:
-                return 400, _error(
+                return 400, error(
                     "BAD_REQUEST",
                     f"botInput.{key} must be a typed value such as "
                     '{"type": "STRING", "string": "..."}',
                 )
-            inputs[key] = _untyped(value)
+            inputs[key] = untyped(value)
         bot_id = body.get("botId")
         name = self._bots.get(bot_id) if isinstance(bot_id, int) else None
         if name is None or not isinstance(bot_id, int):
-            return 404, _error("NOT_FOUND", f"Bot {bot_id} not found")
+            return 404, error("NOT_FOUND", f"Bot {bot_id} not found")
         deployment = Deployment(
             id=str(uuid.uuid4()),
             activity_id=uuid.uuid4().hex,
@@ -262,34 +250,59 @@ class FakeControlRoom:
 
     def _list(self, request: FakeRequest) -> Reply:
         if not self._authorized(request):
-            return 401, _error("UM1100", "Token is invalid or has expired")
+            return 401, error("UM1100", "Token is invalid or has expired")
         wanted = ((request.json() or {}).get("filter") or {}).get("value")
+        shown_before = time.monotonic() - self.list_delay
         with self._lock:
             items = [
                 d.activity(self.list_outputs)
                 for d in self.deployments.values()
-                if wanted is None or d.id == wanted
+                if (wanted is None or d.id == wanted) and d.created <= shown_before
             ]
         page = {"offset": 0, "total": len(self.deployments), "totalFilter": len(items)}
         return 200, {"page": page, "list": items}
 
     def _execution(self, request: FakeRequest) -> Reply:
         if not self._authorized(request):
-            return 401, _error("UM1100", "Token is invalid or has expired")
+            return 401, error("UM1100", "Token is invalid or has expired")
         with self._lock:
             for deployment in self.deployments.values():
                 if deployment.activity_id == request.params["id"]:
                     return 200, deployment.activity()
-        return 404, _error("NOT_FOUND", "Execution not found")
+        return 404, error("NOT_FOUND", "Execution not found")
 
     def _manage(self, request: FakeRequest) -> Reply:
         if not self._authorized(request):
-            return 401, _error("UM1100", "Token is invalid or has expired")
-        ids = set(((request.json() or {}).get("stop") or {}).get("executionIds") or [])
+            return 401, error("UM1100", "Token is invalid or has expired")
+        try:
+            body = request.json()
+        except ValueError:
+            return 400, error("BAD_REQUEST", "the body is not valid JSON")
+        ids = manage_ids(body)
+        if ids is None:
+            return 400, error(
+                "BAD_REQUEST",
+                "expected one of "
+                + ", ".join(sorted(MANAGE_ACTIONS))
+                + ' as {"execution_ids": ["..."]}',
+            )
+        action = next(iter(body))
+        if action != "stop_executions":
+            # GUESS: pause/resume/archive answer as stop does; the fake's
+            # bots cannot pause, so these change nothing.
+            return 200, {}
+        if self.refuse_stops:
+            return 403, error(
+                "FORBIDDEN", "You are not allowed to manage this execution"
+            )
         with self._lock:
-            for deployment in self.deployments.values():
-                if deployment.activity_id in ids:
-                    deployment.stop.set()
+            known = {d.activity_id: d for d in self.deployments.values()}
+            unknown = [i for i in ids if i not in known]
+            if unknown:
+                # GUESS: the Control Room's answer for an id it does not know.
+                return 400, error("NOT_FOUND", f"Execution {unknown[0]} not found")
+            for execution_id in ids:
+                known[execution_id].stop.set()
         return 200, {}
 
     # -- the bot -------------------------------------------------------------
@@ -311,8 +324,8 @@ class FakeControlRoom:
         except ProcessFailed as exc:
             self._set(deployment, "RUN_FAILED", message=str(exc))
             return
-        typed = {k: _typed(v) for k, v in outputs.items()}
-        self._set(deployment, "COMPLETED", outputs=typed)
+        values = {k: typed(v) for k, v in outputs.items()}
+        self._set(deployment, "COMPLETED", outputs=values)
 
     def _finish_aborted(self, deployment: Deployment) -> None:
         if not self._closing.is_set():
@@ -341,6 +354,7 @@ class FakeControlRoom:
             str(k): str(v)
             for k, v in (deployment.callback.get("headers") or {}).items()
         }
+        # GUESS: no schema for the callback body is published (module notes).
         body = {
             "deploymentId": deployment.id,
             "status": deployment.status,

@@ -10,17 +10,21 @@ Faithful to what SAP documents:
   application/json``; the body is ``{"invocationContext": {...}, "input":
   {...}}`` and the answer carries ``jobUid``. Errors follow SAP's: 401 bad
   token, 403 bad API key, 404 unknown trigger, 415 wrong Content-Type, 422
-  body that does not match the inputs.
+  body that does not match the inputs (a trigger given ``trigger_inputs``
+  names the missing ones).
 * ``invocationContext`` is not given to the automation; it is echoed to the
   API notifiers, which fire on Start, Success, Failure (with
   ``error.details``), Cancel and Expired.
+* An API notifier without a custom payload sends SAP's default body;
+  ``notifier_template`` makes it render a custom payload instead, with the
+  ``${...}`` variables SAP offers.
 
-Not faithful (SAP leaves these to the user or does not document them): the
-notifier body is the payload rasa-rpa's README tells users to template
-(``rasa_rpa.providers.sap``); the trigger answers 200 (the exact success
-status is undocumented); and the "bot" posts one ``job.progress`` to the
-``rasaRpaEventsUrl`` it was given, as an automation step calling rasa-rpa's
-callback API would.
+Guessed, because SAP does not publish them (each is marked ``GUESS`` below):
+the default notifier body's field names and status values, how a template
+variable is rendered (text as is, anything else as JSON), the 422 body, and
+the trigger's 200 (the exact success status is undocumented). The "bot"
+posts one ``job.progress`` to the ``rasaRpaEventsUrl`` it was given, as an
+automation step calling rasa-rpa's callback API would.
 
 Sources: SAP tutorial ``irpa-cai-integration``; help.sap.com "Add an API
 Notifier"; SAP Community "API Trigger Fail? Here's why you got 422".
@@ -29,19 +33,21 @@ Notifier"; SAP Community "API Trigger Fail? Here's why you got 422".
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from rasa_rpa.fakes.base import FakeRequest, FakeServer, Reply
 from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed, run_process
+from rasa_rpa.fakes.sap_notifier import DEFAULT_STATUS, render_template
 
-__all__ = ["FakeSapIrpa"]
+__all__ = ["DEFAULT_STATUS", "FakeSapIrpa", "render_template"]
 
 TRIGGER_PATH = "/runtime/v1/apiTriggers/{trigger}/runs"
 FINAL = ("SUCCESS", "FAILURE", "CANCEL", "EXPIRED")
@@ -67,6 +73,8 @@ class FakeSapIrpa:
         token_ttl: float = 3600,
         triggers: Mapping[str, str] | None = None,
         notifier_url: str | None = None,
+        notifier_template: str | None = None,
+        trigger_inputs: Mapping[str, Sequence[str]] | None = None,
         step_delay: float = 0.3,
         port: int = 0,
     ) -> None:
@@ -76,6 +84,10 @@ class FakeSapIrpa:
         self.token_ttl = token_ttl
         self.triggers = dict(triggers or {name: name for name in PROCESSES})
         self.notifier_url = notifier_url
+        #: A custom notifier payload; None sends SAP's default body.
+        self.notifier_template = notifier_template
+        #: Trigger id -> the input parameters it requires.
+        self.trigger_inputs = {k: list(v) for k, v in (trigger_inputs or {}).items()}
         self.step_delay = step_delay
         #: When true, notifier payloads are recorded but not sent.
         self.drop_notifications = False
@@ -149,6 +161,10 @@ class FakeSapIrpa:
     def expire_run(self, job_uid: str) -> None:
         """Let a job expire, as SAP does when no agent takes it in time."""
         self._finish(job_uid, "EXPIRED", "Expired")
+
+    def fail_run(self, job_uid: str, details: Any) -> None:
+        """End a job as failed with ``details`` of any shape (text, object...)."""
+        self._finish(job_uid, "FAILURE", "Failure", error=details)
 
     def wait(self, job_uid: str, timeout: float = 10) -> dict[str, Any]:
         """The run once it is final (AssertionError after ``timeout``)."""
@@ -239,6 +255,25 @@ class FakeSapIrpa:
             return 422, {"message": "Invalid input: the body must contain input"}
         if not isinstance(body["input"], dict):
             return 422, {"message": "Invalid input: input must be an object"}
+        missing = [
+            name
+            for name in self.trigger_inputs.get(trigger, [])
+            if name not in body["input"]
+        ]
+        if missing:
+            # GUESS: SAP documents that a 422 means the inputs do not match
+            # the trigger's (names are case-sensitive), not the body's exact
+            # shape; this follows its other API errors ({"error": {...}}).
+            return 422, {
+                "error": {
+                    "code": "bpm.irpa.trigger.input.invalid",
+                    "message": "The request body does not match the trigger's inputs",
+                    "details": [
+                        {"target": f"input.{name}", "message": "is required"}
+                        for name in missing
+                    ],
+                }
+            }
         context = body.get("invocationContext") or {}
         if not isinstance(context, dict):
             return 422, {"message": "invocationContext must be an object"}
@@ -256,6 +291,7 @@ class FakeSapIrpa:
         thread = threading.Thread(target=self._run, args=(job_uid,), daemon=True)
         self._threads.append(thread)
         thread.start()
+        # GUESS: 200; SAP documents the jobUid in the answer, not the status.
         return 200, {"jobUid": job_uid}
 
     # -- the job -------------------------------------------------------------
@@ -290,7 +326,7 @@ class FakeSapIrpa:
         event: str,
         *,
         output: dict[str, Any] | None = None,
-        error: str | None = None,
+        error: Any = None,
     ) -> None:
         with self._lock:
             run = self.runs[job_uid]
@@ -300,25 +336,51 @@ class FakeSapIrpa:
         self._notify(job_uid, event)
 
     def _notify(self, job_uid: str, event: str) -> None:
-        """What an API notifier templated as rasa-rpa's README says would send."""
+        """The API notifier's call: SAP's default body or the custom template.
+
+        ``notifications`` records the body as sent: a dict, or the rendered
+        text when a template made it something else than a JSON object.
+        """
         with self._lock:
             run = self.runs[job_uid]
+            # GUESS: the default body's names; SAP's notifier editor shows
+            # the job's uid, status, invocation context, output and error.
             payload: dict[str, Any] = {
-                "event": event,
                 "jobUid": job_uid,
+                "status": DEFAULT_STATUS[event],
                 "invocationContext": dict(run["invocationContext"]),
             }
             if event == "Success":
                 payload["output"] = run["output"] or {}
             if event == "Failure":
                 payload["error"] = {"details": run["error"]}
-            self.notifications.append(payload)
+            body = self._render(event, payload)
+            try:
+                sent: Any = json.loads(body)
+            except ValueError:
+                sent = body
+            self.notifications.append(sent)
         if self.drop_notifications or not self.notifier_url:
             return
+        headers = {"Content-Type": "application/json"}
         try:
-            httpx.post(self.notifier_url, json=payload, timeout=5)
+            httpx.post(self.notifier_url, content=body, headers=headers, timeout=5)
         except httpx.HTTPError:
             pass  # SAP does not document notifier retries; a lost call is lost
+
+    def _render(self, event: str, payload: dict[str, Any]) -> str:
+        """The notifier's body text for one event."""
+        if self.notifier_template is None:
+            return json.dumps(payload)
+        variables = {
+            "event": event,
+            "status": payload["status"],
+            "jobUid": payload["jobUid"],
+            "invocation_context": payload["invocationContext"],
+            "output": payload.get("output"),
+            "error": payload.get("error"),
+        }
+        return render_template(self.notifier_template, variables)
 
     def _report_progress(self, context: dict[str, Any]) -> None:
         url, token = context.get("rasaRpaEventsUrl"), context.get("rasaRpaToken")

@@ -2,8 +2,9 @@
 
 A job is one deployment (``POST /v4/automations/deploy``) of an unattended
 bot. Inputs travel as the Control Room's typed ``botInput`` values, together
-with ``rasaRpaJobId``, ``rasaRpaEventsUrl`` and ``rasaRpaToken`` so a bot can
-report progress to our callback API itself. The Control Room tells us how
+with ``rasaRpaJobId``, ``rasaRpaEventsUrl``, ``rasaRpaToken`` and the
+conversation id (``rasaRpaConversationId``, renamed by ``conversation_input``)
+so a bot can report progress to our callback API itself. The Control Room tells us how
 the deployment ends in two ways, and both are used because neither is
 guaranteed: it POSTs to ``callbackInfo.url`` (our provider webhook) with the
 headers we chose, and ``/v3/activity/list`` answers when polled.
@@ -15,8 +16,17 @@ JSON schema for the callback body is published either: we assume it looks
 like an activity record (``deploymentId``, ``status``, ``botOutVariables``,
 ``message``), ignore fields we do not know, and let polling confirm.
 
-Sources: Automation Anywhere "Authentication API", "Deploy bots API" and
-"Request bot progress" docs; pixiebrix-extension ``contrib/automationanywhere``.
+Login is ``POST /v2/authentication`` (Automation 360 retires
+``/v1/authentication`` from v.33); a Control Room without v2 is asked at v1.
+The token is a JWT: it is renewed shortly before its own ``exp`` claim.
+A stop is ``POST /v3/activity/manage {"stop_executions": {"execution_ids":
+[...]}}`` with the activity id, which the list shows a few seconds after the
+deployment: cancel waits for it (``stop_wait``), and says so when it cannot.
+
+Sources: Automation Anywhere "Authentication API", "Deploy bots API",
+"Activity List" and "Control Room APIs" docs; pixiebrix-extension
+``contrib/automationanywhere``; n8n-nodes-automation-anywhere (v2 login and
+the manage body).
 
 rpa.yml::
 
@@ -29,11 +39,14 @@ rpa.yml::
         run_as_user_ids: [7]
         pool_ids: []
         bots: {collect_order_details: 123}   # task -> botId (or use the id)
+        conversation_input: rasaRpaConversationId   # botInput name; "" omits it
+        stop_wait: 10s                   # how long cancel waits for the activity
         timeout: 10s
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -45,6 +58,16 @@ from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
 from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.automation_anywhere_values import (
+    FINAL_FAILURES,
+    STATUS_EVENTS,
+    event_for,
+    from_bot_value,
+    outputs_of,
+    to_bot_input,
+    to_bot_value,
+    token_expiry,
+)
 from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
 from rasa_rpa.providers.http import (
     AccessToken,
@@ -64,103 +87,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Control Room tokens live 20 minutes (Authentication API docs).
-TOKEN_LIFETIME = 20 * 60
-
-#: Activity status -> the event it means; statuses not listed mean "no news".
-STATUS_EVENTS: dict[str, EventType] = {
-    "RUNNING": EventType.STARTED,
-    "RUN_PAUSED": EventType.STARTED,
-    "UPDATE": EventType.STARTED,
-    "COMPLETED": EventType.SUCCEEDED,
-    "DEPLOY_FAILED": EventType.FAILED,
-    "RUN_FAILED": EventType.FAILED,
-    "RUN_TIMED_OUT": EventType.FAILED,
-    "RUN_ABORTED": EventType.CANCELLED,
-}
-#: Statuses that say the deployment has not run yet (QUEUED and friends).
-WAITING_STATUSES = frozenset({"QUEUED", "PENDING_EXECUTION", "DEPLOYED", "UNKNOWN"})
-
-
-def to_bot_value(value: Any) -> dict[str, Any]:
-    """One Python value as a typed Control Room variable (numbers are strings)."""
-    if value is None:
-        return {"type": "STRING", "string": ""}
-    if isinstance(value, bool):  # before int: bool is an int
-        return {"type": "BOOLEAN", "boolean": "true" if value else "false"}
-    if isinstance(value, (int, float)):
-        return {"type": "NUMBER", "number": str(value)}
-    if isinstance(value, (list, tuple)):
-        return {"type": "LIST", "list": [to_bot_value(v) for v in value]}
-    if isinstance(value, dict):
-        return {
-            "type": "DICTIONARY",
-            "dictionary": [
-                {"key": str(k), "value": to_bot_value(v)} for k, v in value.items()
-            ],
-        }
-    return {"type": "STRING", "string": str(value)}
-
-
-def to_bot_input(inputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``botInput`` for a deployment: every input as a typed variable."""
-    return {key: to_bot_value(value) for key, value in inputs.items()}
-
-
-def _number(text: Any) -> Any:
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return text
-    try:
-        number = float(str(text))
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in str(text) else number
-
-
-def from_bot_value(value: Any) -> Any:
-    """A typed Control Room variable back as Python; unknown shapes pass through."""
-    if not isinstance(value, dict) or "type" not in value:
-        return value
-    kind = str(value["type"]).upper()
-    if kind == "NUMBER":
-        return _number(value.get("number"))
-    if kind == "BOOLEAN":
-        flag = value.get("boolean")
-        return flag if isinstance(flag, bool) else str(flag).lower() == "true"
-    if kind == "LIST":
-        return [from_bot_value(v) for v in value.get("list") or []]
-    if kind == "DICTIONARY":
-        entries = value.get("dictionary") or []
-        return {str(e.get("key")): from_bot_value(e.get("value")) for e in entries}
-    if kind == "STRING":
-        return value.get("string", "")
-    return value.get(kind.lower(), value)
-
-
-def outputs_of(activity: Mapping[str, Any]) -> dict[str, Any]:
-    """The bot's output variables from an activity or callback body."""
-    variables = activity.get("botOutVariables") or {}
-    values = variables.get("values") if isinstance(variables, dict) else None
-    if not isinstance(values, dict):
-        return {}
-    return {str(k): from_bot_value(v) for k, v in values.items()}
-
-
-def event_for(
-    status: str, activity: Mapping[str, Any]
-) -> tuple[EventType, dict[str, Any]] | None:
-    """The event type and data an activity status means, None for "no news"."""
-    kind = STATUS_EVENTS.get(status)
-    if kind is None:
-        if status not in WAITING_STATUSES:
-            log.info("automation anywhere: ignoring unknown status %r", status)
-        return None
-    if kind is EventType.SUCCEEDED:
-        return kind, {"outputs": outputs_of(activity)}
-    if kind is EventType.FAILED:
-        reason = activity.get("message") or activity.get("progressMessage")
-        return kind, {"error": str(reason) if reason else f"the bot ended {status}"}
-    return kind, {}
+#: Login endpoints, newest first: v1 stops working from Automation 360 v.33.
+AUTH_PATHS = ("/v2/authentication", "/v1/authentication")
+#: The botInput name the conversation id goes under unless configured.
+CONVERSATION_INPUT = "rasaRpaConversationId"
+#: Seconds between activity-list reads while cancel waits for an activity.
+LIST_EVERY = 0.25
 
 
 class AutomationAnywhereProvider(Provider):
@@ -172,6 +104,8 @@ class AutomationAnywhereProvider(Provider):
         super().__init__(*args, **kwargs)
         self._client: httpx.AsyncClient | None = None
         self.tokens = TokenCache(self._authenticate)
+        #: The login path this Control Room answers (learnt at first login).
+        self._auth_path: str | None = None
 
     # -- options -------------------------------------------------------------
 
@@ -214,7 +148,7 @@ class AutomationAnywhereProvider(Provider):
     # -- authentication ------------------------------------------------------
 
     async def _authenticate(self) -> AccessToken:
-        """Log in with the API key (or password); tokens last 20 minutes."""
+        """Log in with the API key (or password); the token's ``exp`` says how long."""
         username = self.option("username")
         body: dict[str, Any] = {"username": username}
         if self.option("api_key"):
@@ -223,16 +157,26 @@ class AutomationAnywhereProvider(Provider):
             body["password"] = str(self.option("password"))
         if not username or len(body) < 2:
             raise ProviderError(self.name, "set username and api_key (or password)")
-        endpoint = f"{self.url}/v1/authentication"
-        response = await send(
-            self.client,
-            self.name,
-            "POST",
-            endpoint,
-            what="logging in to the Control Room",
-            expect=(200, 201, 401, 404),
-            json=body,
-        )
+        paths = (self._auth_path,) if self._auth_path else AUTH_PATHS
+        for path in paths:
+            response = await send(
+                self.client,
+                self.name,
+                "POST",
+                f"{self.url}{path}",
+                what="logging in to the Control Room",
+                expect=(200, 201, 401, 404, 405),
+                json=body,
+            )
+            if response.status_code not in (404, 405):
+                self._auth_path = path
+                break
+        else:
+            raise ProviderError(
+                self.name,
+                f"url does not look like a Control Room: {self.url}{paths[0]} "
+                "not found",
+            )
         if response.status_code == 401:
             raise ProviderError(
                 self.name,
@@ -240,15 +184,10 @@ class AutomationAnywhereProvider(Provider):
                 " check username and api_key (API key generation must be allowed"
                 " for the user)",
             )
-        if response.status_code == 404:
-            raise ProviderError(
-                self.name,
-                f"url does not look like a Control Room: {endpoint} not found",
-            )
         token = _json(response).get("token")
         if not isinstance(token, str) or not token:
-            raise ProviderError(self.name, f"{endpoint} answered without a token")
-        return AccessToken(token, time.time() + TOKEN_LIFETIME)
+            raise ProviderError(self.name, f"{self.url}{path} answered without a token")
+        return AccessToken(token, token_expiry(token))
 
     async def _call(
         self,
@@ -289,6 +228,13 @@ class AutomationAnywhereProvider(Provider):
             "rasaRpaEventsUrl": creds.events_url,
             "rasaRpaToken": creds.token,
         }
+        # As UiPath's rasa_rpa_conversation_id and SAP's conversationId: lets
+        # the bot name the conversation in its own logs and messages.
+        # GUESS: the Control Room ignores botInput names the bot does not
+        # declare (documented only for declared input variables).
+        conversation_input = self.option("conversation_input", CONVERSATION_INPUT)
+        if conversation_input:
+            inputs[str(conversation_input)] = job.conversation_id
         body = {
             "botId": bot_id,
             "automationName": f"rasa-rpa-{job.id[:8]}",
@@ -367,22 +313,48 @@ class AutomationAnywhereProvider(Provider):
         return [JobEvent(event_id, job.id, kind, data, source="aa-poll")]
 
     async def cancel(self, job: Job) -> None:
-        """Best-effort stop: only an activity the Control Room already lists.
+        """Stop the deployment's execution; raise ProviderError if it cannot.
 
-        A deployment still being queued has no activity id to stop yet; the
-        job is already cancelled on our side, and any later report is ignored.
+        The activity (whose id the stop needs) appears in the list a few
+        seconds after the deployment, so a job cancelled at once waits for it
+        up to ``stop_wait``. A job not deployed yet has nothing to stop.
         """
         if not job.provider_ref:
             return
-        activity = await self._activity(job.provider_ref)
-        if activity is None or not activity.get("id"):
-            log.info("automation anywhere: no activity yet to stop for %s", job.id)
-            return
-        await self._call(
+        activity = await self._listed(job)
+        if activity.get("status") in ("COMPLETED", *FINAL_FAILURES):
+            return  # it ended already; its end reaches the job on its own
+        response = await self._call(
             "/v3/activity/manage",
-            {"stop": {"executionIds": [str(activity["id"])]}},
+            {"stop_executions": {"execution_ids": [str(activity["id"])]}},
             what="stopping the bot",
+            expect=(200, 201, 202, 204, 400, 403, 404, 409),
         )
+        if response.status_code >= 300:
+            raise ProviderError(
+                self.name,
+                f"the Control Room refused to stop the bot: /v3/activity/manage "
+                f"answered {response.status_code}: {describe_response(response)}",
+                job_id=job.id,
+            )
+
+    async def _listed(self, job: Job) -> dict[str, Any]:
+        """The job's activity once the list shows it (ProviderError after stop_wait)."""
+        ref = str(job.provider_ref)
+        wait = parse_duration(self.option("stop_wait", "10s"))
+        deadline = time.monotonic() + wait
+        while True:
+            activity = await self._activity(ref)
+            if activity is not None and activity.get("id"):
+                return activity
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    self.name,
+                    f"could not stop deployment {ref}: the Control Room did not "
+                    f"list its execution within {wait:g}s (stop_wait)",
+                    job_id=job.id,
+                )
+            await asyncio.sleep(LIST_EVERY)
 
     async def receive_webhook(
         self, headers: Mapping[str, str], body: bytes

@@ -92,6 +92,8 @@ class LocalRobotProvider(Provider):
         super().__init__(*args, **kwargs)
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._monitors: set[asyncio.Task[None]] = set()
+        #: SIGKILLs due for robots that ignore SIGTERM (see cancel).
+        self._killers: set[asyncio.Task[None]] = set()
 
     @property
     def robots_dir(self) -> Path:
@@ -207,6 +209,14 @@ class LocalRobotProvider(Provider):
         _signal_group(pid, signal.SIGTERM)
         if process is None:
             return
+        # The stop is asked for: return now, so the job service records the
+        # cancellation while the robot winds down (its last report waits for
+        # that verdict); a robot still there after KILL_AFTER is killed.
+        killer = asyncio.create_task(self._kill_after(pid, process))
+        self._killers.add(killer)
+        killer.add_done_callback(self._killers.discard)
+
+    async def _kill_after(self, pid: int, process: subprocess.Popen[bytes]) -> None:
         try:
             await asyncio.wait_for(_wait(process), KILL_AFTER)
         except asyncio.TimeoutError:
@@ -215,6 +225,8 @@ class LocalRobotProvider(Provider):
     async def aclose(self) -> None:
         # Robots keep running when the action server stops: they will retry
         # their callbacks until it is back. Only our watchers end here.
+        if self._killers:  # a robot told to stop must not outlive a shutdown
+            await asyncio.wait(list(self._killers), timeout=KILL_AFTER + 1)
         for monitor in list(self._monitors):
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

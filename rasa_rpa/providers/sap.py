@@ -26,13 +26,20 @@ rpa.yml::
         timeout: 10s
 
 The API notifier (Control Tower → the trigger → Add Notifier → API) must
-POST to ``<public_url>/rpa/v1/providers/sap/webhook`` with this payload::
+POST to ``<public_url>/rpa/v1/providers/sap/webhook``. SAP's default body
+works as it is; a custom payload must keep these fields::
 
-    {"event": "Success",                  # Start|Success|Failure|Cancel|Expired
-     "jobUid": "<the job's uid>",
+    {"status": "${status}",                        # or "event": "Success"
+     "jobUid": "${jobUid}",
      "invocationContext": ${invocation_context},   # echoed as sent
-     "output": {...},                     # on Success: the automation's outputs
-     "error": {"details": "${error.details}"}}     # on Failure
+     "output": ${output},                          # on Success
+     "error": ${error}}                            # on Failure
+
+The status is read from ``status``, ``event``, ``jobStatus`` or ``state``,
+in SAP's event names (Start, Success...) or job statuses (RUNNING,
+COMPLETED, FAILED, CANCELED, EXPIRED), in any case. Failure details may be
+text, an object or a list; a variable that can be an object must stand
+unquoted in a template, or the body is not JSON.
 
 ``invocationContext.rasaRpaToken`` authenticates the call (the route checks
 it against the job), so no other secret has to be configured in SAP.
@@ -40,7 +47,6 @@ it against the job), so no other secret has to be configured in SAP.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -56,7 +62,7 @@ from rasa_rpa.errors import (
     InvalidPayload,
     ProviderError,
 )
-from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
 from rasa_rpa.providers.http import (
     AccessToken,
@@ -65,23 +71,20 @@ from rasa_rpa.providers.http import (
     describe_response,
     send,
 )
+from rasa_rpa.providers.sap_notifier import (
+    NOTIFIER_EVENTS,
+    STATUS_FIELDS,
+    WAITING_STATUSES,
+    error_details,
+    missing_inputs,
+    notifier_event,
+)
 
 __all__ = ["NOTIFIER_EVENTS", "SapProvider"]
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
-
-#: Notifier event names (any case) and what each means for the job. Expired
-#: is a failure, not a cancellation: nobody asked for it to stop, and the user
-#: should hear that the automation did not finish.
-NOTIFIER_EVENTS: dict[str, tuple[str, EventType]] = {
-    "start": ("Start", EventType.STARTED),
-    "success": ("Success", EventType.SUCCEEDED),
-    "failure": ("Failure", EventType.FAILED),
-    "cancel": ("Cancel", EventType.CANCELLED),
-    "expired": ("Expired", EventType.FAILED),
-}
 
 
 def _token_base(url: str) -> tuple[str, bool]:
@@ -227,6 +230,9 @@ class SapProvider(Provider):
         if status < 300:
             return response
         detail = describe_response(response)
+        missing = missing_inputs(response) if status == 422 else []
+        if missing:
+            detail = f"missing inputs: {', '.join(missing)} ({detail})"
         hint = {
             401: "SAP refused a fresh OAuth token: use the service key of the "
             "same SAP instance as the API trigger",
@@ -322,7 +328,7 @@ class SapProvider(Provider):
         context = payload.get("invocationContext")
         if isinstance(context, str):  # templated as a string: "${...}"
             try:
-                context = json.loads(context)
+                context = strictjson.loads(context)
             except ValueError:
                 context = None
         if not isinstance(context, dict):
@@ -337,12 +343,17 @@ class SapProvider(Provider):
         job_id = context.get("rasaRpaJobId")
         if not isinstance(job_id, str) or not job_id:
             raise InvalidPayload("invocationContext.rasaRpaJobId is required")
-        raw_event = payload.get("event")
-        known = NOTIFIER_EVENTS.get(str(raw_event).lower()) if raw_event else None
+        raw_event = next(
+            (payload[f] for f in STATUS_FIELDS if isinstance(payload.get(f), str)),
+            None,
+        )
+        if raw_event is not None and raw_event.lower() in WAITING_STATUSES:
+            return []
+        known = notifier_event(raw_event)
         if known is None:
             raise InvalidPayload(
-                f"event must be one of Start, Success, Failure, Cancel, Expired; "
-                f"got {raw_event!r}"
+                "status (or event) must be one of Start, Success, Failure, Cancel, "
+                f"Expired or a job status such as COMPLETED; got {raw_event!r}"
             )
         name, event_type = known
         job_uid = payload.get("jobUid")
@@ -372,7 +383,7 @@ def _event_data(name: str, payload: dict[str, Any]) -> dict[str, Any]:
         output = payload.get("output")
         if isinstance(output, str):  # templated as a JSON string
             try:
-                output = json.loads(output) if output.strip() else {}
+                output = strictjson.loads(output) if output.strip() else {}
             except ValueError:
                 raise InvalidPayload("output must be a JSON object") from None
         if output is None:
@@ -381,20 +392,9 @@ def _event_data(name: str, payload: dict[str, Any]) -> dict[str, Any]:
             raise InvalidPayload("output must be a JSON object")
         return {"outputs": output}
     if name == "Failure":
-        return {"error": _error_details(payload)}
+        return {"error": error_details(payload)}
     if name == "Expired":
         return {"error": "the SAP job expired"}
     if name == "Cancel":
         return {"message": "the SAP job was cancelled"}
     return {}
-
-
-def _error_details(payload: dict[str, Any]) -> str:
-    error = payload.get("error")
-    if isinstance(error, dict):
-        error = error.get("details") or error.get("message")
-    if not error:
-        error = payload.get("errorDetails")
-    if error is None or error == "":
-        return "the SAP automation failed"
-    return error if isinstance(error, str) else json.dumps(error)

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from rasa_rpa.config import RpaConfig
@@ -207,7 +208,7 @@ async def test_wrong_url_says_it_is_not_a_control_room(build, room):
     with pytest.raises(ProviderError) as caught:
         await provider.start(request(customer="ACME"))
     assert "url does not look like a Control Room" in caught.value.message
-    assert f"{room.url}/nope/v1/authentication not found" in caught.value.message
+    assert f"{room.url}/nope/v2/authentication not found" in caught.value.message
 
 
 async def test_unknown_bots_are_refused(build, room):
@@ -303,7 +304,98 @@ async def test_cancel_stops_the_activity(build, room):
     deployment = room.deployments[job.provider_ref]
     assert deployment.status == "RUN_ABORTED"
     manage = [r for r in room.server.requests if r.path == "/v3/activity/manage"]
-    assert manage[0].json() == {"stop": {"executionIds": [deployment.activity_id]}}
+    assert manage[0].json() == {
+        "stop_executions": {"execution_ids": [deployment.activity_id]}
+    }
+
+
+async def until_status(room: FakeControlRoom, ref: str, status: str) -> None:
+    deadline = time.monotonic() + 5
+    while room.deployments[ref].status != status:
+        assert time.monotonic() < deadline, room.deployments[ref].status
+        await asyncio.sleep(0.05)
+
+
+async def test_cancel_stops_a_deployment_the_list_does_not_show_yet(build, room):
+    room.step_delay, room.list_delay = 0.6, 0.3
+    provider = build()
+    job = await started(provider, request(customer="ACME"))
+    await provider.cancel(job)  # at once: the activity is not listed yet
+    await until_status(room, job.provider_ref, "RUN_ABORTED")
+
+
+async def test_a_deployment_never_listed_cannot_be_stopped(build, room):
+    room.step_delay, room.list_delay = 5, 60
+    provider = build(stop_wait="0.3s")
+    job = await started(provider, request(customer="ACME"))
+    with pytest.raises(ProviderError, match="could not stop"):
+        await provider.cancel(job)
+
+
+async def test_a_refused_stop_is_an_error_naming_the_answer(build, room):
+    room.step_delay, room.refuse_stops = 5, True
+    provider = build()
+    job = await started(provider, request(customer="ACME"))
+    with pytest.raises(ProviderError, match=r"refused to stop.*403") as caught:
+        await provider.cancel(job)
+    assert not isinstance(caught.value, ProviderUnavailable)
+    assert room.deployments[job.provider_ref].status != "RUN_ABORTED"
+
+
+def test_the_fake_rejects_a_stop_body_it_does_not_know(room):
+    login = httpx.post(
+        f"{room.url}/v2/authentication",
+        json={"username": "rasa-bot", "apiKey": "fake-api-key"},
+    )
+    headers = {"X-Authorization": login.json()["token"]}
+    manage = f"{room.url}/v3/activity/manage"
+    for body in (
+        {"stop": {"executionIds": ["x"]}},
+        {"stop_executions": {"execution_ids": []}},
+        {"stop_executions": ["x"]},
+    ):
+        assert httpx.post(manage, json=body, headers=headers).status_code == 400
+
+
+async def test_logs_in_with_v2_authentication(build, room):
+    provider = build()
+    await provider.start(request(customer="ACME"))
+    logins = [r.path for r in room.server.requests if "authentication" in r.path]
+    assert logins == ["/v2/authentication"]
+
+
+async def test_falls_back_to_v1_where_v2_is_absent(build):
+    with FakeControlRoom(auth_versions=("v1",), step_delay=0.1) as old:
+        provider = build(url=old.url, bots=old.bot_ids)
+        assert await provider.start(request(customer="ACME"))
+        assert await provider.start(request(customer="ACME"))
+        logins = [r.path for r in old.server.requests if "authentication" in r.path]
+    assert logins == ["/v2/authentication", "/v1/authentication"]
+
+
+async def test_the_token_is_renewed_from_its_exp_claim_without_a_401(build):
+    # Tokens that live 30 s are inside the renewal margin from the start:
+    # every call must log in again, none may be refused first.
+    with FakeControlRoom(token_ttl=30, step_delay=0.1) as short:
+        provider = build(url=short.url, bots=short.bot_ids)
+        await provider.start(request(customer="ACME"))
+        await provider.start(request(customer="ACME"))
+        deploys = [r for r in short.server.requests if r.path.endswith("deploy")]
+        assert short.token_requests == 2
+    assert len(deploys) == 2  # none was refused and sent again
+
+
+async def test_the_conversation_id_travels_in_bot_input(build, room):
+    provider = build()
+    start = request(customer="ACME")
+    await provider.start(start)
+    sent = deploy_body(room)["botInput"]
+    assert sent["rasaRpaConversationId"] == {"type": "STRING", "string": "conv-1"}
+    renamed = build(conversation_input="sConversation")
+    await renamed.start(request(customer="ACME"))
+    sent = deploy_body(room)["botInput"]
+    assert sent["sConversation"] == {"type": "STRING", "string": "conv-1"}
+    assert "rasaRpaConversationId" not in sent
 
 
 async def test_cancel_before_a_deployment_is_a_no_op(build, room):

@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -414,5 +415,125 @@ def test_the_fake_refuses_like_sap(
     answer = httpx.post(url, json={"input": {"a": 1}}, headers=headers)
     assert answer.status_code == 200
     assert fake.wait(answer.json()["jobUid"])["output"] == {"a": 1}
-    assert [n["event"] for n in fake.notifications] == ["Start", "Success"]
+    assert [n["status"] for n in fake.notifications] == ["RUNNING", "COMPLETED"]
     assert not [r for r in receiver.requests if r.path == notify_path]
+
+
+async def test_sap_default_notifier_body_is_understood(
+    provider: SapProvider, fake: FakeSapIrpa, receiver: FakeServer, notify_path: str
+) -> None:
+    # The fake's notifier has no custom payload: it sends SAP's own body.
+    ref = await provider.start(
+        start_request("collect_order_details", {"customer": "ACME"}, receiver.url)
+    )
+    calls = await notifier_calls(receiver, notify_path, 2)
+    assert "event" not in calls[0].json()
+    events = await translate(provider, calls)
+    assert [e.type for e in events] == [EventType.STARTED, EventType.SUCCEEDED]
+    assert events[1].data["outputs"]["order_count"] == 3
+    assert events[1].event_id == f"sap:{ref}:Success"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("status", "COMPLETED", EventType.SUCCEEDED),
+        ("status", "FAILED", EventType.FAILED),
+        ("status", "CANCELED", EventType.CANCELLED),
+        ("status", "RUNNING", EventType.STARTED),
+        ("status", "EXPIRED", EventType.FAILED),
+        ("jobStatus", "SUCCESS", EventType.SUCCEEDED),
+        ("event", "Cancel", EventType.CANCELLED),
+    ],
+)
+async def test_status_under_the_names_sap_uses(
+    parser: SapProvider, field: str, value: str, expected: EventType
+) -> None:
+    body = {field: value, "jobUid": "u1", "invocationContext": context()}
+    (event,) = await parser.receive_webhook({}, json.dumps(body).encode())
+    assert event.type is expected
+
+
+@pytest.mark.parametrize(
+    ("details", "shown"),
+    [
+        ("Agent offline", "Agent offline"),
+        ({"message": "Agent offline", "code": 17}, "Agent offline"),
+        ([{"message": "Agent offline"}], "Agent offline"),
+        ('{"message": "Agent offline"}', "Agent offline"),
+        ({"code": 17}, '{"code": 17}'),
+    ],
+)
+async def test_failure_details_of_any_shape_become_the_reason(
+    build: Callable[..., SapProvider],
+    receiver: FakeServer,
+    notify_path: str,
+    details: Any,
+    shown: str,
+) -> None:
+    with FakeSapIrpa(step_delay=5, notifier_url=receiver.url + notify_path) as slow:
+        provider = build(options(slow))
+        ref = await provider.start(start_request("echo", {}))
+        assert ref
+        slow.fail_run(ref, details)
+        (call,) = await notifier_calls(receiver, notify_path, 1)
+    (event,) = await translate(provider, [call])
+    assert event.type is EventType.FAILED
+    assert event.data["error"] == shown
+
+
+def readme_templates() -> list[str]:
+    """The notifier payload templates the README's sap section shows."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### `sap`", 1)[1].split("\n### ", 1)[0]
+    return [block for block in section.split("```json\n")[1:] if "${" in block]
+
+
+@pytest.mark.parametrize("details", ["Agent offline", {"message": "Agent offline"}])
+async def test_readme_templates_send_valid_json_for_every_value_type(
+    build: Callable[..., SapProvider],
+    receiver: FakeServer,
+    notify_path: str,
+    details: Any,
+) -> None:
+    templates = readme_templates()
+    assert templates
+    for template in templates:
+        template = template.split("```", 1)[0]
+        notifier = receiver.url + notify_path
+        with FakeSapIrpa(
+            step_delay=0.05, notifier_url=notifier, notifier_template=template
+        ) as sap:
+            provider = build(options(sap))
+            done = await provider.start(
+                start_request("collect_order_details", {"customer": "ACME"})
+            )
+            assert done and sap.wait(done)["status"] == "SUCCESS"
+            sap.step_delay = 5
+            failing = await provider.start(start_request("echo", {}))
+            assert failing
+            sap.fail_run(failing, details)
+            calls = await notifier_calls(receiver, notify_path, 3)
+        events = await translate(provider, calls)  # each body is valid JSON
+        assert [e.type for e in events] == [
+            EventType.STARTED,
+            EventType.SUCCEEDED,
+            EventType.FAILED,
+        ]
+        assert events[1].data["outputs"]["order_count"] == 3
+        assert events[2].data["error"] == "Agent offline"
+        receiver.requests.clear()
+
+
+async def test_a_422_names_the_missing_inputs(
+    build: Callable[..., SapProvider], receiver: FakeServer, notify_path: str
+) -> None:
+    notifier = receiver.url + notify_path
+    with FakeSapIrpa(
+        notifier_url=notifier, trigger_inputs={"echo": ["customer", "region"]}
+    ) as sap:
+        provider = build(options(sap))
+        with pytest.raises(ProviderError) as info:
+            await provider.start(start_request("echo", {"region": "EU"}))
+    assert "missing inputs: customer" in info.value.message
+    assert "region" not in info.value.message.split("missing inputs:")[1]

@@ -1,0 +1,121 @@
+"""SAP API notifiers and trigger answers: the formats, without the HTTP.
+
+Notifier bodies come as SAP's default body or as a user's template, so the
+status, the failure details and a 422's missing inputs are read from every
+shape SAP (or a template) gives them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from rasa_rpa.models import EventType
+
+__all__ = [
+    "NOTIFIER_EVENTS",
+    "STATUS_EVENTS",
+    "STATUS_FIELDS",
+    "WAITING_STATUSES",
+    "error_details",
+    "missing_inputs",
+    "notifier_event",
+]
+
+#: Notifier event names (any case) and what each means for the job. Expired
+#: is a failure, not a cancellation: nobody asked for it to stop, and the user
+#: should hear that the automation did not finish.
+NOTIFIER_EVENTS: dict[str, tuple[str, EventType]] = {
+    "start": ("Start", EventType.STARTED),
+    "success": ("Success", EventType.SUCCEEDED),
+    "failure": ("Failure", EventType.FAILED),
+    "cancel": ("Cancel", EventType.CANCELLED),
+    "expired": ("Expired", EventType.FAILED),
+}
+#: Job statuses (any case) -> the notifier event they mean. GUESS: SAP
+#: documents the notifier events, not the default body's status values; these
+#: are the statuses Control Tower shows for a job, in both spellings.
+STATUS_EVENTS: dict[str, str] = {
+    "running": "start",
+    "started": "start",
+    "completed": "success",
+    "successful": "success",
+    "succeeded": "success",
+    "failed": "failure",
+    "error": "failure",
+    "canceled": "cancel",
+    "cancelled": "cancel",
+}
+#: Statuses that bring no news: the job has not run yet.
+WAITING_STATUSES = frozenset({"pending", "ready", "queued", "scheduled"})
+#: Where a notifier body may carry the status. ``event`` is rasa-rpa's own
+#: template; GUESS: ``status`` is SAP's default body, the others are spellings
+#: seen in SAP's job APIs.
+STATUS_FIELDS = ("event", "status", "jobStatus", "state")
+
+
+def missing_inputs(response: httpx.Response) -> list[str]:
+    """Input names a 422 answer points at (``details[].target``), if any.
+
+    GUESS: SAP documents only that a 422 means the inputs do not match the
+    trigger's; its API errors carry ``{"error": {"message", "details"}}``.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    names: list[str] = []
+    for item in details if isinstance(details, list) else []:
+        target = item.get("target") if isinstance(item, dict) else None
+        if isinstance(target, str) and target.strip("/."):
+            name = target.replace("/", ".").strip(".")
+            names.append(name.removeprefix("input."))
+    return names
+
+
+def notifier_event(raw: str | None) -> tuple[str, EventType] | None:
+    """The notifier event a status or event name means, None if unknown."""
+    if not raw:
+        return None
+    key = raw.strip().lower()
+    return NOTIFIER_EVENTS.get(STATUS_EVENTS.get(key, key))
+
+
+def error_details(payload: dict[str, Any]) -> str:
+    """The failure reason, whatever shape SAP or a template gave the details."""
+    error = payload.get("error")
+    if isinstance(error, dict) and ("details" in error or "message" in error):
+        error = error.get("details") or error.get("message")
+    if error is None or error == "":
+        error = payload.get("errorDetails")
+    reason = _reason(error)
+    return reason or "the SAP automation failed"
+
+
+def _reason(details: Any, depth: int = 0) -> str:
+    """Readable text from failure details: text, JSON text, object or list."""
+    if depth > 3 or details is None:
+        return ""
+    if isinstance(details, str):
+        text = details.strip()
+        if text[:1] in "{[":
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                return text
+            return _reason(parsed, depth + 1) or text
+        return text
+    if isinstance(details, dict):
+        for key in ("message", "details", "detail", "description", "text"):
+            found = _reason(details.get(key), depth + 1)
+            if found:
+                return found
+        return json.dumps(details, sort_keys=True)
+    if isinstance(details, list):
+        parts = [_reason(item, depth + 1) for item in details]
+        return "; ".join(p for p in parts if p)
+    return json.dumps(details)
