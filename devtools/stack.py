@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = ROOT / ".venv-rasa"
 MODEL = ROOT / "models" / "reference.tar.gz"
@@ -205,39 +207,82 @@ def web_service(port: int, *, log: Path) -> Service:
     return Service("web", command, f"http://127.0.0.1:{port}/", log)
 
 
-def main() -> int:
-    """``make run``: Rasa on 5005, actions on 5055, the chat page on 8080."""
-    token = os.environ.setdefault("RASA_TOKEN", DEFAULT_TOKEN)
-    logs = ROOT / ".rasa-rpa" / "logs"
-    services = [
-        action_service(5055, config=ROOT / "rpa.yml", log=logs / "actions.log"),
+#: ``make run``'s ports, each overridable from the environment (two stacks on
+#: one machine, or a test that must not collide with a developer's own stack).
+PORTS = {
+    "rasa": ("RASA_PORT", 5005),
+    "actions": ("ACTIONS_PORT", 5055),
+    "web": ("WEB_PORT", 8080),
+}
+
+
+def port_from_env(variable: str, default: int) -> int:
+    """The port in ``$variable`` (``default`` when unset); exits on a bad value."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{variable}={raw!r} is not a TCP port (1-65535)")
+    return int(raw)
+
+
+def endpoints_for(actions_port: int, state: Path) -> Path:
+    """endpoints.yml, rewritten into ``state`` when the action server moved.
+
+    Rasa's own ``${VAR}`` interpolation has no default, so endpoints.yml keeps
+    the plain URL a developer can read and the stack derives a copy only for a
+    port that is not the default. Relative paths in it are relative to Rasa's
+    working directory (ROOT), so the copy may live anywhere.
+    """
+    endpoints = ROOT / "endpoints.yml"
+    if actions_port == PORTS["actions"][1]:
+        return endpoints
+    content = yaml.safe_load(endpoints.read_text())
+    content["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
+    derived = state / "endpoints.yml"
+    derived.parent.mkdir(parents=True, exist_ok=True)
+    derived.write_text(yaml.safe_dump(content))
+    return derived
+
+
+def reference_services(token: str, ports: dict[str, int]) -> list[Service]:
+    """The reference bot's three processes on ``ports`` (see :data:`PORTS`)."""
+    # rpa.yml reads these for the Rasa URL and the robots' callback URL.
+    os.environ["RASA_PORT"] = str(ports["rasa"])
+    os.environ["ACTIONS_PORT"] = str(ports["actions"])
+    state = ROOT / ".rasa-rpa"
+    logs = state / "logs"
+    return [
+        action_service(
+            ports["actions"], config=ROOT / "rpa.yml", log=logs / "actions.log"
+        ),
         rasa_service(
-            5005,
+            ports["rasa"],
             token=token,
-            endpoints=ROOT / "endpoints.yml",
+            endpoints=endpoints_for(ports["actions"], state),
             credentials=ROOT / "credentials.yml",
             log=logs / "rasa.log",
         ),
-        web_service(8080, log=logs / "web.log"),
+        web_service(ports["web"], log=logs / "web.log"),
     ]
+
+
+def run(services: list[Service], ready: str) -> int:
+    """Start ``services`` in order, print ``ready``, and keep them running.
+
+    Returns 1 when one of them stops on its own, 0 on Ctrl-C; every started
+    service is stopped before returning.
+    """
     try:
         for service in services:
-            print(
-                f"starting {service.name} (log: {service.log.relative_to(ROOT)})...",
-                flush=True,
-            )
+            log = os.path.relpath(service.log, ROOT)
+            print(f"starting {service.name} (log: {log})...", flush=True)
             service.start(timeout=180)
-        print(
-            '\nReady. Open http://127.0.0.1:8080 and say "get my orders".\n'
-            "  Rasa:          http://127.0.0.1:5005 (API token from $RASA_TOKEN)\n"
-            "  Action server: http://127.0.0.1:5055 (callbacks under /rpa/v1)\n"
-            "Ctrl-C stops all three.",
-            flush=True,
-        )
+        print(ready, flush=True)
         while all(s.process and s.process.poll() is None for s in services):
             time.sleep(0.5)
         dead = [s.name for s in services if s.process and s.process.poll() is not None]
-        print(f"{', '.join(dead)} stopped; see .rasa-rpa/logs/", file=sys.stderr)
+        print(f"{', '.join(dead)} stopped; see its log", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
@@ -245,6 +290,27 @@ def main() -> int:
     finally:
         for service in reversed(services):
             service.stop()
+
+
+def main() -> int:
+    """``make run``: Rasa on 5005, actions on 5055, the chat page on 8080.
+
+    ``RASA_PORT``, ``ACTIONS_PORT`` and ``WEB_PORT`` move them.
+    """
+    token = os.environ.setdefault("RASA_TOKEN", DEFAULT_TOKEN)
+    ports = {name: port_from_env(*PORTS[name]) for name in PORTS}
+    rasa = f"http://127.0.0.1:{ports['rasa']}"
+    actions = f"http://127.0.0.1:{ports['actions']}"
+    page = f"http://127.0.0.1:{ports['web']}"
+    if ports["rasa"] != PORTS["rasa"][1]:
+        page += f"/?rasa={rasa}"  # web/index.html reads Rasa's URL from ?rasa=
+    ready = (
+        f'\nReady. Open {page} and say "get my orders".\n'
+        f"  Rasa:          {rasa} (API token from $RASA_TOKEN)\n"
+        f"  Action server: {actions} (callbacks under /rpa/v1)\n"
+        "Ctrl-C stops all three."
+    )
+    return run(reference_services(token, ports), ready)
 
 
 if __name__ == "__main__":
