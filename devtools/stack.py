@@ -1,6 +1,6 @@
 """Starting the reference stack's processes: Rasa, the action server, the chat page.
 
-Shared by ``make run`` (``python -m devtools.stack``) and the end-to-end
+Shared by ``make run`` (devtools.runner) and the end-to-end
 tests, so both start the parts exactly the same way.
 """
 
@@ -16,8 +16,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = ROOT / ".venv-rasa"
@@ -71,8 +69,13 @@ class Service:
     cwd: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> Service:
-        """Start and wait until healthy."""
+    def spawn(self) -> None:
+        """Start the process, in a session (and so a process group) of its own.
+
+        Its own group, so that stopping it reaches its workers too (Rasa's,
+        Sanic's), and so that a Ctrl-C in the terminal reaches only the stack,
+        which then stops the services in order.
+        """
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -83,37 +86,81 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self, timeout: float = 60.0) -> Service:
+        """Start and wait until healthy."""
+        self.spawn()
+        assert self.process is not None
         wait_http(self.health_url, timeout, self.process, self.log)
         return self
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        """Stop the process group (SIGKILL if it does not go)."""
-        process = self.process
-        if process is None or process.poll() is not None:
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the service's process group.
+
+        Also when the leader has exited already: its workers may not have.
+        """
+        if self.process is None:
             return
         try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+            os.killpg(self.process.pid, sig)
         except ProcessLookupError:
-            pass
-        _wait_group_gone(process.pid)
+            pass  # nobody left in the group
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Wait until the process and everyone in its group exited; True if so."""
+        if self.process is None:
+            return True
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return _wait_group_gone(self.process.pid, deadline - time.monotonic())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Stop the process group (SIGKILL if it does not go)."""
+        if self.process is None:
+            return
+        self.signal_group(sig)
+        if not self.wait_stopped(timeout):
+            self.signal_group(signal.SIGKILL)
+            self.wait_stopped(5)
 
     def kill(self) -> None:
         """kill -9 the server process only (its robots live in their own sessions)."""
         self.stop(signal.SIGKILL)
 
 
-def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+def stop_all(services: list[Service], timeout: float = 8.0) -> None:
+    """SIGTERM every service at once, then SIGKILL whatever is left at ``timeout``.
+
+    All at once rather than one after the other, so the ports are free within
+    ``timeout`` (and a moment) however slow any one service is to go.
+    """
+    for service in services:
+        service.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    stuck = [
+        service
+        for service in services
+        if not service.wait_stopped(max(0.0, deadline - time.monotonic()))
+    ]
+    for service in stuck:
+        service.signal_group(signal.SIGKILL)
+    for service in stuck:
+        service.wait_stopped(2)
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> bool:
     """Wait until every process of the group (Sanic's workers too) has exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return
+            return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
 
 
@@ -205,113 +252,3 @@ def web_service(port: int, *, log: Path) -> Service:
         str(ROOT / "web"),
     ]
     return Service("web", command, f"http://127.0.0.1:{port}/", log)
-
-
-#: ``make run``'s ports, each overridable from the environment (two stacks on
-#: one machine, or a test that must not collide with a developer's own stack).
-PORTS = {
-    "rasa": ("RASA_PORT", 5005),
-    "actions": ("ACTIONS_PORT", 5055),
-    "web": ("WEB_PORT", 8080),
-}
-
-
-def port_from_env(variable: str, default: int) -> int:
-    """The port in ``$variable`` (``default`` when unset); exits on a bad value."""
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise SystemExit(f"{variable}={raw!r} is not a TCP port (1-65535)")
-    return int(raw)
-
-
-def endpoints_for(actions_port: int, state: Path) -> Path:
-    """endpoints.yml, rewritten into ``state`` when the action server moved.
-
-    Rasa's own ``${VAR}`` interpolation has no default, so endpoints.yml keeps
-    the plain URL a developer can read and the stack derives a copy only for a
-    port that is not the default. Relative paths in it are relative to Rasa's
-    working directory (ROOT), so the copy may live anywhere.
-    """
-    endpoints = ROOT / "endpoints.yml"
-    if actions_port == PORTS["actions"][1]:
-        return endpoints
-    content = yaml.safe_load(endpoints.read_text())
-    content["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
-    derived = state / "endpoints.yml"
-    derived.parent.mkdir(parents=True, exist_ok=True)
-    derived.write_text(yaml.safe_dump(content))
-    return derived
-
-
-def reference_services(token: str, ports: dict[str, int]) -> list[Service]:
-    """The reference bot's three processes on ``ports`` (see :data:`PORTS`)."""
-    # rpa.yml reads these for the Rasa URL and the robots' callback URL.
-    os.environ["RASA_PORT"] = str(ports["rasa"])
-    os.environ["ACTIONS_PORT"] = str(ports["actions"])
-    state = ROOT / ".rasa-rpa"
-    logs = state / "logs"
-    return [
-        action_service(
-            ports["actions"], config=ROOT / "rpa.yml", log=logs / "actions.log"
-        ),
-        rasa_service(
-            ports["rasa"],
-            token=token,
-            endpoints=endpoints_for(ports["actions"], state),
-            credentials=ROOT / "credentials.yml",
-            log=logs / "rasa.log",
-        ),
-        web_service(ports["web"], log=logs / "web.log"),
-    ]
-
-
-def run(services: list[Service], ready: str) -> int:
-    """Start ``services`` in order, print ``ready``, and keep them running.
-
-    Returns 1 when one of them stops on its own, 0 on Ctrl-C; every started
-    service is stopped before returning.
-    """
-    try:
-        for service in services:
-            log = os.path.relpath(service.log, ROOT)
-            print(f"starting {service.name} (log: {log})...", flush=True)
-            service.start(timeout=180)
-        print(ready, flush=True)
-        while all(s.process and s.process.poll() is None for s in services):
-            time.sleep(0.5)
-        dead = [s.name for s in services if s.process and s.process.poll() is not None]
-        print(f"{', '.join(dead)} stopped; see its log", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
-        return 0
-    finally:
-        for service in reversed(services):
-            service.stop()
-
-
-def main() -> int:
-    """``make run``: Rasa on 5005, actions on 5055, the chat page on 8080.
-
-    ``RASA_PORT``, ``ACTIONS_PORT`` and ``WEB_PORT`` move them.
-    """
-    token = os.environ.setdefault("RASA_TOKEN", DEFAULT_TOKEN)
-    ports = {name: port_from_env(*PORTS[name]) for name in PORTS}
-    rasa = f"http://127.0.0.1:{ports['rasa']}"
-    actions = f"http://127.0.0.1:{ports['actions']}"
-    page = f"http://127.0.0.1:{ports['web']}"
-    if ports["rasa"] != PORTS["rasa"][1]:
-        page += f"/?rasa={rasa}"  # web/index.html reads Rasa's URL from ?rasa=
-    ready = (
-        f'\nReady. Open {page} and say "get my orders".\n'
-        f"  Rasa:          {rasa} (API token from $RASA_TOKEN)\n"
-        f"  Action server: {actions} (callbacks under /rpa/v1)\n"
-        "Ctrl-C stops all three."
-    )
-    return run(reference_services(token, ports), ready)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Waiting for a condition with a deadline, never for a fixed time.
+
+A fixed sleep is either too short on a loaded machine (a flaky test) or too
+long everywhere else (a slow one); polling the condition is neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    message: str = "condition",
+    interval: float = 0.05,
+) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    Raises:
+        AssertionError: ``condition`` stayed falsy for ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message}: not true within {timeout:g}s")
+        time.sleep(interval)
+
+
+async def async_wait_until(
+    condition: Callable[[], Awaitable[T]] | Callable[[], T],
+    timeout: float = 10.0,
+    message: str = "condition",
+    interval: float = 0.02,
+) -> T:
+    """:func:`wait_until` for a test running on an event loop (awaits coroutines)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message}: not true within {timeout:g}s")
+        await asyncio.sleep(interval)
+
+
+def pid_gone(pid: int) -> bool:
+    """True once ``pid`` has exited: no such process, or a zombie nobody reaped yet.
+
+    Each check may lose a race with the reaper (the process vanishes between
+    ``kill(pid, 0)`` and reading its ``/proc`` entry); vanished means gone.
+    """
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+    return state == "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (children, their children, ...)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        frontier -= found
+        found |= frontier
+    return found
+
+
+def kill_all(pids: set[int]) -> None:
+    """SIGKILL whichever of ``pids`` still run: a failed test leaves no orphans."""
+    for pid in pids:
+        if not pid_gone(pid):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``port``."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
