@@ -92,6 +92,20 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def processes_with(*needles: bytes) -> list[int]:
+    """The processes whose command line contains every one of ``needles``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # exited while we looked
+            if all(needle in cmdline for needle in needles):
+                found.append(int(entry.name))
+    return found
+
+
 def kill_all(pids: set[int]) -> None:
     """SIGKILL whichever of ``pids`` still run: a failed test leaves no orphans."""
     for pid in pids:
