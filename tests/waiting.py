@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 T = TypeVar("T")
 
 
@@ -114,6 +117,44 @@ def kill_all(pids: set[int]) -> None:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+
+
+def knocks_on(port: int, timeout: float) -> bool:
+    """Listen on ``port`` until a client connects, then drop it unanswered.
+
+    Stands in for a server that is down, and shows that someone tried it: a
+    dropped connection is, to a client, what a dead server's is.
+    """
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        listener.settimeout(timeout)
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            return False
+        connection.close()
+        return True
+
+
+def outbox_counts(server_url: str) -> dict[str, int]:
+    """An action server's outbox counts (pending, delivered, dead), from /rpa/health."""
+    response = requests.get(f"{server_url}/rpa/health", timeout=5)
+    response.raise_for_status()
+    return dict(response.json()["outbox"])
+
+
+def delivery_retries(server_url: str) -> float:
+    """Deliveries to Rasa that failed and were put back for a retry (/rpa/metrics)."""
+    text = requests.get(f"{server_url}/rpa/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rasa_rpa_delivery_attempts_total"
+        and sample.labels.get("outcome") == "retry"
+    )
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

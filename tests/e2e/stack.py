@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -79,25 +78,6 @@ class Inbox:
                         f"{[m.get('text') for m in self.messages[sender]]}"
                     )
                 self._changed.wait(remaining)
-
-
-def knocks_on(port: int, timeout: float) -> bool:
-    """Listen on ``port`` until a client connects, then drop it unanswered.
-
-    Stands in for a server that is down, and shows that someone tried it: a
-    dropped connection is, to a client, what a dead server's is.
-    """
-    with socket.socket() as listener:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen()
-        listener.settimeout(timeout)
-        try:
-            connection, _ = listener.accept()
-        except TimeoutError:
-            return False
-        connection.close()
-        return True
 
 
 class Stack:

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from rasa_rpa.security import JobKeys, sign_webhook
-from tests.e2e.stack import MASTER_KEY, Stack, knocks_on
-from tests.waiting import processes_with, wait_until
+from tests.e2e.stack import MASTER_KEY, Stack
+from tests.waiting import knocks_on, processes_with, wait_until
 
 pytestmark = pytest.mark.e2e
 
