@@ -388,13 +388,13 @@ async def test_concurrent_claimers_deliver_each_message_once_in_order(
                 )
                 claimed[seq] = message.conversation_id
                 state[seq] = "claimed"
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # let other workers in between: a yield, no wait
             for message in batch:
                 state[message.seq or 0] = "delivering"
                 await store.mark_delivered(message.seq or 0, 1.0)
                 delivered.add(message.seq or 0)
             if not batch:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # nothing due yet: poll again
 
     await asyncio.gather(
         *(
