@@ -19,6 +19,8 @@ from tests.waiting import descendants, kill_all, pid_gone, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 
+SUB_MAKE = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+
 
 @pytest.mark.timeout(400)
 def test_sigterm_to_make_run_stops_the_whole_stack(tmp_path):
@@ -35,7 +37,11 @@ def test_sigterm_to_make_run_stops_the_whole_stack(tmp_path):
     make = subprocess.Popen(
         ["make", "--no-print-directory", "-o", "setup", "run"],
         cwd=ROOT,
-        env={**os.environ, **{name: str(port) for name, port in ports.items()}},
+        env={
+            # As typed in a terminal, not as a sub-make of `make test`.
+            **{k: v for k, v in os.environ.items() if k not in SUB_MAKE},
+            **{name: str(port) for name, port in ports.items()},
+        },
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # make leads its own group, as in a terminal
