@@ -29,7 +29,7 @@ web/node_modules/rasa-webchat/lib/index.js: web/package.json
 
 ## the main job: Rasa on :5005, the action server with rasa-rpa on :5055, the chat page on :8080
 run: setup
-	$(BIN)/python -m devtools.stack
+	$(BIN)/python -m devtools.runner
 
 ## every test: lint, types, unit, integration, end to end with real Rasa, browser
 test: setup lint

@@ -1,6 +1,6 @@
 """Starting the reference stack's processes: Rasa, the action server, the chat page.
 
-Shared by ``make run`` (``python -m devtools.stack``) and the end-to-end
+Shared by ``make run`` (devtools.runner) and the end-to-end
 tests, so both start the parts exactly the same way.
 """
 
@@ -69,8 +69,13 @@ class Service:
     cwd: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> Service:
-        """Start and wait until healthy."""
+    def spawn(self) -> None:
+        """Start the process, in a session (and so a process group) of its own.
+
+        Its own group, so that stopping it reaches its workers too (Rasa's,
+        Sanic's), and so that a Ctrl-C in the terminal reaches only the stack,
+        which then stops the services in order.
+        """
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -81,37 +86,81 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self, timeout: float = 60.0) -> Service:
+        """Start and wait until healthy."""
+        self.spawn()
+        assert self.process is not None
         wait_http(self.health_url, timeout, self.process, self.log)
         return self
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        """Stop the process group (SIGKILL if it does not go)."""
-        process = self.process
-        if process is None or process.poll() is not None:
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the service's process group.
+
+        Also when the leader has exited already: its workers may not have.
+        """
+        if self.process is None:
             return
         try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+            os.killpg(self.process.pid, sig)
         except ProcessLookupError:
-            pass
-        _wait_group_gone(process.pid)
+            pass  # nobody left in the group
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Wait until the process and everyone in its group exited; True if so."""
+        if self.process is None:
+            return True
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return _wait_group_gone(self.process.pid, deadline - time.monotonic())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Stop the process group (SIGKILL if it does not go)."""
+        if self.process is None:
+            return
+        self.signal_group(sig)
+        if not self.wait_stopped(timeout):
+            self.signal_group(signal.SIGKILL)
+            self.wait_stopped(5)
 
     def kill(self) -> None:
         """kill -9 the server process only (its robots live in their own sessions)."""
         self.stop(signal.SIGKILL)
 
 
-def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+def stop_all(services: list[Service], timeout: float = 8.0) -> None:
+    """SIGTERM every service at once, then SIGKILL whatever is left at ``timeout``.
+
+    All at once rather than one after the other, so the ports are free within
+    ``timeout`` (and a moment) however slow any one service is to go.
+    """
+    for service in services:
+        service.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    stuck = [
+        service
+        for service in services
+        if not service.wait_stopped(max(0.0, deadline - time.monotonic()))
+    ]
+    for service in stuck:
+        service.signal_group(signal.SIGKILL)
+    for service in stuck:
+        service.wait_stopped(2)
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> bool:
     """Wait until every process of the group (Sanic's workers too) has exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return
+            return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
 
 
@@ -203,49 +252,3 @@ def web_service(port: int, *, log: Path) -> Service:
         str(ROOT / "web"),
     ]
     return Service("web", command, f"http://127.0.0.1:{port}/", log)
-
-
-def main() -> int:
-    """``make run``: Rasa on 5005, actions on 5055, the chat page on 8080."""
-    token = os.environ.setdefault("RASA_TOKEN", DEFAULT_TOKEN)
-    logs = ROOT / ".rasa-rpa" / "logs"
-    services = [
-        action_service(5055, config=ROOT / "rpa.yml", log=logs / "actions.log"),
-        rasa_service(
-            5005,
-            token=token,
-            endpoints=ROOT / "endpoints.yml",
-            credentials=ROOT / "credentials.yml",
-            log=logs / "rasa.log",
-        ),
-        web_service(8080, log=logs / "web.log"),
-    ]
-    try:
-        for service in services:
-            print(
-                f"starting {service.name} (log: {service.log.relative_to(ROOT)})...",
-                flush=True,
-            )
-            service.start(timeout=180)
-        print(
-            '\nReady. Open http://127.0.0.1:8080 and say "get my orders".\n'
-            "  Rasa:          http://127.0.0.1:5005 (API token from $RASA_TOKEN)\n"
-            "  Action server: http://127.0.0.1:5055 (callbacks under /rpa/v1)\n"
-            "Ctrl-C stops all three.",
-            flush=True,
-        )
-        while all(s.process and s.process.poll() is None for s in services):
-            time.sleep(0.5)
-        dead = [s.name for s in services if s.process and s.process.poll() is not None]
-        print(f"{', '.join(dead)} stopped; see .rasa-rpa/logs/", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
-        return 0
-    finally:
-        for service in reversed(services):
-            service.stop()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

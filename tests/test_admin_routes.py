@@ -10,6 +10,8 @@ import uuid
 import pytest
 import requests
 
+from tests.waiting import wait_until
+
 ADMIN = "test-admin-token"
 
 
@@ -81,8 +83,17 @@ def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
             if isinstance(c.body, dict)
         )
     )
-    time.sleep(0.3)
-    timeline = admin_get(server, f"/jobs/{job_id}/events").json()
+    # Then the exit code's event and the last deliveries are recorded.
+    def settled(timeline):
+        types = [e["type"] for e in timeline["events"]]
+        done = types[-2:] == ["job.succeeded", "job.succeeded"]
+        return timeline if done and len(timeline["outbox"]["delivered"]) >= 5 else None
+
+    timeline = wait_until(
+        lambda: settled(admin_get(server, f"/jobs/{job_id}/events").json()),
+        10,
+        "the exit code's event and five deliveries are recorded",
+    )
     types = [e["type"] for e in timeline["events"]]
     assert types[0] == "job.started"
     assert "message" in types and "slots" in types

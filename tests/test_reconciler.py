@@ -36,7 +36,7 @@ class ScriptedProvider(Provider):
         self.polls.append(job.id)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a poll takes time (polls overlap): no wait
         self.in_flight -= 1
         answer = self.answers.get(job.id, [])
         item = answer.pop(0) if answer else []

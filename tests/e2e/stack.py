@@ -192,6 +192,12 @@ class Stack:
         response.raise_for_status()
         return str(response.json()["state"])
 
+    def outbox_pending(self) -> int:
+        """Messages the action server has yet to hand to Rasa."""
+        response = requests.get(f"{self.actions_url}/rpa/health", timeout=10)
+        response.raise_for_status()
+        return int(response.json()["outbox"]["pending"])
+
     @staticmethod
     def new_sender() -> str:
         return f"e2e-{uuid.uuid4().hex[:12]}"

@@ -11,6 +11,7 @@ import requests
 
 from rasa_rpa.security import JobKeys, sign_webhook
 from tests.e2e.stack import MASTER_KEY, Stack
+from tests.waiting import knocks_on, processes_with, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -74,10 +75,13 @@ def test_cancel_stops_the_job(stack: Stack):
     sender = stack.new_sender()
     stack.say(sender, "get my orders")
     stack.inbox.wait_text(sender, RUNNING)
+    job_id = stack.job_id(sender)
     stack.say(sender, "cancel my job")
     stack.inbox.wait_text(sender, r"OK, I'm stopping your collect_order_details job")
     stack.inbox.wait_text(sender, r"job was cancelled")
-    time.sleep(5)  # longer than the robot would have needed to finish
+    # Once the robot is gone and the outbox is empty, nothing more can come.
+    wait_until(lambda: not processes_with(b"robot", job_id.encode()), 30, "robot ended")
+    wait_until(lambda: stack.outbox_pending() == 0, 30, "the outbox is empty")
     assert not any("completed" in t for t in stack.inbox.texts(sender))
 
 
@@ -129,7 +133,8 @@ def test_action_server_restart_while_the_robot_runs(stack: Stack):
     stack.say(sender, "get orders for customer Globex")
     stack.inbox.wait_text(sender, RUNNING)
     stack.actions.kill()  # kill -9: no goodbye, the robot keeps running
-    time.sleep(3)  # the robot's next reports find nobody and are retried
+    # The robot's next report finds nobody (a dropped connection) and is retried.
+    assert knocks_on(stack.actions_port, timeout=30), "the robot never called"
     stack.actions.start(timeout=60)
     done = stack.inbox.wait_text(sender, r"Order details completed", timeout=60)
     assert "2 orders" in done

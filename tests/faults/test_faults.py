@@ -12,9 +12,9 @@ import uuid
 from collections import Counter
 
 import pytest
-import requests
 
 from rasa_rpa.robot.client import RobotClient
+from tests.waiting import delivery_retries, knocks_on, outbox_counts, wait_until
 
 BURST = 1000
 SENDERS = 4
@@ -75,12 +75,14 @@ def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    while sum(acknowledged.values()) < BURST * 0.4:
-        time.sleep(0.005)
+    wait_until(
+        lambda: sum(acknowledged.values()) >= BURST * 0.4, 60, "40 % acked", 0.005
+    )
     acked_before_kill = sum(acknowledged.values())
     server.kill()
     killed_at = time.monotonic()
-    time.sleep(1.0)
+    # Down until a robot has called and been dropped, as by a dead server.
+    assert knocks_on(server.port, timeout=30), "no robot called the dead server"
     server.start()
     downtime = time.monotonic() - killed_at
     for thread in threads:
@@ -92,7 +94,8 @@ def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
         120,
     )
     drained = time.monotonic()
-    time.sleep(1.0)  # anything sent twice would arrive now
+    # Nothing left to deliver: anything sent twice has arrived by now.
+    wait_until(lambda: not outbox_counts(server.url)["pending"], 30, "outbox empty")
     delivered = {s: bot_texts(rasa_stand_in, s) for s in expected}
     repeated = sum(len(t) - len(set(t)) for t in delivered.values())
     report(
@@ -132,8 +135,9 @@ def test_rasa_down_for_a_while_then_everything_arrives_in_order(
     client = RobotClient(server.events_url(job_id), token=token)
     for n in range(50):
         client.send("message", {"text": f"m{n}"})
-    time.sleep(3.0)  # the outage, shortened for CI
-    pending = requests.get(f"{server.url}/rpa/health", timeout=5).json()["outbox"]
+    # The outage lasts until Rasa has refused the outbox's head twice.
+    wait_until(lambda: delivery_retries(server.url) >= 2, 30, "Rasa refused twice")
+    pending = outbox_counts(server.url)
     rasa_stand_in.status = 200
     back = time.monotonic()
     rasa_stand_in.wait_for(lambda _: len(bot_texts(rasa_stand_in, sender)) >= 50, 60)
@@ -155,20 +159,6 @@ def test_rasa_down_for_a_while_then_everything_arrives_in_order(
     server.run_action("action_cancel_rpa_job", sender)
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def outbox_pending(server) -> int:
-    health = requests.get(f"{server.url}/rpa/health", timeout=5).json()
-    return int(health["outbox"]["pending"])
-
-
 def test_message_in_doubt_stays_in_doubt_while_rasa_refuses_connections(
     burst_server, rasa_stand_in, capsys
 ):
@@ -182,7 +172,11 @@ def test_message_in_doubt_stays_in_doubt_while_rasa_refuses_connections(
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="wait")
     server.wait_job(job_id, sender, "running")
-    wait_until(lambda: outbox_pending(server) == 0, 20, "the start to be delivered")
+    wait_until(
+        lambda: not outbox_counts(server.url)["pending"],
+        20,
+        "the start to be delivered",
+    )
     rasa_stand_in.crash_after_next_call()
     robot = RobotClient(
         server.events_url(job_id), token=server.keys.mint_token(job_id, sender)
@@ -198,7 +192,9 @@ def test_message_in_doubt_stays_in_doubt_while_rasa_refuses_connections(
     refused = server.log().count("Rasa unreachable")
     rasa_stand_in.come_back()
     back = time.monotonic()
-    wait_until(lambda: outbox_pending(server) == 0, 20, "the outbox to drain")
+    wait_until(
+        lambda: not outbox_counts(server.url)["pending"], 20, "the outbox to drain"
+    )
     texts = bot_texts(rasa_stand_in, sender)
     report(
         capsys,

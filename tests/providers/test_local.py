@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from rasa_rpa.providers.local import MAX_ARG_BYTES, argv_problem, describe_exit
+from tests.waiting import pid_gone, wait_until
+
+ADMIN = "test-admin-token"
 
 
 def intents(rasa, sender):
@@ -108,7 +111,8 @@ def test_failing_task_reports_the_fail_message(server):
     assert job["error"] == "Invoice INV-7 is locked by another user"
 
 
-def test_cancel_stops_the_robot_process(server, rasa_stand_in):
+def test_cancel_stops_the_robot_process(action_server, rasa_stand_in):
+    server = action_server(rasa_url=rasa_stand_in.url, admin={"token": ADMIN})
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="wait")
     server.wait_job(job_id, sender, "running")
@@ -120,8 +124,16 @@ def test_cancel_stops_the_robot_process(server, rasa_stand_in):
     rasa_stand_in.wait_for(
         lambda _: "EXTERNAL_rpa_job_cancelled" in intents(rasa_stand_in, sender)
     )
-    # The dying robot's own "failed" report changes nothing.
-    time.sleep(0.5)
+    # The dying robot's exit code, reported as "failed" once the provider has
+    # seen it exit, is recorded and changes nothing.
+    exit_event = wait_until(
+        lambda: next(
+            (e for e in timeline(server, job_id) if e["source"] == "local-exit"), None
+        ),
+        10,
+        "the robot's exit code is recorded",
+    )
+    assert (exit_event["type"], exit_event["applied"]) == ("job.failed", False)
     assert server.job(job_id, sender)["state"] == "cancelled"
 
 
@@ -187,16 +199,18 @@ def _robot_pid(job_id: str) -> int:
 
 
 def _wait_gone(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"robot process {pid} still running")
+    wait_until(lambda: pid_gone(pid), timeout, f"robot process {pid} ended")
+
+
+def timeline(server, job_id: str) -> list[dict]:
+    """The job's recorded events, from the admin API."""
+    response = requests.get(
+        f"{server.url}/rpa/v1/jobs/{job_id}/events",
+        timeout=10,
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    response.raise_for_status()
+    return list(response.json()["events"])
 
 
 def test_robots_see_only_an_allow_list_of_the_server_environment(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from devtools.stack import free_port
 from rasa_rpa.robot.client import CallbackRefused, RobotClient
@@ -78,14 +78,26 @@ def test_server_down_then_up_is_retried():
     port = free_port()
     client = RobotClient(f"http://127.0.0.1:{port}/e", token="t", retry_for=15)
     holder = {}
+    refused = threading.Event()
+    post = client._session.post
 
-    def start_later():
-        time.sleep(1.0)
-        holder["receiver"] = Receiver(port, [])
+    def post_noting_refusals(*args, **kwargs):
+        try:
+            return post(*args, **kwargs)
+        except requests.ConnectionError:
+            refused.set()
+            raise
 
-    threading.Thread(target=start_later).start()
+    client._session.post = post_noting_refusals
+
+    def start_once_refused():
+        if refused.wait(15):  # the server comes up after the client found it down
+            holder["receiver"] = Receiver(port, [])
+
+    threading.Thread(target=start_once_refused).start()
     answer = client.send("job.succeeded", {"outputs": {"n": 1}})
     assert answer == {"status": 202}
+    assert refused.is_set()
     holder["receiver"].close()
 
 

@@ -22,6 +22,7 @@ from rasa_rpa.stores import JobStore
 from rasa_rpa.stores.postgres import PostgresJobStore
 from rasa_rpa.stores.postgres_schema import CLAIM as _CLAIM
 from rasa_rpa.stores.sqlite import SQLiteJobStore
+from tests.waiting import async_wait_until
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgres"]
@@ -441,13 +442,13 @@ async def test_concurrent_claimers_deliver_each_message_once_in_order(
                 )
                 claimed[seq] = message.conversation_id
                 state[seq] = "claimed"
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # let other workers in between: a yield, no wait
             for message in batch:
                 state[message.seq or 0] = "delivering"
                 await store.mark_delivered(message.seq or 0, 1.0)
                 delivered.add(message.seq or 0)
             if not batch:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # nothing due yet: poll again
 
     await asyncio.gather(
         *(
@@ -484,7 +485,16 @@ async def test_postgres_messages_of_one_conversation_commit_in_order(
         later = asyncio.create_task(
             store.record_event(event("e2", EventType.STARTED, "b"))
         )
-        await asyncio.sleep(0.2)
+        # It waits for our transaction's lock (Postgres says so), not done.
+        await async_wait_until(
+            lambda: store.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE $1 = ANY(pg_blocking_pids(pid))",
+                conn.get_server_pid(),
+            ),
+            10,
+            "the later event waits for the earlier one's lock",
+        )
         assert not later.done()
         assert await store.claim_due(1e12, limit=10, lease=60) == []
         await transaction.commit()
@@ -517,15 +527,26 @@ async def test_postgres_claim_drops_a_head_delivered_while_it_waited(
     )
     assert slowed.count("slow") == 2
 
-    async def deliver_meanwhile() -> int:
-        await asyncio.sleep(0.1)
-        [head] = await store.claim_due(1e12, limit=10, lease=60)
-        await store.mark_delivered(head.seq or 0, 1.0)
-        return head.seq or 0
+    async with store.pool.acquire() as slow:
 
-    rows, _ = await asyncio.gather(
-        store.pool.fetch(slowed, 1e12, 10, 1e12 + 60), deliver_meanwhile()
-    )
+        async def deliver_meanwhile() -> int:
+            # Once the claim sleeps, its snapshot (head still pending) is taken.
+            await async_wait_until(
+                lambda: store.pool.fetchval(
+                    "SELECT wait_event = 'PgSleep' FROM pg_stat_activity"
+                    " WHERE pid = $1",
+                    slow.get_server_pid(),
+                ),
+                10,
+                "the slowed claim is asleep",
+            )
+            [head] = await store.claim_due(1e12, limit=10, lease=60)
+            await store.mark_delivered(head.seq or 0, 1.0)
+            return head.seq or 0
+
+        rows, _ = await asyncio.gather(
+            slow.fetch(slowed, 1e12, 10, 1e12 + 60), deliver_meanwhile()
+        )
     assert rows == []
 
 

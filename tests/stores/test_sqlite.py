@@ -9,6 +9,7 @@ import time
 from rasa_rpa.stores import open_store
 from rasa_rpa.stores.sqlite import SQLiteJobStore
 from tests.stores.test_contract import new_job
+from tests.waiting import async_wait_until
 
 
 def test_relative_sqlite_url_is_resolved_against_the_config_folder(tmp_path):
@@ -44,7 +45,12 @@ async def test_the_write_ahead_log_is_copied_back_off_the_event_loop(tmp_path):
     store._checkpointer.interval = 0.05
     await store.open()
     assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
-    await asyncio.sleep(0.2)  # the migration's pages are copied first
+    # The migration's pages are copied first: the file then holds every page.
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    size = pages * store.db.execute("PRAGMA page_size").fetchone()[0]
+    await async_wait_until(
+        lambda: path.stat().st_size >= size, 5, "the migration is in the file"
+    )
     before = path.stat().st_size
     for n in range(300):
         await store.create_job(new_job(f"j{n}", f"c{n}"))
