@@ -513,15 +513,20 @@ async def test_readme_templates_send_valid_json_for_every_value_type(
             failing = await provider.start(start_request("echo", {}))
             assert failing
             sap.fail_run(failing, details)
-            calls = await notifier_calls(receiver, notify_path, 3)
-        events = await translate(provider, calls)  # each body is valid JSON
-        assert [e.type for e in events] == [
-            EventType.STARTED,
-            EventType.SUCCEEDED,
-            EventType.FAILED,
-        ]
-        assert events[1].data["outputs"]["order_count"] == 3
-        assert events[2].data["error"] == "Agent offline"
+            # The fake notifies from its own threads: two runs' calls may
+            # arrive in any order, so wait for the ends of both.
+            ended = {EventType.SUCCEEDED, EventType.FAILED}
+            deadline = time.monotonic() + 5
+            while True:
+                calls = [r for r in receiver.requests if r.path == notify_path]
+                events = await translate(provider, calls)  # each body is valid JSON
+                by_type = {e.type: e for e in events}
+                if ended <= by_type.keys() or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+        assert EventType.STARTED in by_type, events
+        assert by_type[EventType.SUCCEEDED].data["outputs"]["order_count"] == 3
+        assert by_type[EventType.FAILED].data["error"] == "Agent offline"
         receiver.requests.clear()
 
 
