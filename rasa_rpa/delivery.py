@@ -29,7 +29,12 @@ import jwt
 from rasa_rpa import strictjson
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.config import DeliverySettings, RasaSettings
-from rasa_rpa.errors import DeliveryError, DeliveryRejected, StoreError
+from rasa_rpa.errors import (
+    DeliveryError,
+    DeliveryRejected,
+    InvalidPayload,
+    StoreError,
+)
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import OutboxMessage
 from rasa_rpa.stores.base import JobStore
@@ -116,10 +121,21 @@ class RasaClient:
                     raise DeliveryError(
                         f"Rasa answered {response.status} for the tracker"
                     )
-                tracker = await response.json(content_type=None)
+                tracker = await response.json(
+                    content_type=None, loads=strictjson.loads
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise DeliveryError(f"Rasa unreachable: {type(exc).__name__}") from exc
-        events = tracker.get("events") or []
+        except (ValueError, InvalidPayload) as exc:
+            # A proxy's error page, a truncated answer: the question is still
+            # open, so this is a retry (the message stays in doubt), not a crash
+            # of the dispatcher's round.
+            raise DeliveryError("Rasa's tracker answer is not JSON") from exc
+        if not isinstance(tracker, dict):
+            raise DeliveryError("Rasa's tracker answer is not a JSON object")
+        events = tracker.get("events")
+        if not isinstance(events, list):
+            raise DeliveryError("Rasa's tracker answer has no list of events")
         return any(_delivery_id_of(event) == delivery_id for event in reversed(events))
 
     async def _post(
@@ -162,12 +178,18 @@ class RasaClient:
             await self._session.close()
 
 
-def _delivery_id_of(event: dict[str, Any]) -> str | None:
-    metadata = event.get("metadata") or {}
-    if metadata.get(DELIVERY_KEY):
+def _delivery_id_of(event: Any) -> str | None:
+    """The delivery id an event carries; None for anything else, however shaped
+    (a tracker is read back from Rasa, or whatever answers in its place)."""
+    if not isinstance(event, dict):
+        return None
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict) and metadata.get(DELIVERY_KEY):
         return str(metadata[DELIVERY_KEY])
-    for entity in (event.get("parse_data") or {}).get("entities") or []:
-        if entity.get("entity") == DELIVERY_KEY:
+    parse_data = event.get("parse_data")
+    entities = parse_data.get("entities") if isinstance(parse_data, dict) else None
+    for entity in entities if isinstance(entities, list) else []:
+        if isinstance(entity, dict) and entity.get("entity") == DELIVERY_KEY:
             return str(entity.get("value"))
     return None
 

@@ -314,3 +314,44 @@ async def test_rasa_never_gets_nan_or_infinity(setup):
     assert len(rasa.calls) == 3
     for call in rasa.calls:
         strict(call.body)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"<html>502 Bad Gateway</html>",  # a proxy's page, not JSON
+        b'"not an object"',
+        b'{"events": {"not": "a list"}}',
+        b'{"events": [42, {"metadata": "x", "parse_data": {"entities": [1]}}]}',
+    ],
+)
+async def test_a_tracker_answer_rasa_would_not_give_is_a_retry_not_a_crash(answer):
+    """The tracker check of a message in doubt reads whatever answers: a
+    strange answer leaves the question open (a retry), it never raises
+    anything but DeliveryError into the dispatcher's round."""
+    from aiohttp import web
+
+    from rasa_rpa.config import RasaSettings
+    from rasa_rpa.errors import DeliveryError
+
+    async def tracker(request: web.Request) -> web.Response:
+        return web.Response(body=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/conversations/{conversation}/tracker", tracker)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = RasaClient(RasaSettings(url=f"http://127.0.0.1:{port}"))
+    try:
+        if answer.startswith(b'{"events": ['):
+            # Odd events are skipped, not fatal: the message is simply not there.
+            assert await client.has_delivery("c1", "d1") is False
+        else:
+            with pytest.raises(DeliveryError):
+                await client.has_delivery("c1", "d1")
+    finally:
+        await client.aclose()
+        await runner.cleanup()
