@@ -261,11 +261,16 @@ def without_signature_headers(case: Any) -> Any:
 def accepts(body: Any) -> bool:
     """Whether a body the schema allows is also one the server must accept.
 
-    The schema cannot say two things: ``id`` is required unless the call is
-    signed (``webhook-id`` stands in), and slot names must be non-empty.
+    The schema cannot say three things: ``id`` is required unless the call is
+    signed (``webhook-id`` stands in), slot names must be non-empty, and
+    ``data.message``/``data.error`` cannot hold NUL (EventBody says so).
     """
     if not isinstance(body, dict) or not body.get("id"):
         return False
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    texts = (body["id"], data.get("message"), data.get("error"))
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        return False  # documented in EventBody: these are kept as text
     slots = (body.get("data") or {}).get("slots")
     return not isinstance(slots, dict) or all(slots)
 
