@@ -4,7 +4,10 @@
 user's latest intent (or the only one configured), fills its inputs from
 slots, entities and literals, and returns as soon as the provider accepted
 the job: the conversation is locked while an action runs, and the robot's
-news can only arrive once it is free.
+news can only arrive once it is free. It starts nothing while the
+conversation has the automation's ``max_running`` jobs unfinished, so a
+repeated request cannot fork robots; status and cancel act on every
+unfinished job of the conversation, so none escapes the user.
 
 Replies use the bot's responses when the domain has them (so they can be
 reworded and translated the Rasa way) and plain text otherwise.
@@ -12,6 +15,7 @@ reworded and translated the Rasa way) and plain text otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, ClassVar
@@ -21,8 +25,17 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from rasa_rpa.config import Automation, RpaConfig
-from rasa_rpa.errors import ProviderError, StoreError
+from rasa_rpa.errors import JobLimitReached, ProviderError, StoreError
 from rasa_rpa.models import Job, JobState
+from rasa_rpa.replies import (
+    RECORDS_UNAVAILABLE,
+    DomainDict,
+    automations_of,
+    describe_job,
+    describe_jobs,
+    records_unavailable,
+    say,
+)
 from rasa_rpa.runtime import current_runtime
 
 __all__ = [
@@ -35,43 +48,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-DomainDict = dict[str, Any]
 Events = list[dict[str, Any]]
 #: The slot holding the conversation's latest job id.
 JOB_SLOT = "rpa_job_id"
-RECORDS_UNAVAILABLE = "my job records are unavailable right now; please try again soon"
-
-
-def say(
-    dispatcher: CollectingDispatcher,
-    domain: DomainDict,
-    response: str,
-    text: str,
-    **variables: Any,
-) -> None:
-    """Utter ``response`` if the domain defines it, else ``text``."""
-    if response in (domain.get("responses") or {}):
-        dispatcher.utter_message(response=response, **variables)
-    else:
-        dispatcher.utter_message(text=text)
-
-
-def records_unavailable(
-    dispatcher: CollectingDispatcher, domain: DomainDict, error: StoreError
-) -> Events:
-    """Tell the user the job store failed; log why. Rasa gets an answer, no 500.
-
-    The store also fails on what it cannot hold, such as a NUL byte in a
-    conversation id on PostgreSQL, so this is not only for outages.
-    """
-    log.warning("the job store failed: %s", error)
-    say(
-        dispatcher,
-        domain,
-        "utter_rpa_records_unavailable",
-        f"Sorry, {RECORDS_UNAVAILABLE}.",
-    )
-    return []
+#: Most unfinished jobs of one conversation the status and cancel actions read.
+MOST_UNFINISHED = 100
 
 
 def render_inputs(
@@ -96,27 +77,13 @@ def render_inputs(
     return values, missing
 
 
-def describe_job(job: Job, now: float | None = None) -> str:
-    """One sentence a user understands: state, progress, last news, elapsed time."""
-    elapsed = _duration(job.elapsed(now))
-    if job.state is JobState.PENDING:
-        return f"Your {job.automation} job is queued (for {elapsed} so far)."
-    if job.state is JobState.RUNNING:
-        progress = f", {job.progress:.0f}% done" if job.progress is not None else ""
-        news = f" Latest: {job.message}." if job.message else ""
-        return f"Your {job.automation} job is running{progress} ({elapsed}).{news}"
-    if job.state is JobState.SUCCEEDED:
-        return f"Your {job.automation} job finished successfully after {elapsed}."
-    reason = f": {job.error}" if job.error else ""
-    return f"Your {job.automation} job {job.state.value} after {elapsed}{reason}."
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+async def conversation_jobs(tracker: Tracker) -> tuple[list[Job], Job | None]:
+    """The conversation's unfinished jobs (newest first) and its latest job."""
+    store = current_runtime().store
+    jobs = await store.list_jobs(
+        conversation_id=tracker.sender_id, unfinished=True, limit=MOST_UNFINISHED
+    )
+    return jobs, jobs[0] if jobs else await store.latest_job(tracker.sender_id)
 
 
 class ActionStartRpaJob(Action):
@@ -173,6 +140,8 @@ class ActionStartRpaJob(Action):
                 inputs,
                 output_channel=tracker.get_latest_input_channel(),
             )
+        except JobLimitReached as exc:
+            return self.already_running(dispatcher, domain, name, label, exc)
         except ProviderError as exc:
             # user_message, not message: the latter names URLs and paths,
             # which are for the log (the service logged them with the job id).
@@ -209,9 +178,33 @@ class ActionStartRpaJob(Action):
         )
         return events
 
+    @staticmethod
+    def already_running(
+        dispatcher: CollectingDispatcher,
+        domain: DomainDict,
+        name: str,
+        label: str,
+        refusal: JobLimitReached,
+    ) -> Events:
+        """No new job: say the earlier one still runs; the slot keeps naming it."""
+        newest, count = refusal.running[0], len(refusal.running)
+        which = f"Your {label} job is" if count == 1 else f"{count} {label} jobs are"
+        say(
+            dispatcher,
+            domain,
+            "utter_rpa_job_already_running",
+            f"{which} still running, so I did not start another one. "
+            "I'll keep you posted.",
+            rpa_automation=name,
+            rpa_job_id=newest.id,
+            rpa_job_ref=newest.id[:8],
+            rpa_count=count,
+        )
+        return [SlotSet(JOB_SLOT, newest.id)]
+
 
 class ActionRpaJobStatus(Action):
-    """Answer "is my job done?" for this conversation's latest job."""
+    """Answer "is my job done?": every unfinished job, else the latest one."""
 
     def name(self) -> str:
         return "action_rpa_job_status"
@@ -220,10 +213,10 @@ class ActionRpaJobStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         try:
-            job = await current_runtime().store.latest_job(tracker.sender_id)
+            unfinished, latest = await conversation_jobs(tracker)
         except StoreError as exc:
             return records_unavailable(dispatcher, domain, exc)
-        if job is None:
+        if latest is None:
             say(
                 dispatcher,
                 domain,
@@ -231,21 +224,22 @@ class ActionRpaJobStatus(Action):
                 "You have not started any job in this conversation.",
             )
             return []
-        status = describe_job(job, time.time())
+        status = describe_jobs(unfinished or [latest], time.time())
         say(
             dispatcher,
             domain,
             "utter_rpa_job_status",
             status,
             rpa_status=status,
-            rpa_automation=job.automation,
-            rpa_state=job.state.value,
+            rpa_automation=latest.automation,
+            rpa_state=latest.state.value,
+            rpa_count=len(unfinished),
         )
         return []
 
 
 class ActionCancelRpaJob(Action):
-    """Cancel this conversation's latest job."""
+    """Stop every unfinished job of this conversation, and say how many."""
 
     def name(self) -> str:
         return "action_cancel_rpa_job"
@@ -253,12 +247,11 @@ class ActionCancelRpaJob(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        runtime = current_runtime()
         try:
-            job = await runtime.store.latest_job(tracker.sender_id)
+            unfinished, latest = await conversation_jobs(tracker)
         except StoreError as exc:
             return records_unavailable(dispatcher, domain, exc)
-        if job is None:
+        if latest is None:
             say(
                 dispatcher,
                 domain,
@@ -266,49 +259,80 @@ class ActionCancelRpaJob(Action):
                 "You have not started any job in this conversation.",
             )
             return []
-        if job.state.is_final:
+        # At once, not one after another: each stop may take the provider
+        # up to CANCEL_TIMEOUT, and Rasa waits for the action.
+        service = current_runtime().service
+        outcomes = await asyncio.gather(
+            *(service.cancel_job(job) for job in unfinished), return_exceptions=True
+        )
+        stopped: list[Job] = []
+        stuck: list[Job] = []
+        ended: list[Job] = [] if unfinished else [latest]
+        store_failure: StoreError | None = None
+        for job, outcome in zip(unfinished, outcomes, strict=True):
+            if isinstance(outcome, ProviderError):
+                stuck.append(job)  # the reason is in the log for the operator
+            elif isinstance(outcome, StoreError):
+                store_failure = outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            elif outcome.state is JobState.CANCELLED:
+                stopped.append(job)
+            else:
+                ended.append(outcome)  # it ended on its own meanwhile
+        self.report(dispatcher, domain, stopped[::-1], stuck[::-1])
+        if store_failure is not None:
+            records_unavailable(dispatcher, domain, store_failure)
+        elif ended and not stopped and not stuck:
             say(
                 dispatcher,
                 domain,
                 "utter_rpa_job_already_finished",
-                f"Your {job.automation} job already ended ({job.state.value}).",
-                rpa_automation=job.automation,
-                rpa_state=job.state.value,
+                f"Your {ended[0].automation} job already ended "
+                f"({ended[0].state.value}).",
+                rpa_automation=ended[0].automation,
+                rpa_state=ended[0].state.value,
             )
-            return []
-        try:
-            cancelled = await runtime.service.cancel_job(job)
-        except StoreError as exc:
-            return records_unavailable(dispatcher, domain, exc)
-        except ProviderError:
-            # The reason (vendor answer, ids) is in the log for the operator.
+        return []
+
+    @staticmethod
+    def report(
+        dispatcher: CollectingDispatcher,
+        domain: DomainDict,
+        stopped: list[Job],
+        stuck: list[Job],
+    ) -> None:
+        """How many jobs are stopping, and which could not be stopped (oldest first)."""
+        if len(stopped) == 1:
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_job_cancelling",
+                f"OK, I'm stopping your {stopped[0].automation} job.",
+                rpa_automation=stopped[0].automation,
+                rpa_count=1,
+            )
+        elif stopped:
+            names = automations_of(stopped)
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_jobs_cancelling",
+                f"OK, I'm stopping your {len(stopped)} jobs ({names}).",
+                rpa_automation=names,
+                rpa_count=len(stopped),
+            )
+        if stuck:
+            names = automations_of(stuck)
+            which = f"{names} job. It" if len(stuck) == 1 else f"{names} jobs. They"
             say(
                 dispatcher,
                 domain,
                 "utter_rpa_job_cancel_failed",
-                f"Sorry, I could not stop your {job.automation} job. It may "
-                "still be running.",
-                rpa_automation=job.automation,
+                f"Sorry, I could not stop your {which} may still be running.",
+                rpa_automation=names,
+                rpa_count=len(stuck),
             )
-            return []
-        if cancelled.state is not JobState.CANCELLED:  # it ended meanwhile
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_already_finished",
-                f"Your {job.automation} job already ended ({cancelled.state.value}).",
-                rpa_automation=job.automation,
-                rpa_state=cancelled.state.value,
-            )
-            return []
-        say(
-            dispatcher,
-            domain,
-            "utter_rpa_job_cancelling",
-            f"OK, I'm stopping your {job.automation} job.",
-            rpa_automation=job.automation,
-        )
-        return []
 
 
 def define_automation_actions(config: RpaConfig) -> list[type[ActionStartRpaJob]]:

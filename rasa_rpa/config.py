@@ -201,6 +201,10 @@ class Automation(_Model):
         Field(default_factory=dict)
     )
     timeout: Duration = 600.0
+    #: Jobs of this automation one conversation may have unfinished (pending
+    #: or running) at once; a start beyond it is refused, and the user told
+    #: the earlier job still runs. Repeating a phrase must not fork robots.
+    max_running: int = Field(default=1, ge=1)
     #: Take part in ``handover`` when this automation fails.
     handover: bool = True
 

@@ -112,9 +112,16 @@ ACTION_RESPONSES: dict[str, str] = {
     "utter_rpa_job_start_failed": (
         "Sorry, I couldn't start {rpa_automation}: {rpa_error}"
     ),
+    "utter_rpa_job_already_running": (
+        "Your {rpa_automation} job is still running, so I did not start another "
+        "one. I'll keep you posted."
+    ),
     "utter_rpa_job_status": "{rpa_status}",
     "utter_rpa_no_job": "You have not started any job in this conversation.",
     "utter_rpa_job_cancelling": "OK, I'm stopping your {rpa_automation} job.",
+    "utter_rpa_jobs_cancelling": (
+        "OK, I'm stopping your {rpa_count} jobs ({rpa_automation})."
+    ),
     "utter_rpa_job_cancel_failed": (
         "Sorry, I could not stop your {rpa_automation} job. It may still be running."
     ),

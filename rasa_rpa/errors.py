@@ -8,6 +8,7 @@ catch one type. Third-party errors are translated at the boundary with
     ├── ConfigError            rpa.yml is wrong: names the file, the key and the fix
     ├── StoreError             the job store cannot be reached or is corrupt
     ├── JobNotFound            no job with that id
+    ├── JobLimitReached        the conversation already runs as many jobs as allowed
     ├── CallbackError          a robot's call is refused (carries the HTTP status)
     │   ├── AuthenticationFailed   401: no or bad credential
     │   ├── Forbidden              403: a good credential for another job
@@ -22,6 +23,11 @@ catch one type. Third-party errors are translated at the boundary with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rasa_rpa.models import Job
+
 __all__ = [
     "AuthenticationFailed",
     "CallbackError",
@@ -30,6 +36,7 @@ __all__ = [
     "DeliveryRejected",
     "Forbidden",
     "InvalidPayload",
+    "JobLimitReached",
     "JobNotFound",
     "ProviderError",
     "ProviderUnavailable",
@@ -66,6 +73,24 @@ class JobNotFound(RpaError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"job {job_id!r} does not exist")
+
+
+class JobLimitReached(RpaError):
+    """A conversation already has ``limit`` unfinished jobs of this automation.
+
+    Raised by the store instead of creating one more, so two starts racing
+    in two workers cannot both get through. ``running`` holds those jobs,
+    newest first: the start action points the user (and the slot) at them.
+    """
+
+    def __init__(self, automation: str, limit: int, running: list[Job]) -> None:
+        self.automation = automation
+        self.limit = limit
+        self.running = running
+        super().__init__(
+            f"{len(running)} {automation} job(s) still unfinished in this "
+            f"conversation (limit {limit})"
+        )
 
 
 class CallbackError(RpaError):

@@ -16,6 +16,7 @@ from typing import Any
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.errors import (
     ConfigError,
+    JobLimitReached,
     ProviderError,
     ProviderUnavailable,
     RpaError,
@@ -155,6 +156,10 @@ class JobService:
         On failure, whatever the provider raised, the job is recorded as
         failed with the reason and a ProviderError is raised for the caller
         to tell the user (its ``user_message``); nothing stays pending.
+
+        Raises:
+            JobLimitReached: the conversation already has the automation's
+                ``max_running`` jobs unfinished; nothing was recorded or started.
         """
         automation = self.config.automations.get(automation_name)
         if automation is None:
@@ -176,7 +181,16 @@ class JobService:
             updated_at=now,
             deadline_at=now + automation.timeout,
         )
-        await self.store.create_job(job)
+        try:
+            await self.store.create_job(job, max_unfinished=automation.max_running)
+        except JobLimitReached as exc:
+            log.info(
+                "not starting %s: %s",
+                automation_name,
+                exc,
+                extra={"job_id": exc.running[0].id, "conversation_id": conversation_id},
+            )
+            raise
         provider = self.providers[automation.provider]
         request = StartRequest(
             job=job,

@@ -63,6 +63,8 @@ def base_config(tmp: Path, **overrides: Any) -> dict[str, Any]:
                 "provider": "testbots",
                 "task": "chatty",
                 "intent": "chat",
+                # Tests start a good and a failing run in one conversation.
+                "max_running": 2,
                 "inputs": {"fail": {"entity": "fail", "default": "no"}},
             },
             "missing": {

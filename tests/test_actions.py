@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.models import Job, JobState
 from tests.stores.test_contract import PG_URL
+from tests.waiting import processes_with, wait_until
 
 DOMAIN = {
     "responses": {
@@ -319,3 +321,76 @@ def test_cancel_a_vendor_accepts_stops_the_bot(
     while deployment.status != "RUN_ABORTED":
         assert time.monotonic() < deadline, deployment.status
         time.sleep(0.05)
+
+
+# -- jobs per conversation (attack report, finding 4) ------------------------------
+
+
+def robots_of(server) -> list[int]:
+    """The robot processes this server started (their run folder is under its own)."""
+    return processes_with(b"robot", str(server.tmp).encode())
+
+
+@pytest.fixture
+def waiting_server(action_server, rasa_stand_in):
+    """Two automations whose robots run for a minute, each with the default limit."""
+    waiting = {"provider": "testbots", "task": "idle"}
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        automations={
+            "wait_a": {**waiting, "intent": "wait_a"},
+            "wait_b": {**waiting, "intent": "wait_b"},
+        },
+    )
+
+
+def test_a_second_start_while_one_runs_starts_no_robot(waiting_server):
+    server = waiting_server
+    sender = uuid.uuid4().hex
+    first = server.start_job(sender, intent="wait_a")
+    server.wait_job(first, sender, "running")
+    # Three more at once: as from impatient users, or several Rasa workers.
+    with ThreadPoolExecutor(3) as pool:
+        again = list(
+            pool.map(
+                lambda _: server.run_action(
+                    "action_start_rpa_job", sender, intent="wait_a"
+                ),
+                range(3),
+            )
+        )
+    assert len(robots_of(server)) == 1
+    for result in again:
+        [reply] = result["responses"]
+        assert reply["text"].startswith("Your wait_a job is still running"), reply
+        assert first[:8] not in reply["text"]  # plain words, no ids
+        # The slot still names the job that runs, so status and cancel find it.
+        [slot] = result["events"]
+        assert (slot["event"], slot["name"], slot["value"]) == (
+            "slot",
+            "rpa_job_id",
+            first,
+        )
+    # Another automation is not held back by this one's limit.
+    other = server.start_job(sender, intent="wait_b")
+    assert other != first
+    wait_until(lambda: len(robots_of(server)) == 2, 10, "the second robot started")
+
+
+def test_status_and_cancel_reach_every_unfinished_job(waiting_server):
+    server = waiting_server
+    sender = uuid.uuid4().hex
+    jobs = [server.start_job(sender, intent=intent) for intent in ("wait_a", "wait_b")]
+    for job_id in jobs:
+        server.wait_job(job_id, sender, "running")
+    status = server.run_action("action_rpa_job_status", sender)
+    [reply] = status["responses"]
+    assert "wait_a job is running" in reply["text"], reply
+    assert "wait_b job is running" in reply["text"], reply
+    cancel = server.run_action("action_cancel_rpa_job", sender)
+    [reply] = cancel["responses"]
+    assert reply["text"] == "OK, I'm stopping your 2 jobs (wait_a, wait_b).", reply
+    assert [server.job(j, sender)["state"] for j in jobs] == ["cancelled"] * 2
+    wait_until(lambda: not robots_of(server), 15, "every robot stopped")
+    again = server.run_action("action_cancel_rpa_job", sender)
+    assert "already ended (cancelled)" in again["responses"][0]["text"]

@@ -106,6 +106,16 @@ def test_bad_duration(tmp_path, monkeypatch):
     assert "30s, 5m or 1h" in str(caught.value)
 
 
+def test_max_running_defaults_to_one_and_must_be_positive(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    config = load_config(write(tmp_path, VALID))
+    assert config.automations["orders"].max_running == 1
+    text = VALID.replace("timeout: 5m", "timeout: 5m\n    max_running: 0")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key == "automations.orders.max_running"
+
+
 def test_input_with_two_sources_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_RASA_TOKEN", "x")
     text = VALID.replace(

@@ -178,7 +178,14 @@ def vendor_server(action_server, rasa_stand_in, sap, room):
             },
         },
         automations={
-            "sap_echo": {"provider": "sap", "task": "echo", "intent": "sap"},
+            # Notifications are dropped, so jobs stay pending; a test starts
+            # two in one conversation.
+            "sap_echo": {
+                "provider": "sap",
+                "task": "echo",
+                "intent": "sap",
+                "max_running": 2,
+            },
             "aa_orders": {
                 "provider": "aa",
                 "task": "collect_order_details",

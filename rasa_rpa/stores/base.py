@@ -62,8 +62,15 @@ class JobStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
-    async def create_job(self, job: Job) -> None:
-        """Insert a new job."""
+    async def create_job(self, job: Job, *, max_unfinished: int | None = None) -> None:
+        """Insert a new job.
+
+        With ``max_unfinished``, only while fewer jobs of the same automation
+        in the same conversation are unfinished (pending or running); else
+        raise :class:`~rasa_rpa.errors.JobLimitReached` naming them. The count
+        and the insert are one atomic step, across processes too: two starts
+        racing in two workers or replicas cannot both get through.
+        """
 
     async def get_job(self, job_id: str) -> Job:
         """The job, or JobNotFound."""
@@ -78,9 +85,13 @@ class JobStore(Protocol):
         """The newest job started from ``conversation_id``."""
 
     async def list_jobs(
-        self, *, conversation_id: str | None = None, limit: int = 100
+        self,
+        *,
+        conversation_id: str | None = None,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Job]:
-        """Newest first."""
+        """Newest first; ``unfinished``: only jobs still pending or running."""
 
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         """Jobs not yet in a final state, oldest deadline first."""

@@ -16,6 +16,7 @@ from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = [
     "OUTBOX_STATUS",
+    "UNFINISHED",
     "UPDATABLE",
     "BatchPlan",
     "SqlStore",
@@ -30,6 +31,8 @@ OUTBOX_STATUS = {
     "delivered": "delivered_at IS NOT NULL",
     "dead": "dead_at IS NOT NULL",
 }
+#: SQL condition for jobs not yet in a final state (both schemas).
+UNFINISHED = "state IN ('pending', 'running')"
 #: Job fields update_job may set; state changes only go through events.
 UPDATABLE = frozenset({"provider_ref", "deadline_at", "output_channel", "message"})
 
@@ -52,7 +55,11 @@ class SqlStore:
         raise NotImplementedError
 
     async def list_jobs(
-        self, *, conversation_id: str | None = None, limit: int = 100
+        self,
+        *,
+        conversation_id: str | None = None,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Job]:
         raise NotImplementedError
 

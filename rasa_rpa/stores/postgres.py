@@ -45,6 +45,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from rasa_rpa.errors import (
     ConfigError,
+    JobLimitReached,
     JobNotFound,
     RpaError,
     StoreError,
@@ -52,12 +53,14 @@ from rasa_rpa.errors import (
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
-from rasa_rpa.stores.common import SqlStore, plan_batch, storable
+from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
     CONVERSATION_LOCK,
     INSERT_JOB,
     JOB_COLUMNS,
+    JOB_LIMIT_LOCK,
+    JOB_LIMIT_LOCK_CLASS,
     LOCK_JOBS,
     MARK_DEAD,
     MARK_DELIVERED,
@@ -69,6 +72,7 @@ from rasa_rpa.stores.postgres_schema import (
     RECORDED,
     REPLAY,
     SCHEMA_VERSION,
+    UNFINISHED_OF,
     UPDATABLE,
     job_from_row,
     job_row,
@@ -204,8 +208,23 @@ class PostgresJobStore(SqlStore):
 
     # -- jobs ---------------------------------------------------------------
 
-    async def create_job(self, job: Job) -> None:
-        await self._call("execute", INSERT_JOB, *job_row(job))
+    async def create_job(self, job: Job, *, max_unfinished: int | None = None) -> None:
+        if max_unfinished is None:
+            await self._call("execute", INSERT_JOB, *job_row(job))
+            return
+        key = (job.conversation_id, job.automation)
+        with self._errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                # Starts of one automation in one conversation take turns (the
+                # lock lasts until commit). The count is a statement of its own
+                # after it: its snapshot sees what the start before us committed.
+                await conn.execute(JOB_LIMIT_LOCK, JOB_LIMIT_LOCK_CLASS, *key)
+                rows = await conn.fetch(UNFINISHED_OF, *key)
+                if len(rows) < max_unfinished:
+                    await conn.execute(INSERT_JOB, *job_row(job))
+        if len(rows) >= max_unfinished:
+            running = [job_from_row(row) for row in rows]
+            raise JobLimitReached(job.automation, max_unfinished, running)
 
     async def get_job(self, job_id: str) -> Job:
         query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
@@ -234,12 +253,17 @@ class PostgresJobStore(SqlStore):
         return None if row is None else job_from_row(row)
 
     async def list_jobs(
-        self, *, conversation_id: str | None = None, limit: int = 100
+        self,
+        *,
+        conversation_id: str | None = None,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Job]:
-        where = "" if conversation_id is None else "WHERE conversation_id = $2"
+        where = ["true"] if conversation_id is None else ["conversation_id = $2"]
         args = [] if conversation_id is None else [conversation_id]
+        where += [UNFINISHED] if unfinished else []
         query = (
-            f"SELECT {JOB_COLUMNS} FROM jobs {where}"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)}"
             " ORDER BY created_at DESC, seq DESC LIMIT $1"
         )
         return [job_from_row(r) for r in await self._call("fetch", query, limit, *args)]
@@ -247,7 +271,7 @@ class PostgresJobStore(SqlStore):
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         # NULLS FIRST: SQLite's order, where no deadline sorts first.
         query = (
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {UNFINISHED}"
             " ORDER BY deadline_at NULLS FIRST, seq LIMIT $1"
         )
         return [job_from_row(r) for r in await self._call("fetch", query, limit)]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
-from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
+from rasa_rpa.stores.common import OUTBOX_STATUS, UNFINISHED, UPDATABLE, dump
 
 __all__ = [
     "CLAIM",
@@ -19,6 +19,8 @@ __all__ = [
     "INSERT_JOB",
     "JOB_COLUMNS",
     "JOB_FIELDS",
+    "JOB_LIMIT_LOCK",
+    "JOB_LIMIT_LOCK_CLASS",
     "LOCK_JOBS",
     "MARK_DEAD",
     "MARK_DELIVERED",
@@ -30,6 +32,7 @@ __all__ = [
     "RECORD_BATCH",
     "REPLAY",
     "SCHEMA_VERSION",
+    "UNFINISHED_OF",
     "UPDATABLE",
     "dump",
     "job_from_row",
@@ -99,6 +102,16 @@ JOB_COLUMNS = ", ".join(JOB_FIELDS)
 INSERT_JOB = (
     f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES "
     f"({', '.join(f'${n}' for n in range(1, len(JOB_FIELDS) + 1))})"
+)
+#: First key of the advisory lock a create_job with a limit takes.
+JOB_LIMIT_LOCK_CLASS = 0x524C
+# Keyed by conversation and automation: another pair only waits on a hash
+# collision. Taken for the transaction, so it is released at commit.
+JOB_LIMIT_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))"
+#: A conversation's unfinished jobs of one automation, newest first.
+UNFINISHED_OF = (
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE conversation_id = $1 AND automation = $2"
+    f" AND {UNFINISHED} ORDER BY created_at DESC, seq DESC"
 )
 MESSAGE_COLUMNS = (
     "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"

@@ -13,24 +13,28 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from rasa_rpa.errors import JobNotFound, RpaError, StoreError
+from rasa_rpa.errors import JobLimitReached, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
-from rasa_rpa.stores.common import SqlStore, plan_batch, storable
+from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
 from rasa_rpa.stores.sqlite_schema import (
     CLAIM_HEADS,
     INSERT_EVENT,
+    INSERT_JOB,
     INSERT_OUTBOX,
     JOB_COLUMNS,
     MIGRATIONS,
     OUTBOX_STATUS,
     SCHEMA_VERSION,
+    UNFINISHED_OF,
     UPDATABLE,
     claimed_from_row,
     job_from_row,
@@ -133,12 +137,21 @@ class SQLiteJobStore(SqlStore):
 
     # -- jobs ---------------------------------------------------------------
 
-    async def create_job(self, job: Job) -> None:
-        with self._errors():
-            self.db.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({','.join('?' * 17)})",
-                job_row(job),
-            )
+    async def create_job(self, job: Job, *, max_unfinished: int | None = None) -> None:
+        if max_unfinished is None:
+            with self._errors():
+                self.db.execute(INSERT_JOB, job_row(job))
+            return
+        # The write lock comes before the count (see _write), so a start in
+        # another process cannot count the same jobs and insert too.
+        with self._write() as db:
+            key = (job.conversation_id, job.automation)
+            rows = db.execute(UNFINISHED_OF, key).fetchall()
+            if len(rows) < max_unfinished:
+                db.execute(INSERT_JOB, job_row(job))
+        if len(rows) >= max_unfinished:
+            running = [job_from_row(row) for row in rows]
+            raise JobLimitReached(job.automation, max_unfinished, running)
 
     async def get_job(self, job_id: str) -> Job:
         with self._errors():
@@ -172,16 +185,20 @@ class SQLiteJobStore(SqlStore):
         return None if row is None else job_from_row(row)
 
     async def list_jobs(
-        self, *, conversation_id: str | None = None, limit: int = 100
+        self,
+        *,
+        conversation_id: str | None = None,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Job]:
-        where, args = (
-            ("WHERE conversation_id = ?", [conversation_id])
-            if (conversation_id is not None)
-            else ("", [])
-        )
+        where, args = ["1"], []
+        if conversation_id is not None:
+            where, args = ["conversation_id = ?"], [conversation_id]
+        if unfinished:
+            where.append(UNFINISHED)
         with self._errors():
             rows = self.db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs {where} "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
@@ -190,7 +207,7 @@ class SQLiteJobStore(SqlStore):
     async def unfinished_jobs(self, *, limit: int = 500) -> list[Job]:
         with self._errors():
             rows = self.db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('pending', 'running')"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {UNFINISHED}"
                 " ORDER BY deadline_at LIMIT ?",
                 (limit,),
             ).fetchall()
@@ -203,22 +220,31 @@ class SQLiteJobStore(SqlStore):
     ) -> list[EventResult | RpaError]:
         db = self.db
         events = [event for event, _ in items if storable(event)]
+        with self._write():
+            stored = self._jobs_by_id(db, {event.job_id for event in events})
+            plan = plan_batch(items, stored, self._recorded(db, events), self.planner)
+            db.executemany(INSERT_EVENT, plan.events)
+            for update, rows in job_updates(stored, plan.jobs).items():
+                db.executemany(update, rows)
+            db.executemany(INSERT_OUTBOX, plan.outbox)
+        return plan.results
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that takes the write lock first (IMMEDIATE).
+
+        What it reads then cannot change under it before it commits, in this
+        process or another; and a busy database fails at BEGIN, not halfway.
+        """
+        db = self.db
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
-                stored = self._jobs_by_id(db, {event.job_id for event in events})
-                plan = plan_batch(
-                    items, stored, self._recorded(db, events), self.planner
-                )
-                db.executemany(INSERT_EVENT, plan.events)
-                for update, rows in job_updates(stored, plan.jobs).items():
-                    db.executemany(update, rows)
-                db.executemany(INSERT_OUTBOX, plan.outbox)
+                yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._commit(db)
-        return plan.results
 
     def _commit(self, db: sqlite3.Connection) -> None:
         try:
@@ -279,21 +305,15 @@ class SQLiteJobStore(SqlStore):
         self, now: float, *, limit: int, lease: float
     ) -> list[OutboxMessage]:
         db = self.db
-        with self._errors():
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
-                claimed = [claimed_from_row(r) for r in rows]
-                # The doubt an expired lease shows is written down now: the
-                # new lease hides it, and this claimer may fail in turn.
-                db.executemany(
-                    "UPDATE outbox SET lease_until = ?, in_doubt = ? WHERE seq = ?",
-                    [(now + lease, m.in_doubt, m.seq) for m in claimed],
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._commit(db)
+        with self._write():
+            rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
+            claimed = [claimed_from_row(r) for r in rows]
+            # The doubt an expired lease shows is written down now: the
+            # new lease hides it, and this claimer may fail in turn.
+            db.executemany(
+                "UPDATE outbox SET lease_until = ?, in_doubt = ? WHERE seq = ?",
+                [(now + lease, m.in_doubt, m.seq) for m in claimed],
+            )
         return claimed
 
     async def mark_delivered(self, seq: int, now: float) -> None:
@@ -306,20 +326,13 @@ class SQLiteJobStore(SqlStore):
             )
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        db = self.db
-        with self._errors():
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
-                    " in_doubt = 0,"
-                    " attempts = attempts + 1 WHERE seq = ?",
-                    [(now, seq) for seq in seqs],
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._commit(db)
+        with self._write() as db:
+            db.executemany(
+                "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
+                " in_doubt = 0,"
+                " attempts = attempts + 1 WHERE seq = ?",
+                [(now, seq) for seq in seqs],
+            )
 
     async def mark_retry(
         self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
@@ -379,19 +392,10 @@ class SQLiteJobStore(SqlStore):
             )
         return cursor.rowcount == 1
 
-    def _errors(self) -> _SqliteErrors:
-        return _SqliteErrors(self.path)
-
-
-class _SqliteErrors:
-    """Turns sqlite3 errors into StoreError so routes can answer 503."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, sqlite3.Error):
-            raise StoreError(f"SQLite store {self._path}: {exc}") from exc
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn sqlite3 errors into StoreError so routes can answer 503."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc

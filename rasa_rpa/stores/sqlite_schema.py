@@ -12,16 +12,18 @@ from dataclasses import replace
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
-from rasa_rpa.stores.common import OUTBOX_STATUS, UPDATABLE, dump
+from rasa_rpa.stores.common import OUTBOX_STATUS, UNFINISHED, UPDATABLE, dump
 
 __all__ = [
     "CLAIM_HEADS",
     "INSERT_EVENT",
+    "INSERT_JOB",
     "INSERT_OUTBOX",
     "JOB_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
     "SCHEMA_VERSION",
+    "UNFINISHED_OF",
     "UPDATABLE",
     "claimed_from_row",
     "dump",
@@ -138,6 +140,12 @@ def _column(job: Job, field: str) -> Any:
     return value
 
 
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({','.join('?' * 17)})"
+#: A conversation's unfinished jobs of one automation, newest first.
+UNFINISHED_OF = (
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE conversation_id = ? AND automation = ?"
+    f" AND {UNFINISHED} ORDER BY created_at DESC, rowid DESC"
+)
 INSERT_EVENT = (
     "INSERT INTO job_events (job_id, event_id, type, data, source, applied,"
     " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"

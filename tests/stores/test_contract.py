@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from rasa_rpa.errors import JobNotFound, StoreError
+from rasa_rpa.errors import JobLimitReached, JobNotFound, StoreError
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.stores import JobStore
 from rasa_rpa.stores.postgres import PostgresJobStore
@@ -371,6 +371,41 @@ async def test_latest_job_per_conversation(store: JobStore) -> None:
     listed = await store.list_jobs(conversation_id="c3")
     assert [j.id for j in listed] == ["t2", "t1", "t0"]  # ties: newest insert first
     assert len(await store.list_jobs(limit=2)) == 2
+
+
+async def test_job_limit_holds_for_concurrent_creates(backend: Backend) -> None:
+    # Two stores on one database: two action-server workers or replicas.
+    one, two = await backend.open(), await backend.open()
+    racers = [new_job(f"r{n}", "c1") for n in range(8)]
+    results = await asyncio.gather(
+        *(
+            (one, two)[n % 2].create_job(job, max_unfinished=1)
+            for n, job in enumerate(racers)
+        ),
+        return_exceptions=True,
+    )
+    won = [job.id for job, result in zip(racers, results, strict=True) if not result]
+    [winner] = won
+    refusals = [result for result in results if result is not None]
+    assert len(refusals) == 7
+    for refusal in refusals:
+        assert isinstance(refusal, JobLimitReached), refusal
+        assert [job.id for job in refusal.running] == [winner]
+        assert (refusal.automation, refusal.limit) == ("orders", 1)
+    assert [job.id for job in await one.list_jobs(conversation_id="c1")] == [winner]
+    # Each conversation and each automation has its own limit.
+    await two.create_job(new_job("elsewhere", "c2"), max_unfinished=1)
+    other = new_job("other", "c1").evolve(automation="x")
+    await two.create_job(other, max_unfinished=1)
+    # A finished job frees its place; a higher limit admits more.
+    await one.record_event(event("done", EventType.SUCCEEDED, winner))
+    await one.create_job(new_job("next", "c1"), max_unfinished=1)
+    await two.create_job(new_job("more", "c1"), max_unfinished=2)
+    with pytest.raises(JobLimitReached) as caught:
+        await one.create_job(new_job("over", "c1"), max_unfinished=2)
+    assert [job.id for job in caught.value.running] == ["more", "next"]
+    unfinished = await two.list_jobs(conversation_id="c1", unfinished=True)
+    assert [job.id for job in unfinished] == ["more", "next", "other"]
 
 
 async def test_unfinished_jobs_by_deadline(store: JobStore) -> None:
