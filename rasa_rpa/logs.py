@@ -8,6 +8,11 @@ info of every URL in a line (``?code=[redacted]&team=[redacted]``,
 ``postgresql://[redacted]@db/rpa``): httpx logs each request URL at INFO, and
 a URL may carry a secret nobody declared as one. This holds for records from
 any logger, third-party ones included, and for exception text.
+
+Lines about a job carry ``job_id`` and ``conversation_id``: given as
+``extra=job_fields(job)``, or taken from :func:`job_context`, which the
+service sets around a job's provider calls so that lines written deep in a
+library (httpx's request lines) name the job too.
 """
 
 from __future__ import annotations
@@ -15,12 +20,26 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+import reprlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from rasa_rpa import strictjson
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
+if TYPE_CHECKING:
+    from rasa_rpa.models import Job
+
+__all__ = [
+    "JsonFormatter",
+    "RedactingFilter",
+    "clip",
+    "configure_logging",
+    "job_context",
+    "job_fields",
+    "redact",
+]
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]+")
@@ -41,6 +60,45 @@ TEXT_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s conv=%(conversation_id)s]: "
     "%(message)s"
 )
+
+
+_clipper = reprlib.Repr()
+_clipper.maxstring = _clipper.maxother = 60
+_clipper.maxlist = _clipper.maxtuple = _clipper.maxdict = _clipper.maxset = 4
+_clipper.maxlevel = 2
+
+
+def clip(value: object) -> str:
+    """``repr(value)`` cut short: for quoting what a vendor or a stranger sent.
+
+    A 250 KB status must not become a 250 KB log line or error message.
+    """
+    return _clipper.repr(value)
+
+
+#: (job id, conversation id) of the job whose work the current task does.
+_current_job: ContextVar[tuple[str, str] | None] = ContextVar(
+    "rasa_rpa_job", default=None
+)
+
+
+def job_fields(job: Job) -> dict[str, str]:
+    """``extra`` for a log line about ``job``."""
+    return {"job_id": job.id, "conversation_id": job.conversation_id}
+
+
+@contextmanager
+def job_context(job: Job) -> Iterator[None]:
+    """Lines logged inside (by any logger) name ``job`` unless they say otherwise.
+
+    A context variable, so it follows the task (and the tasks it starts)
+    and never leaks into concurrent work for another job.
+    """
+    reset = _current_job.set((job.id, job.conversation_id))
+    try:
+        yield
+    finally:
+        _current_job.reset(reset)
 
 
 def _redact_query(query: str) -> str:
@@ -137,9 +195,10 @@ class RedactingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in _STANDARD:
                 setattr(record, key, _redact_value(value, self.secrets))
-        for field in ("job_id", "conversation_id"):
+        current = _current_job.get() or ("-", "-")
+        for field, value in zip(("job_id", "conversation_id"), current, strict=True):
             if not hasattr(record, field):
-                setattr(record, field, "-")
+                setattr(record, field, value)
         return True
 
 

@@ -15,6 +15,7 @@ import time
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import ProviderError, StoreError
+from rasa_rpa.logs import job_context
 from rasa_rpa.models import Job
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.service import JobService
@@ -86,7 +87,8 @@ class Reconciler(BackgroundLoop):
         failures = self._schedule.get(job.id, (0.0, 0))[1]
         async with self._limit:
             try:
-                events = await provider.poll(job)
+                with job_context(job):
+                    events = await provider.poll(job)
             except ProviderError as exc:
                 self.service.metrics.poll_errors.labels(job.provider).inc()
                 failures += 1

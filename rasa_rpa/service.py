@@ -22,6 +22,7 @@ from rasa_rpa.errors import (
     RpaError,
     StoreError,
 )
+from rasa_rpa.logs import job_context
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
@@ -201,7 +202,8 @@ class JobService:
             ),
             timeout=automation.timeout,
         )
-        starting = asyncio.ensure_future(provider.start(request))
+        with job_context(job):  # the task copies it: vendor calls name the job
+            starting = asyncio.ensure_future(provider.start(request))
         try:
             # shield: cancelling a half-sent vendor call could leave a job
             # running there that we know nothing about.
@@ -291,7 +293,8 @@ class JobService:
         try:
             if provider is not None:
                 try:
-                    await asyncio.wait_for(provider.cancel(job), CANCEL_TIMEOUT)
+                    with job_context(job):
+                        await asyncio.wait_for(provider.cancel(job), CANCEL_TIMEOUT)
                 except asyncio.TimeoutError:
                     raise ProviderUnavailable(
                         job.provider,
@@ -370,7 +373,8 @@ class JobService:
                     extra={"job_id": job.id, "conversation_id": job.conversation_id},
                 )
 
-        task = asyncio.ensure_future(stop())
+        with job_context(job):
+            task = asyncio.ensure_future(stop())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

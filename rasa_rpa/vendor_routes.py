@@ -13,6 +13,7 @@ Both end in the same :meth:`JobService.record` as the native API.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -25,9 +26,10 @@ from rasa_rpa.errors import (
     InvalidPayload,
     ProviderError,
 )
+from rasa_rpa.logs import clip, job_context
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.payloads import check_data, load_json_object
-from rasa_rpa.providers.base import WebhookEvent
+from rasa_rpa.providers.base import NO_WEBHOOKS, WebhookCredential, WebhookEvent
 from rasa_rpa.routes import (
     accepted,
     check_body,
@@ -42,40 +44,53 @@ from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["botpress_blueprint", "vendor_blueprint"]
 
+log = logging.getLogger(__name__)
+
 vendor_blueprint = Blueprint("rasa_rpa_vendors", url_prefix="/rpa/v1/providers")
 botpress_blueprint = Blueprint("rasa_rpa_botpress", url_prefix="/api/v1/bots")
 
 
 @vendor_blueprint.post("/<name:str>/webhook", stream=True)
 async def provider_webhook(request: Request, name: str) -> HTTPResponse:
-    """A vendor's own webhook for provider ``name``."""
+    """A vendor's own webhook for provider ``name``.
+
+    The credential is checked before anything else is done with the call:
+    before its statuses are read, any job is looked up or its rate limit
+    charged, and before any vendor is called. So a stranger gets the same
+    401 whatever the body says, cannot learn which job ids exist, cannot
+    spend a job's budget (SAP has no status API to fall back on) and cannot
+    make us call a vendor. See :mod:`rasa_rpa.providers.base` for the steps.
+    """
     runtime = current_runtime()
     provider = runtime.service.providers.get(name)
-    if provider is None:
-        raise InvalidPayload(
-            f"no provider named {name!r} in rpa.yml", status=404, code="no_provider"
+    if provider is None or not provider.receives_webhooks:
+        # One answer for both: a stranger must not list providers or types.
+        why = (
+            "no provider named " + clip(name)
+            if provider is None
+            else f"provider {provider.name!r} ({provider.type_name}) receives no "
+            "webhooks"
         )
+        log.info("provider webhook refused: %s", why)
+        raise InvalidPayload(NO_WEBHOOKS, status=404, code="not_found")
     check_body(runtime, request)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    results: list[dict[str, Any]] = []
     try:
-        received = await provider.receive_webhook(headers, request.body)
+        claims = _authenticate(
+            runtime, provider.webhook_credential(headers, request.body)
+        )
+        received = provider.parse_webhook(headers, request.body)
     except RecursionError:
         raise InvalidPayload(
             "the body is nested too deeply", status=400, code="invalid_json"
         ) from None
     except ProviderError as exc:  # the vendor's own format was not understood
         raise InvalidPayload(exc.message) from exc
-    # Every credential first, before any job is looked up or its rate limit
-    # charged: a stranger must not learn which job ids exist, nor spend a
-    # job's budget and lock its genuine notifier out (SAP has no status API
-    # to fall back on). Data is held to the native API's rules as well.
-    checked: list[tuple[WebhookEvent, TokenClaims | None]] = []
+    # Data is held to the native API's rules before any job is looked up.
     for item in received:
-        claims = _authenticate(runtime, item)
         check_data(item.type, item.data)
-        checked.append((item, claims))
-    for item, claims in checked:
+    results: list[dict[str, Any]] = []
+    for item in received:
         job = await _job_for(runtime, name, item, claims)
         if job is None:
             # Webhooks can beat the start call's answer (the vendor's id is not
@@ -84,8 +99,18 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
             results.append({"event_id": item.event_id, "ignored": "unknown job"})
             continue
         check_rate(runtime, job.id)
+        with job_context(job):
+            completed = await provider.complete_webhook(item, job)
+        if completed is None:  # the vendor cannot say yet: polling will
+            continue
+        if completed is not item:
+            check_data(completed.type, completed.data)
         event = JobEvent(
-            item.event_id, job.id, item.type, item.data, source=f"{name}-webhook"
+            completed.event_id,
+            job.id,
+            completed.type,
+            completed.data,
+            source=f"{name}-webhook",
         )
         result = await runtime.service.record(event, credential_guard(runtime, claims))
         results.append(
@@ -99,18 +124,20 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     return json({"received": len(results), "events": results}, status=202)
 
 
-def _authenticate(runtime: Runtime, item: WebhookEvent) -> TokenClaims | None:
+def _authenticate(
+    runtime: Runtime, credential: WebhookCredential | None
+) -> TokenClaims | None:
     """The per-job token's claims; None when the provider checked a signature.
 
     Touches neither the store nor the rate limiter, so a bad token gets the
     same 401 whether or not the job it names exists. A good token for
     another job is a 403, as on the native route.
     """
-    if item.token is None:
-        return None  # e.g. UiPath: receive_webhook verified X-UiPath-Signature
-    if item.job_id:
-        return runtime.keys.verify_token(item.token, item.job_id)
-    return runtime.keys.identify(item.token)
+    if credential is None:
+        return None  # e.g. UiPath: webhook_credential verified X-UiPath-Signature
+    if credential.job_id:
+        return runtime.keys.verify_token(credential.token, credential.job_id)
+    return runtime.keys.identify(credential.token)
 
 
 async def _job_for(

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from devtools.stack import free_port
 from rasa_rpa.fakes.base import FakeServer
+from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.logs import JsonFormatter, RedactingFilter, configure_logging, redact
 from tests.conftest import MASTER_KEY, TOKEN
 
@@ -200,3 +201,37 @@ def wait_for(condition, timeout: float = 10):
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
     return result
+
+
+def test_vendor_calls_and_the_sap_cancel_line_name_the_job(
+    action_server, rasa_stand_in
+):
+    """httpx's own request lines and the provider's lines carry job= and conv=."""
+    with FakeSapIrpa(step_delay=30) as sap:
+        sap.drop_notifications = True
+        runs = f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs"
+        server = action_server(
+            rasa_url=rasa_stand_in.url,
+            providers={"sap": {
+                "type": "sap",
+                "service_key_url": sap.url,
+                "client_id": sap.client_id,
+                "client_secret": sap.client_secret,
+                "api_key": sap.api_key,
+                "trigger_url_template": runs,
+            }},
+            automations={"sap_echo": {"provider": "sap", "task": "echo",
+                                      "intent": "sap"}},
+        )
+        sender = uuid.uuid4().hex
+        job_id = server.start_job(sender, intent="sap")
+        server.run_action("action_cancel_rpa_job", sender)
+        fields = f"[job={job_id} conv={sender}]"
+
+        def line(text: str) -> str | None:
+            return next((x for x in server.log().splitlines() if text in x), None)
+
+        trigger = wait_for(lambda: line("/apiTriggers/echo/runs"))
+        assert "httpx" in trigger and fields in trigger, trigger
+        cancel = wait_for(lambda: line("SAP has no cancel API"))
+        assert fields in cancel, cancel

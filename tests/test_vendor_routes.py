@@ -118,20 +118,21 @@ def test_botpress_non_finite_number_is_422(server, running):
     assert "finite" in response.json()["error"]["message"]
 
 
-def test_webhook_for_unknown_provider_is_404(server):
-    response = requests.post(
-        f"{server.url}/rpa/v1/providers/nope/webhook", json={}, timeout=10
+def test_webhook_404_names_no_provider_and_no_type(server):
+    """A stranger learns nothing from the 404: an unknown name and a provider
+    that receives no webhooks answer alike (the operator reads the log)."""
+    unknown, local = (
+        requests.post(
+            f"{server.url}/rpa/v1/providers/{name}/webhook", json={}, timeout=10
+        )
+        for name in ("nope", "local")
     )
-    assert response.status_code == 404
-    assert "no provider named 'nope'" in response.json()["error"]["message"]
-
-
-def test_provider_without_webhooks_says_so(server):
-    response = requests.post(
-        f"{server.url}/rpa/v1/providers/local/webhook", json={}, timeout=10
-    )
-    assert response.status_code == 404
-    assert "receives no webhooks" in response.json()["error"]["message"]
+    assert unknown.status_code == local.status_code == 404
+    assert unknown.json() == local.json()
+    for word in ("nope", "local", "webhooks"):
+        assert word not in local.text
+    wait_for(lambda: "no provider named 'nope'" in server.log(), "the log line")
+    assert "'local' (local) receives no webhooks" in server.log()
 
 
 # -- credentials before lookups and rate limits (issue 10, item 3) ----------------
@@ -310,9 +311,11 @@ def test_vendor_webhooks_refuse_non_finite_numbers(vendor_server, sap, room):
     aa = json.dumps(
         {"deploymentId": "d-1", "status": "RUNNING", "progress": float("inf")}
     ).encode()
+    # A valid token: data is checked once the caller is known to be genuine.
+    token = vendor_server.keys.mint_token(uuid.uuid4().hex, sender)
     for provider, raw, headers in (
         ("sap", body, {}),
-        ("aa", aa, {"Authorization": "Bearer whatever"}),
+        ("aa", aa, {"Authorization": f"Bearer {token}"}),
     ):
         response = requests.post(
             f"{vendor_server.url}/rpa/v1/providers/{provider}/webhook",
@@ -322,3 +325,85 @@ def test_vendor_webhooks_refuse_non_finite_numbers(vendor_server, sap, room):
         )
         assert response.status_code == 422, (provider, response.text)
         assert "finite" in response.json()["error"]["message"]
+
+
+# -- authentication before any work (attack report items 2 and 12) -----------------
+
+AA_BODIES = [
+    {"deploymentId": "dep-1", "status": "COMPLETED"},
+    {"deploymentId": "dep-1", "status": "QUEUED"},
+    {"deploymentId": "dep-1", "status": "SOMETHING_NEW"},
+    {"deploymentId": "dep-1", "status": ["RUN_FAILED"]},
+    {"deploymentId": "dep-1", "status": {"a": 1}},
+    {"deploymentId": "dep-1", "status": "RUN_FAILED"},
+    {"status": "COMPLETED"},
+    ["not", "an", "object"],
+]
+
+
+def test_aa_bad_token_is_the_same_401_for_every_body_and_calls_no_control_room(
+    vendor_server, room
+):
+    bad = {"Authorization": "Bearer not-a-token"}
+    answers = [vendor_hook(vendor_server, "aa", body, bad) for body in AA_BODIES]
+    answers.append(
+        requests.post(
+            f"{vendor_server.url}/rpa/v1/providers/aa/webhook",
+            data=b"not json",
+            headers={**bad, "Content-Type": "application/json"},
+            timeout=10,
+        )
+    )
+    assert {(r.status_code, r.text) for r in answers} == {(401, answers[0].text)}, [
+        r.text for r in answers
+    ]
+    assert not room.server.requests, [r.path for r in room.server.requests]
+
+
+def test_aa_unknown_status_is_logged_cut_short(vendor_server):
+    token = vendor_server.keys.mint_token(uuid.uuid4().hex, "someone")
+    status = "Z" * 200_000
+    response = vendor_hook(
+        vendor_server,
+        "aa",
+        {"deploymentId": "dep-1", "status": status},
+        {"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 202, response.text
+    line = wait_for(
+        lambda: next(
+            (x for x in vendor_server.log().splitlines() if "unknown status" in x),
+            None,
+        ),
+        "the log line",
+    )
+    assert len(line) < 1000, len(line)
+
+
+def test_sap_bad_token_with_a_bad_status_is_401(vendor_server):
+    body = {
+        "status": "no such status",
+        "invocationContext": {"rasaRpaJobId": "j-1", "rasaRpaToken": "forged.x.y"},
+    }
+    response = vendor_hook(vendor_server, "sap", body)
+    assert response.status_code == 401, response.text
+
+
+def test_aa_genuine_callback_without_outputs_asks_the_control_room(
+    vendor_server, room
+):
+    sender = uuid.uuid4().hex
+    job_id = vendor_server.start_job(sender, intent="aa")
+
+    def completed():
+        done = [c for c in list(room.callbacks) if c["body"]["status"] == "COMPLETED"]
+        return done[0] if done else None
+
+    genuine = wait_for(completed, "the Automation Anywhere callback")
+    bare = {k: v for k, v in genuine["body"].items() if k != "botOutVariables"}
+    asked = len([r for r in room.server.requests if r.path == "/v3/activity/list"])
+    response = vendor_hook(vendor_server, "aa", bare, genuine["headers"])
+    assert response.status_code == 202, response.text
+    assert response.json()["events"][0]["job_id"] == job_id
+    lists = [r for r in room.server.requests if r.path == "/v3/activity/list"]
+    assert len(lists) > asked

@@ -50,17 +50,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
-from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
+from rasa_rpa.errors import AuthenticationFailed, ProviderError
+from rasa_rpa.logs import job_fields
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.automation_anywhere_values import (
     FINAL_FAILURES,
     STATUS_EVENTS,
+    callback_events,
     event_for,
     from_bot_value,
     outputs_of,
@@ -68,7 +70,12 @@ from rasa_rpa.providers.automation_anywhere_values import (
     to_bot_value,
     token_expiry,
 )
-from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
+from rasa_rpa.providers.base import (
+    Provider,
+    StartRequest,
+    WebhookCredential,
+    WebhookEvent,
+)
 from rasa_rpa.providers.http import (
     AccessToken,
     TokenCache,
@@ -356,50 +363,44 @@ class AutomationAnywhereProvider(Provider):
                 )
             await asyncio.sleep(LIST_EVERY)
 
-    async def receive_webhook(
+    def webhook_credential(
         self, headers: Mapping[str, str], body: bytes
-    ) -> list[WebhookEvent]:
+    ) -> WebhookCredential:
+        """The callbackInfo header: the job's token, checked before the body."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed(
                 "an Authorization: Bearer header is required (the callbackInfo "
                 "headers sent at deployment)"
             )
+        return WebhookCredential(token.strip())
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> list[WebhookEvent]:
+        return callback_events(body)
+
+    async def complete_webhook(
+        self, event: WebhookEvent, job: Job
+    ) -> WebhookEvent | None:
+        """A success without outputs, with the outputs the Control Room has."""
+        if not event.incomplete or not event.provider_ref:
+            return event
         try:
-            raw = strictjson.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidPayload(
-                "the body is not valid JSON", status=400, code="invalid_json"
-            ) from None
-        if not isinstance(raw, dict):
-            raise InvalidPayload("the body must be a JSON object")
-        deployment, status = raw.get("deploymentId"), raw.get("status")
-        if not deployment or not status:
-            raise InvalidPayload('"deploymentId" and "status" are required')
-        found = event_for(str(status), raw)
-        if found is None:
-            return []
-        kind, data = found
-        if kind is EventType.SUCCEEDED and "botOutVariables" not in raw:
-            # Outputs are the point of the job: ask for them rather than
-            # record a success without them (the event id would then be taken).
-            try:
-                activity = await self._activity(str(deployment))
-                data = {"outputs": await self._outputs(activity or {})}
-            except ProviderError as exc:
-                activity = None
-                log.warning("automation anywhere: no outputs yet (%s)", exc)
-            if activity is None:
-                return []  # the poller reports the success, outputs and all
-        return [
-            WebhookEvent(
-                event_id=f"aa:{deployment}:{status}",
-                type=kind,
-                data=data,
-                provider_ref=str(deployment),
-                token=token.strip(),
+            activity = await self._activity(event.provider_ref)
+            outputs = await self._outputs(activity or {})
+        except ProviderError as exc:
+            activity = None
+            log.warning(
+                "automation anywhere: job %s completed; no outputs yet (%s); "
+                "polling will finish it",
+                job.id,
+                exc,
+                extra=job_fields(job),
             )
-        ]
+        if activity is None:
+            return None  # the poller reports the success, outputs and all
+        return replace(event, data={"outputs": outputs}, incomplete=False)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -1,7 +1,8 @@
 """Automation 360 values: typed bot variables, activity statuses, token expiry.
 
 The pure half of the Automation Anywhere provider: no HTTP here, so the
-provider module keeps the calls and this one the Control Room's formats.
+provider module keeps the calls and this one the Control Room's formats
+(the deploy callback's body included).
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ from typing import Any
 
 import jwt
 
+from rasa_rpa import strictjson
+from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.logs import clip
 from rasa_rpa.models import EventType
+from rasa_rpa.providers.base import WebhookEvent
 
 __all__ = [
     "FINAL_FAILURES",
     "STATUS_EVENTS",
     "TOKEN_LIFETIME",
     "WAITING_STATUSES",
+    "callback_events",
     "event_for",
     "from_bot_value",
     "outputs_of",
@@ -122,7 +128,7 @@ def event_for(
     kind = STATUS_EVENTS.get(status)
     if kind is None:
         if status not in WAITING_STATUSES:
-            log.info("automation anywhere: ignoring unknown status %r", status)
+            log.info("automation anywhere: ignoring unknown status %s", clip(status))
         return None
     if kind is EventType.SUCCEEDED:
         return kind, {"outputs": outputs_of(activity)}
@@ -144,3 +150,34 @@ def token_expiry(token: str) -> float:
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         # GUESS: an opaque token lives the documented 20 minutes.
         return time.time() + TOKEN_LIFETIME
+
+
+def callback_events(body: bytes) -> list[WebhookEvent]:
+    """The deploy callback's body as events (pure: the caller is verified)."""
+    try:
+        raw = strictjson.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidPayload(
+            "the body is not valid JSON", status=400, code="invalid_json"
+        ) from None
+    if not isinstance(raw, dict):
+        raise InvalidPayload("the body must be a JSON object")
+    deployment, status = raw.get("deploymentId"), raw.get("status")
+    if not deployment or not status:
+        raise InvalidPayload('"deploymentId" and "status" are required')
+    found = event_for(str(status), raw)
+    if found is None:
+        return []
+    kind, data = found
+    return [
+        WebhookEvent(
+            event_id=f"aa:{deployment}:{status}",
+            type=kind,
+            data=data,
+            provider_ref=str(deployment),
+            # Outputs are the point of the job: complete_webhook asks for
+            # them rather than record a success without them (the event
+            # id would then be taken).
+            incomplete=kind is EventType.SUCCEEDED and "botOutVariables" not in raw,
+        )
+    ]

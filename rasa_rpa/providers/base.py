@@ -12,6 +12,23 @@ and register ``"module:Class"`` under the ``rasa_rpa.providers`` entry point::
                                      callback=request.credentials.events_url,
                                      token=request.credentials.token)
             return run.id          # kept on the job as provider_ref
+
+A provider that receives its vendor's own webhook at
+``POST /rpa/v1/providers/<name>/webhook`` implements up to three steps,
+which the route runs in this order so that nothing is done for a caller
+whose credential does not verify:
+
+1. :meth:`Provider.webhook_credential` (pure): the per-job token the call
+   carries, or None once the provider has verified the vendor's signature
+   itself. Read only what the credential needs: a bad token must get the
+   same 401 whatever else the body says.
+2. :meth:`Provider.parse_webhook` (pure): the call as :class:`WebhookEvent`
+   items, run only after the route checked the credential.
+3. :meth:`Provider.complete_webhook` (may call the vendor): fetch what the
+   call left out (e.g. outputs), run once the job is found and its rate
+   limit charged, so a stranger can never make us call the vendor.
+
+Steps 1 and 2 are plain functions on purpose: they cannot await I/O.
 """
 
 from __future__ import annotations
@@ -26,7 +43,18 @@ from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.security import JobCredentials
 
-__all__ = ["EventSink", "Provider", "StartRequest", "WebhookEvent"]
+__all__ = [
+    "NO_WEBHOOKS",
+    "EventSink",
+    "Provider",
+    "StartRequest",
+    "WebhookCredential",
+    "WebhookEvent",
+]
+
+#: The one 404 for a webhook nobody here receives: it names no provider and
+#: no type, so a stranger cannot list them (the log says which it was).
+NO_WEBHOOKS = "no webhook is received at this address"
 
 #: How a provider reports what it learns outside a callback (exit codes, polls).
 EventSink = Callable[[JobEvent], Awaitable[Any]]
@@ -51,10 +79,8 @@ class WebhookEvent:
 
     Name the job by ``job_id`` (ours, when the vendor echoes it back, e.g.
     SAP's invocationContext) or by ``provider_ref`` (the vendor's id, e.g.
-    a UiPath job Id). ``token`` is a per-job credential the vendor echoed
-    (e.g. from Automation Anywhere's callbackInfo headers): the route checks
-    it against the job, so a provider whose webhooks carry no signature of
-    their own authenticates that way.
+    a UiPath job Id). ``incomplete`` asks :meth:`Provider.complete_webhook`
+    to fetch what the call left out before the event is recorded.
     """
 
     event_id: str
@@ -62,7 +88,21 @@ class WebhookEvent:
     data: dict[str, Any] = field(default_factory=dict)
     job_id: str | None = None
     provider_ref: str | None = None
-    token: str | None = None
+    incomplete: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookCredential:
+    """A per-job token a vendor's webhook call echoes back.
+
+    For vendors whose webhooks carry no signature of their own (Automation
+    Anywhere's callbackInfo headers, SAP's invocationContext): the route
+    checks it against ``job_id`` when the call names our job, or reads the
+    job from the token itself.
+    """
+
+    token: str
+    job_id: str | None = None
 
 
 class Provider(ABC):
@@ -103,20 +143,42 @@ class Provider(ABC):
         """Events the backend's status API reveals; [] for push-only backends."""
         return []
 
-    async def receive_webhook(
+    def webhook_credential(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> WebhookCredential | None:
+        """Step 1 of a vendor webhook: the credential, before anything else.
+
+        Return the per-job token the call carries, or None when this method
+        verified the vendor's own signature. Raise AuthenticationFailed for a
+        missing or bad credential. Headers have lower-case names. Read no
+        more of the body than the credential needs (no status, no ids), so
+        a bad credential gets the same 401 whatever the rest says.
+        """
+        raise InvalidPayload(NO_WEBHOOKS, status=404, code="not_found")
+
+    def parse_webhook(
         self, headers: Mapping[str, str], body: bytes
     ) -> list[WebhookEvent]:
-        """Verify and translate the vendor's own webhook call.
+        """Step 2: the verified call as events ([] for "no news").
 
-        Served at ``POST /rpa/v1/providers/<name>/webhook``. Raise
-        AuthenticationFailed for a bad signature and InvalidPayload for a
-        body that is not the vendor's format. Headers have lower-case names.
+        Raise InvalidPayload for a body that is not the vendor's format.
         """
-        raise InvalidPayload(
-            f"provider {self.name!r} ({self.type_name}) receives no webhooks",
-            status=404,
-            code="no_webhooks",
-        )
+        raise InvalidPayload(NO_WEBHOOKS, status=404, code="not_found")
+
+    async def complete_webhook(
+        self, event: WebhookEvent, job: Job
+    ) -> WebhookEvent | None:
+        """Step 3: ``event`` for ``job`` with what the call left out fetched.
+
+        The only step that may call the vendor. Return None to leave the news
+        to polling (e.g. the vendor cannot say yet). The default keeps it.
+        """
+        return event
+
+    @property
+    def receives_webhooks(self) -> bool:
+        """Whether this provider serves ``/rpa/v1/providers/<name>/webhook``."""
+        return type(self).parse_webhook is not Provider.parse_webhook
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and child processes."""

@@ -54,7 +54,6 @@ from typing import Any
 
 import httpx
 
-from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -62,8 +61,14 @@ from rasa_rpa.errors import (
     InvalidPayload,
     ProviderError,
 )
+from rasa_rpa.logs import clip, job_fields
 from rasa_rpa.models import Job, JobEvent
-from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
+from rasa_rpa.providers.base import (
+    Provider,
+    StartRequest,
+    WebhookCredential,
+    WebhookEvent,
+)
 from rasa_rpa.providers.http import (
     AccessToken,
     TokenCache,
@@ -75,9 +80,11 @@ from rasa_rpa.providers.sap_notifier import (
     NOTIFIER_EVENTS,
     STATUS_FIELDS,
     WAITING_STATUSES,
-    error_details,
+    event_data,
+    invocation_context,
     missing_inputs,
     notifier_event,
+    notifier_payload,
 )
 
 __all__ = ["NOTIFIER_EVENTS", "SapProvider"]
@@ -307,40 +314,32 @@ class SapProvider(Provider):
                 self.name,
                 job.id,
                 job.provider_ref,
+                extra=job_fields(job),
             )
             return
         url = str(template).replace("{jobUid}", job.provider_ref or "")
         url = url.replace("{job_id}", job.id)
         await self._call(url, {}, what="cancelling the SAP job", job_id=job.id)
 
-    async def receive_webhook(
+    def webhook_credential(
         self, headers: Mapping[str, str], body: bytes
-    ) -> list[WebhookEvent]:
-        """Translate an API notifier call (the payload in the module docstring)."""
-        try:
-            payload = strictjson.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidPayload(
-                "the notifier body is not valid JSON", status=400, code="invalid_json"
-            ) from None
-        if not isinstance(payload, dict):
-            raise InvalidPayload("the notifier body must be a JSON object")
-        context = payload.get("invocationContext")
-        if isinstance(context, str):  # templated as a string: "${...}"
-            try:
-                context = strictjson.loads(context)
-            except ValueError:
-                context = None
-        if not isinstance(context, dict):
-            raise InvalidPayload(
-                "invocationContext must be the object the trigger was called with"
-            )
+    ) -> WebhookCredential:
+        """``invocationContext.rasaRpaToken``: checked before the status is read."""
+        context = invocation_context(notifier_payload(body))
         token = context.get("rasaRpaToken")
         if not isinstance(token, str) or not token:
             raise AuthenticationFailed(
                 "the notifier payload must carry invocationContext.rasaRpaToken"
             )
         job_id = context.get("rasaRpaJobId")
+        return WebhookCredential(token, job_id if isinstance(job_id, str) else None)
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> list[WebhookEvent]:
+        """Translate an API notifier call (the payload in the module docstring)."""
+        payload = notifier_payload(body)
+        job_id = invocation_context(payload).get("rasaRpaJobId")
         if not isinstance(job_id, str) or not job_id:
             raise InvalidPayload("invocationContext.rasaRpaJobId is required")
         raw_event = next(
@@ -353,13 +352,13 @@ class SapProvider(Provider):
         if known is None:
             raise InvalidPayload(
                 "status (or event) must be one of Start, Success, Failure, Cancel, "
-                f"Expired or a job status such as COMPLETED; got {raw_event!r}"
+                f"Expired or a job status such as COMPLETED; got {clip(raw_event)}"
             )
         name, event_type = known
         job_uid = payload.get("jobUid")
         if job_uid is not None and not isinstance(job_uid, str):
             raise InvalidPayload("jobUid must be a string")
-        data = _event_data(name, payload)
+        data = event_data(name, payload)
         return [
             WebhookEvent(
                 event_id=f"sap:{job_uid or job_id}:{name}",
@@ -367,7 +366,6 @@ class SapProvider(Provider):
                 data=data,
                 job_id=job_id,
                 provider_ref=job_uid or None,
-                token=token,
             )
         ]
 
@@ -375,26 +373,3 @@ class SapProvider(Provider):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-def _event_data(name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The event's data from a notifier payload (outputs or error text)."""
-    if name == "Success":
-        output = payload.get("output")
-        if isinstance(output, str):  # templated as a JSON string
-            try:
-                output = strictjson.loads(output) if output.strip() else {}
-            except ValueError:
-                raise InvalidPayload("output must be a JSON object") from None
-        if output is None:
-            output = {}
-        if not isinstance(output, dict):
-            raise InvalidPayload("output must be a JSON object")
-        return {"outputs": output}
-    if name == "Failure":
-        return {"error": error_details(payload)}
-    if name == "Expired":
-        return {"error": "the SAP job expired"}
-    if name == "Cancel":
-        return {"message": "the SAP job was cancelled"}
-    return {}

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from rasa_rpa import strictjson
+from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.models import EventType
 
 __all__ = [
@@ -20,8 +22,11 @@ __all__ = [
     "STATUS_FIELDS",
     "WAITING_STATUSES",
     "error_details",
+    "event_data",
+    "invocation_context",
     "missing_inputs",
     "notifier_event",
+    "notifier_payload",
 ]
 
 #: Notifier event names (any case) and what each means for the job. Expired
@@ -119,3 +124,54 @@ def _reason(details: Any, depth: int = 0) -> str:
         parts = [_reason(item, depth + 1) for item in details]
         return "; ".join(p for p in parts if p)
     return json.dumps(details)
+
+
+def notifier_payload(body: bytes) -> dict[str, Any]:
+    """The notifier body as an object (400 or 422 when it is none)."""
+    try:
+        payload = strictjson.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidPayload(
+            "the notifier body is not valid JSON", status=400, code="invalid_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise InvalidPayload("the notifier body must be a JSON object")
+    return payload
+
+
+def invocation_context(payload: dict[str, Any]) -> dict[str, Any]:
+    """The echoed ``invocationContext`` (422 when it is not the object sent)."""
+    context = payload.get("invocationContext")
+    if isinstance(context, str):  # templated as a string: "${...}"
+        try:
+            context = strictjson.loads(context)
+        except ValueError:
+            context = None
+    if not isinstance(context, dict):
+        raise InvalidPayload(
+            "invocationContext must be the object the trigger was called with"
+        )
+    return context
+
+
+def event_data(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The event's data from a notifier payload (outputs or error text)."""
+    if name == "Success":
+        output = payload.get("output")
+        if isinstance(output, str):  # templated as a JSON string
+            try:
+                output = strictjson.loads(output) if output.strip() else {}
+            except ValueError:
+                raise InvalidPayload("output must be a JSON object") from None
+        if output is None:
+            output = {}
+        if not isinstance(output, dict):
+            raise InvalidPayload("output must be a JSON object")
+        return {"outputs": output}
+    if name == "Failure":
+        return {"error": error_details(payload)}
+    if name == "Expired":
+        return {"error": "the SAP job expired"}
+    if name == "Cancel":
+        return {"message": "the SAP job was cancelled"}
+    return {}

@@ -38,6 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ from rasa_rpa.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from rasa_rpa.logs import clip, job_fields
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
 from rasa_rpa.providers.http import (
@@ -457,10 +459,13 @@ class UiPathProvider(Provider):
         ):
             raise AuthenticationFailed("the X-UiPath-Signature does not match")
 
-    async def receive_webhook(
+    def webhook_credential(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Verify X-UiPath-Signature: the body is trusted as a whole after this."""
+        self._verify(headers, body)
+
+    def parse_webhook(
         self, headers: Mapping[str, str], body: bytes
     ) -> list[WebhookEvent]:
-        self._verify(headers, body)
         try:
             payload = strictjson.loads(body)
         except ValueError:
@@ -472,23 +477,42 @@ class UiPathProvider(Provider):
             return []
         record = payload.get("Job")
         if not isinstance(record, dict) or record.get("Id") is None:
-            raise InvalidPayload(f"{payload['Type']} webhook without a Job.Id")
+            raise InvalidPayload(f"{clip(payload['Type'])} webhook without a Job.Id")
         ref = str(record["Id"])
-        if kind is EventType.SUCCEEDED and not _outputs(record.get("OutputArguments")):
-            # Webhooks may carry null or {} outputs; the job record has them.
-            try:
-                record = {**record, **await self._job_record(ref)}
-            except ProviderError as exc:
-                log.warning(
-                    "%s: job %s completed; outputs unreadable (%s); "
-                    "polling will finish it",
-                    self.name,
-                    ref,
-                    exc.message,
-                )
-                return []
         data = {**_event_data(kind, record), "uipath_event_id": payload.get("EventId")}
-        return [WebhookEvent(_event_id(ref, kind), kind, data, provider_ref=ref)]
+        # Webhooks may carry null or {} outputs; the job record has them.
+        incomplete = kind is EventType.SUCCEEDED and not _outputs(
+            record.get("OutputArguments")
+        )
+        return [
+            WebhookEvent(
+                _event_id(ref, kind),
+                kind,
+                data,
+                provider_ref=ref,
+                incomplete=incomplete,
+            )
+        ]
+
+    async def complete_webhook(
+        self, event: WebhookEvent, job: Job
+    ) -> WebhookEvent | None:
+        """A success without outputs, with the outputs from the job record."""
+        if not event.incomplete or not event.provider_ref:
+            return event
+        try:
+            record = await self._job_record(event.provider_ref)
+        except ProviderError as exc:
+            log.warning(
+                "%s: job %s completed; outputs unreadable (%s); polling will finish it",
+                self.name,
+                job.id,
+                exc.message,
+                extra=job_fields(job),
+            )
+            return None
+        data = {**event.data, **_event_data(event.type, record)}
+        return replace(event, data=data, incomplete=False)
 
     async def aclose(self) -> None:
         if self._client is not None:

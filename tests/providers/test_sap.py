@@ -26,9 +26,10 @@ from rasa_rpa.errors import (
 from rasa_rpa.fakes.base import FakeRequest, FakeServer
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.models import EventType, Job, JobEvent
-from rasa_rpa.providers.base import StartRequest, WebhookEvent
+from rasa_rpa.providers.base import StartRequest, WebhookCredential, WebhookEvent
 from rasa_rpa.providers.sap import SapProvider
 from rasa_rpa.security import JobKeys
+from tests.providers.hooks import receive
 
 KEYS = JobKeys("x" * 32)
 
@@ -135,7 +136,7 @@ async def notifier_calls(
 async def translate(provider: SapProvider, calls: list[FakeRequest]) -> list[Any]:
     events: list[WebhookEvent] = []
     for call in calls:
-        events += await provider.receive_webhook(call.headers, call.body)
+        events += await receive(provider, call.headers, call.body)
     return events
 
 
@@ -156,13 +157,15 @@ async def test_happy_path_starts_with_inputs_and_reads_outputs_from_the_notifier
         "rasaRpaToken": request.credentials.token,
     }
 
-    events = await translate(provider, await notifier_calls(receiver, notify_path, 2))
+    calls = await notifier_calls(receiver, notify_path, 2)
+    events = await translate(provider, calls)
     assert [e.type for e in events] == [EventType.STARTED, EventType.SUCCEEDED]
     done = events[-1]
     assert done.data["outputs"]["order_count"] == 3
     assert done.event_id == f"sap:{ref}:Success"
     assert (done.job_id, done.provider_ref) == (request.job.id, ref)
-    assert done.token == request.credentials.token
+    credential = provider.webhook_credential(calls[-1].headers, calls[-1].body)
+    assert credential == WebhookCredential(request.credentials.token, request.job.id)
     # The bot's own progress call reached the callback URL with the job token.
     progress = next(r for r in receiver.requests if r.path.endswith("/events"))
     assert progress.headers["authorization"] == f"Bearer {request.credentials.token}"
@@ -298,7 +301,7 @@ async def test_event_names_in_any_case(
     parser: SapProvider, name: str, expected: EventType
 ) -> None:
     body = {"event": name, "jobUid": "u1", "invocationContext": context()}
-    (event,) = await parser.receive_webhook({}, json.dumps(body).encode())
+    (event,) = await receive(parser, {}, json.dumps(body).encode())
     assert event.type is expected
     assert event.event_id == f"sap:u1:{name.capitalize()}"
 
@@ -314,14 +317,14 @@ async def test_errordetails_field_is_accepted(parser: SapProvider) -> None:
         "invocationContext": context(),
         "errorDetails": "agent offline",
     }
-    (event,) = await parser.receive_webhook({}, json.dumps(body).encode())
+    (event,) = await receive(parser, {}, json.dumps(body).encode())
     assert event.data == {"error": "agent offline"}
 
 
 async def test_a_notifier_without_token_is_refused(parser: SapProvider) -> None:
     body = {"event": "Success", "jobUid": "u1", "invocationContext": {"a": 1}}
     with pytest.raises(AuthenticationFailed, match=r"invocationContext\.rasaRpa"):
-        await parser.receive_webhook({}, json.dumps(body).encode())
+        await receive(parser, {}, json.dumps(body).encode())
 
 
 @pytest.mark.parametrize(
@@ -352,7 +355,7 @@ async def test_malformed_notifier_names_the_field(
 ) -> None:
     raw = body.encode() if isinstance(body, str) else body
     with pytest.raises(InvalidPayload, match=field) as info:
-        await parser.receive_webhook({}, raw)
+        await receive(parser, {}, raw)
     assert info.value.status == status
 
 
@@ -450,7 +453,7 @@ async def test_status_under_the_names_sap_uses(
     parser: SapProvider, field: str, value: str, expected: EventType
 ) -> None:
     body = {field: value, "jobUid": "u1", "invocationContext": context()}
-    (event,) = await parser.receive_webhook({}, json.dumps(body).encode())
+    (event,) = await receive(parser, {}, json.dumps(body).encode())
     assert event.type is expected
 
 

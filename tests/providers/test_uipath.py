@@ -26,6 +26,7 @@ from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers.base import StartRequest
 from rasa_rpa.providers.uipath import UiPathProvider
 from rasa_rpa.security import JobKeys
+from tests.providers.hooks import receive
 
 KEYS = JobKeys("x" * 32)
 SECRET = "fake-webhook-secret"
@@ -304,7 +305,7 @@ async def test_signed_webhooks_become_events(fake, receiver, build):
     await wait_for(lambda: len(hooks()) == 2)
     events = []
     for call in hooks():
-        events += await provider.receive_webhook(call.headers, call.body)
+        events += await receive(provider, call.headers, call.body)
     assert [e.type for e in events] == [EventType.STARTED, EventType.SUCCEEDED]
     assert {e.provider_ref for e in events} == {job.provider_ref}
     assert events[1].data["outputs"]["order_count"] == 3
@@ -326,9 +327,7 @@ async def test_completed_webhook_without_outputs_reads_the_job(fake, build):
             },
         }
     ).encode()
-    [event] = await provider.receive_webhook(
-        {"x-uipath-signature": sign(SECRET, body)}, body
-    )
+    [event] = await receive(provider, {"x-uipath-signature": sign(SECRET, body)}, body)
     assert event.data["outputs"]["order_count"] == 2
 
 
@@ -341,32 +340,26 @@ async def test_webhook_signatures_and_payloads_are_checked(fake, build):
             "Job": {"Id": 7, "State": "Faulted", "Info": "boom"},
         }
     ).encode()
-    [event] = await provider.receive_webhook(
-        {"x-uipath-signature": sign(SECRET, body)}, body
-    )
+    [event] = await receive(provider, {"x-uipath-signature": sign(SECRET, body)}, body)
     assert (event.type, event.data["error"], event.provider_ref) == (
         EventType.FAILED,
         "boom",
         "7",
     )
     with pytest.raises(AuthenticationFailed):
-        await provider.receive_webhook(
-            {"x-uipath-signature": sign("other", body)}, body
-        )
+        await receive(provider, {"x-uipath-signature": sign("other", body)}, body)
     with pytest.raises(AuthenticationFailed):
-        await provider.receive_webhook({}, body)
+        await receive(provider, {}, body)
     created = json.dumps({"Type": "job.created", "Jobs": []}).encode()
     assert (
-        await provider.receive_webhook(
-            {"x-uipath-signature": sign(SECRET, created)}, created
-        )
+        await receive(provider, {"x-uipath-signature": sign(SECRET, created)}, created)
         == []
     )
     with pytest.raises(InvalidPayload):
-        await provider.receive_webhook({"x-uipath-signature": sign(SECRET, b"{")}, b"{")
+        await receive(provider, {"x-uipath-signature": sign(SECRET, b"{")}, b"{")
     unsigned = build(**options(fake, webhook_secret=None))
     with pytest.raises(AuthenticationFailed, match="webhook_secret"):
-        await unsigned.receive_webhook({"x-uipath-signature": sign(SECRET, body)}, body)
+        await receive(unsigned, {"x-uipath-signature": sign(SECRET, body)}, body)
 
 
 async def test_cancel_stops_the_job(build):
