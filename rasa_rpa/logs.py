@@ -20,7 +20,13 @@ from typing import Any
 
 from rasa_rpa import strictjson
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
+__all__ = [
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "redact",
+    "redact_credentials",
+]
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]+")
@@ -76,14 +82,25 @@ def _redact_url(match: re.Match[str]) -> str:
     return head + path + question_mark + _redact_query(query) + hash_sign + fragment
 
 
+def redact_credentials(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with secrets, JWTs and webhook secrets replaced, URLs kept.
+
+    For what a robot says to a user (chat text, errors, outputs): a link's
+    query is meant for the reader there, a credential never is.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return _WHSEC.sub(_REDACTED, _JWT.sub(_REDACTED, text))
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with secrets, URL query values and user info, JWTs and
     webhook secrets replaced."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, _REDACTED)
-    text = _URL.sub(_redact_url, text)
-    return _WHSEC.sub(_REDACTED, _JWT.sub(_REDACTED, text))
+    return redact_credentials(_URL.sub(_redact_url, text))
 
 
 def _redact_value(value: Any, secrets: Iterable[str]) -> Any:
