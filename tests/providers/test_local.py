@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from rasa_rpa.providers.local import MAX_ARG_BYTES, argv_problem, describe_exit
-from tests.waiting import pid_gone, wait_until
+from tests.waiting import descendants, pid_gone, wait_until
 
 ADMIN = "test-admin-token"
 
@@ -337,3 +337,31 @@ def test_chat_text_keeps_its_links_but_loses_credentials(action_server, rasa_sta
         and c.body[0]["event"] == "bot"
     ]
     assert bot["text"] == "Token [redacted] at https://erp.example/orders?page=2"
+
+
+def test_cancel_stops_the_robots_whole_process_tree(action_server, rasa_stand_in):
+    # Robot Framework's Process library starts each child in a session of
+    # its own, out of reach of a signal to the robot's process group; this
+    # child also ignores SIGTERM, so only a SIGKILL to it ends it.
+    server = action_server(
+        rasa_url=rasa_stand_in.url,
+        automations={
+            "spawner": {"provider": "testbots", "task": "spawner", "intent": "spawn"}
+        },
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="spawn")
+    server.wait_job(job_id, sender, "running")
+    pid = _robot_pid(job_id)
+    tree = wait_until(
+        lambda: (found := descendants(pid)) and len(found) >= 2 and found,
+        10,
+        "the robot's child and grandchild run",
+    )
+    server.run_action("action_cancel_rpa_job", sender)
+    assert server.job(job_id, sender)["state"] == "cancelled"
+    wait_until(
+        lambda: all(pid_gone(p) for p in {pid, *tree}),
+        15,
+        f"robot {pid} and its descendants {sorted(tree)} ended",
+    )
