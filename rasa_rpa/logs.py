@@ -12,6 +12,7 @@ any logger, third-party ones included, and for exception text.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -19,10 +20,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rasa_rpa import strictjson
+from rasa_rpa.controls import escape_controls
 
 __all__ = [
     "JsonFormatter",
     "RedactingFilter",
+    "TextFormatter",
     "configure_logging",
     "redact",
     "redact_credentials",
@@ -178,6 +181,34 @@ class JsonFormatter(logging.Formatter):
         return strictjson.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """:data:`TEXT_FORMAT` lines, one per record whatever the text in it.
+
+    The message and the job fields hold text users choose (a conversation
+    id, a customer name): their control characters are escaped, so a line
+    feed cannot forge a line and an ESC cannot drive the terminal. A
+    traceback keeps its lines (only its other control characters go).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        clean = copy.copy(record)  # other handlers see the record as it was
+        clean.msg, clean.args = escape_controls(record.getMessage()), None
+        clean.name = escape_controls(record.name)
+        for field in ("job_id", "conversation_id"):
+            setattr(clean, field, escape_controls(str(getattr(record, field, "-"))))
+        if clean.exc_info and not clean.exc_text:
+            clean.exc_text = self.formatException(clean.exc_info)
+        clean.exc_info = None
+        if clean.exc_text:
+            clean.exc_text = escape_controls(clean.exc_text, multiline=True)
+        if clean.stack_info:
+            clean.stack_info = escape_controls(clean.stack_info, multiline=True)
+        return super().format(clean)
+
+
 _filter = RedactingFilter()
 #: Our root handler's name: other handlers carry the filter too.
 _HANDLER_NAME = "rasa_rpa"
@@ -230,6 +261,6 @@ def configure_logging(secrets: Iterable[str] = ()) -> RedactingFilter:
     if os.environ.get("RASA_RPA_LOG_FORMAT", "text").lower() == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     _cover_every_handler()
     return _filter
