@@ -98,6 +98,9 @@ class CallbackSettings(_Model):
     grace: Duration = 300.0
     tolerance: Duration = 300.0
     max_body_bytes: int = 256 * 1024
+    #: Longest a callback's whole body may take to arrive (408 and closed after):
+    #: a client sending a byte at a time must not hold a connection for ever.
+    body_timeout: Duration = Field(default=30.0, gt=0)
     #: Sustained callbacks per second one job may make (a token bucket).
     rate_limit: float = Field(default=50.0, gt=0)
     #: Callbacks a job may make in a burst above the sustained rate.
@@ -114,6 +117,11 @@ class ServerSettings(_Model):
     #: at the limit cost ~128 MB, not the gigabyte 100 MB bodies could. (Under
     #: 64 KiB Sanic would shrink its 8 KiB header limit too.)
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
+    #: Longest a client may take to send a request's head (request line and
+    #: headers), counted from the connection opening or the previous answer;
+    #: also what an idle keep-alive connection is given. Sanic's own timeouts
+    #: restart at every byte, so a line every few seconds would never end.
+    head_timeout: Duration = Field(default=30.0, gt=0)
 
 
 class HandoverSettings(_Model):

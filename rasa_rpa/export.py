@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from rasa_rpa import strictjson
+from rasa_rpa.controls import escape_controls
 from rasa_rpa.models import Job, OutboxMessage
 
 __all__ = [
@@ -155,8 +156,16 @@ def to_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain-text table: columns as wide as their widest cell."""
-    cells = [list(header), *[["" if v is None else str(v) for v in r] for r in rows]]
+    """A plain-text table: columns as wide as their widest cell.
+
+    Cells hold text users and robots chose (a conversation id, an error):
+    their control characters are printed escaped, so a line feed cannot
+    forge a row and an ESC sequence cannot drive the operator's terminal.
+    """
+    cells = [
+        list(header),
+        *[["" if v is None else escape_controls(str(v)) for v in r] for r in rows],
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -258,7 +267,9 @@ def job_details(
         ("outputs", strictjson.dumps(job.outputs, default=str)),
     ]
     lines = [f"job {job.id}"]
-    lines += [f"  {k:<14}{v}" for k, v in fields if v not in (None, "")]
+    lines += [
+        f"  {k:<14}{escape_controls(v)}" for k, v in fields if v not in (None, "")
+    ]
     lines += ["", f"events ({len(events)})", timeline_table(events)]
     lines += ["", f"sent to Rasa ({len(outbox)})", outbox_table(outbox)]
     return "\n".join(lines)

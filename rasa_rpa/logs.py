@@ -17,6 +17,7 @@ library (httpx's request lines) name the job too.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from rasa_rpa import strictjson
+from rasa_rpa.controls import escape_controls
 
 if TYPE_CHECKING:
     from rasa_rpa.models import Job
@@ -34,11 +36,13 @@ if TYPE_CHECKING:
 __all__ = [
     "JsonFormatter",
     "RedactingFilter",
+    "TextFormatter",
     "clip",
     "configure_logging",
     "job_context",
     "job_fields",
     "redact",
+    "redact_credentials",
 ]
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
@@ -134,14 +138,25 @@ def _redact_url(match: re.Match[str]) -> str:
     return head + path + question_mark + _redact_query(query) + hash_sign + fragment
 
 
+def redact_credentials(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with secrets, JWTs and webhook secrets replaced, URLs kept.
+
+    For what a robot says to a user (chat text, errors, outputs): a link's
+    query is meant for the reader there, a credential never is.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return _WHSEC.sub(_REDACTED, _JWT.sub(_REDACTED, text))
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with secrets, URL query values and user info, JWTs and
     webhook secrets replaced."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, _REDACTED)
-    text = _URL.sub(_redact_url, text)
-    return _WHSEC.sub(_REDACTED, _JWT.sub(_REDACTED, text))
+    return redact_credentials(_URL.sub(_redact_url, text))
 
 
 def _redact_value(value: Any, secrets: Iterable[str]) -> Any:
@@ -220,6 +235,34 @@ class JsonFormatter(logging.Formatter):
         return strictjson.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """:data:`TEXT_FORMAT` lines, one per record whatever the text in it.
+
+    The message and the job fields hold text users choose (a conversation
+    id, a customer name): their control characters are escaped, so a line
+    feed cannot forge a line and an ESC cannot drive the terminal. A
+    traceback keeps its lines (only its other control characters go).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        clean = copy.copy(record)  # other handlers see the record as it was
+        clean.msg, clean.args = escape_controls(record.getMessage()), None
+        clean.name = escape_controls(record.name)
+        for field in ("job_id", "conversation_id"):
+            setattr(clean, field, escape_controls(str(getattr(record, field, "-"))))
+        if clean.exc_info and not clean.exc_text:
+            clean.exc_text = self.formatException(clean.exc_info)
+        clean.exc_info = None
+        if clean.exc_text:
+            clean.exc_text = escape_controls(clean.exc_text, multiline=True)
+        if clean.stack_info:
+            clean.stack_info = escape_controls(clean.stack_info, multiline=True)
+        return super().format(clean)
+
+
 _filter = RedactingFilter()
 #: Our root handler's name: other handlers carry the filter too.
 _HANDLER_NAME = "rasa_rpa"
@@ -272,6 +315,6 @@ def configure_logging(secrets: Iterable[str] = ()) -> RedactingFilter:
     if os.environ.get("RASA_RPA_LOG_FORMAT", "text").lower() == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     _cover_every_handler()
     return _filter

@@ -71,7 +71,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
         return
     app.ctx.rasa_rpa_attached = True
     settings = config if isinstance(config, RpaConfig) else load_config(config)
-    apply_server_limits(app, settings.server)
+    apply_server_limits(app, settings)
     app.blueprint(blueprint)
     app.blueprint(vendor_blueprint)
     app.blueprint(botpress_blueprint)

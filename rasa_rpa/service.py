@@ -13,7 +13,7 @@ import time
 from functools import partial
 from typing import Any
 
-from rasa_rpa.config import RpaConfig
+from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.errors import (
     ConfigError,
     JobLimitReached,
@@ -26,6 +26,7 @@ from rasa_rpa.logs import job_context
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
+from rasa_rpa.scrub import scrub_event
 from rasa_rpa.security import JobKeys
 from rasa_rpa.stores.base import EventResult, Guard, JobStore
 
@@ -67,6 +68,8 @@ class JobService:
         self._background: set[asyncio.Future[None]] = set()
         #: Jobs a user is cancelling -> set once the outcome is recorded.
         self._stopping: dict[str, asyncio.Event] = {}
+        #: Hidden from every event's data (see :meth:`record`).
+        self._secrets = (keys.master_key, *secret_values(config))
 
     async def record(self, event: JobEvent, guard: Guard | None = None) -> EventResult:
         """Record an event from any source; wake delivery if it queued messages.
@@ -74,7 +77,15 @@ class JobService:
         Events that arrive together are written in one transaction (group
         commit): each caller still gets its answer only after that commit,
         so acknowledged still means durable, at a fraction of the cost.
+
+        Whatever the source, the data loses credentials first (the job's
+        own, configured ones, JWTs): it is shown to users, sent to Rasa and
+        stored, and secrets reach none of them.
         """
+        secret = self.keys.signing_secret(event.job_id)
+        event = scrub_event(
+            event, (*self._secrets, secret, secret.removeprefix("whsec_"))
+        )
         await self._after_stop(event)
         future: asyncio.Future[EventResult | RpaError] = (
             asyncio.get_running_loop().create_future()

@@ -140,3 +140,53 @@ def tree_rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
     return total
+
+
+@dataclass
+class Trickled:
+    """How a connection that sends a little at a time ended."""
+
+    answer: bytes
+    seconds: float
+    closed: bool
+
+
+def trickle(
+    base_url: str,
+    head: bytes,
+    pieces: list[bytes],
+    *,
+    every: float,
+    timeout: float,
+) -> Trickled:
+    """Send ``head``, then one of ``pieces`` every ``every`` seconds, until the
+    server answers or closes, or ``timeout`` passes; report what came back.
+
+    ``every`` is the client's pace (the behaviour under test), not a wait
+    for the server: the server's answer is read as soon as it comes.
+    """
+    url = urlsplit(base_url)
+    started = time.monotonic()
+    answer, closed = b"", False
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+        sock.sendall(head)
+        queue = list(pieces)
+        while time.monotonic() - started < timeout:
+            if select.select([sock], [], [], every)[0]:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    closed = True
+                    break
+                answer += data
+                if not data:
+                    closed = True
+                    break
+                continue
+            if queue:
+                try:
+                    sock.sendall(queue.pop(0))
+                except OSError:
+                    closed = True
+                    break
+    return Trickled(answer, time.monotonic() - started, closed)

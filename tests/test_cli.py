@@ -313,3 +313,39 @@ def test_run_stops_on_a_provider_mistake_before_serving(tmp_path, monkeypatch, c
     path = write(tmp_path, providers=providers, automations={})
     assert main(["run", "--config", path, "--port", "1"]) == 2
     assert "providers.n8n.url" in capsys.readouterr().err
+
+
+HOSTILE_CONV = "evil\n1999-01-01 08:00:00 CRITICAL FORGED\x1b[31mred\x00\r\x9b2J"
+
+
+def test_jobs_tables_print_control_characters_escaped(tmp_path, capsys):
+    import asyncio
+
+    from rasa_rpa.models import EventType, Job, JobEvent
+    from rasa_rpa.stores.sqlite import SQLiteJobStore
+
+    async def seed_hostile() -> None:
+        store = SQLiteJobStore(tmp_path / "jobs.db")
+        await store.open()
+        try:
+            # The user chooses the conversation id; a robot writes the error.
+            await store.create_job(Job("job-1", "a", "p", HOSTILE_CONV))
+            await store.record_event(
+                # (NUL aside: the store refuses it in an error.)
+                JobEvent("e1", "job-1", EventType.FAILED,
+                         {"error": HOSTILE_CONV.replace("\x00", "")})
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(seed_hostile())
+    path = write(tmp_path)
+    assert main(["jobs", "list", "--config", path]) == 0
+    listed = capsys.readouterr().out
+    assert main(["jobs", "show", "job-1", "--config", path]) == 0
+    shown = capsys.readouterr().out
+    for out in (listed, shown):
+        assert not any(c in out for c in "\x1b\x00\r\x9b"), repr(out)
+        assert not any(line.startswith("1999") for line in out.splitlines())
+    assert "evil\\n1999-01-01" in listed and "FORGED\\x1b[31mred\\x00" in shown
+    assert "error         evil\\n1999-01-01" in shown

@@ -123,3 +123,83 @@ def test_burst_of_oversized_bodies_keeps_memory_bounded(server):
     assert [a.status for a in answers] == [413] * 8
     assert max(a.seconds for a in answers) < 5
     assert grown < 16 << 20, f"RSS grew by {grown / 2**20:.1f} MiB"
+
+
+# -- slow senders ------------------------------------------------------------
+#: Short deadlines, so the tests stay fast (defaults: 30 s each).
+BODY_TIMEOUT = 1.0
+HEAD_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    from devtools.stack import free_port
+    from tests.conftest import ActionServer, base_config
+
+    tmp = tmp_path_factory.mktemp("slow")
+    port = free_port()
+    config = base_config(
+        tmp,
+        callbacks={
+            "public_url": f"http://127.0.0.1:{port}",
+            "secret": "test-master-key-0123456789abcdef",
+            "body_timeout": BODY_TIMEOUT,
+        },
+        server={"head_timeout": HEAD_TIMEOUT},
+    )
+    running = ActionServer(tmp, config, port).start()
+    yield running
+    running.stop()
+
+
+def _head(path: str, *lines: str) -> bytes:
+    return ("\r\n".join([f"POST {path} HTTP/1.1", "Host: x", *lines]) + "\r\n").encode()
+
+
+@pytest.mark.parametrize("path", CALLBACK_ROUTES)
+def test_a_body_trickled_byte_by_byte_gets_408_and_a_closed_connection(
+    slow_server, path
+):
+    from tests.rawhttp import trickle
+
+    head = _head(path, "Content-Type: application/json", "Content-Length: 100000")
+    ended = trickle(
+        slow_server.url, head + b"\r\n{", [b" "] * 1000, every=0.2, timeout=10
+    )
+    assert ended.answer.startswith(b"HTTP/1.1 408 "), ended
+    assert b'"code":"timeout"' in ended.answer.replace(b" ", b"")
+    assert ended.closed and ended.seconds < BODY_TIMEOUT + 3, ended
+
+
+def test_a_head_trickled_line_by_line_is_cut_off(slow_server):
+    from tests.rawhttp import trickle
+
+    head = _head("/rpa/v1/jobs/x/events")
+    lines = [f"X-Line-{n}: a\r\n".encode() for n in range(1000)]
+    ended = trickle(slow_server.url, head, lines, every=0.3, timeout=10)
+    assert ended.answer.startswith(b"HTTP/1.1 408 "), ended
+    assert ended.closed and ended.seconds < HEAD_TIMEOUT + 3, ended
+
+
+def test_a_keep_alive_connection_cannot_trickle_its_next_head(slow_server):
+    from tests.rawhttp import trickle
+
+    first = b"GET /rpa/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    lines = [b"GET /rpa/health HTTP/1.1\r\n"]
+    lines += [f"X-Line-{n}: a\r\n".encode() for n in range(1000)]
+    ended = trickle(slow_server.url, first, lines, every=0.3, timeout=10)
+    assert ended.answer.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 408 " in ended.answer, ended
+    assert ended.closed and ended.seconds < HEAD_TIMEOUT + 3, ended
+
+
+def test_a_prompt_request_is_answered_as_before(slow_server):
+    # The deadlines are on the client's sending, never on the server's work.
+    job = uuid.uuid4().hex
+    body = json.dumps({"id": "e1", "type": "job.progress", "data": {}}).encode()
+    started = time.monotonic()
+    answer = requests.post(
+        slow_server.events_url(job), data=body, headers=JSON, timeout=10
+    )
+    assert answer.status_code == 401  # read whole, then refused for no credential
+    assert time.monotonic() - started < BODY_TIMEOUT

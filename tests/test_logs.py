@@ -235,3 +235,36 @@ def test_vendor_calls_and_the_sap_cancel_line_name_the_job(
         assert "httpx" in trigger and fields in trigger, trigger
         cancel = wait_for(lambda: line("SAP has no cancel API"))
         assert fields in cancel, cancel
+
+
+def test_text_lines_escape_control_characters_but_keep_tracebacks():
+    from rasa_rpa.logs import TextFormatter
+
+    try:
+        raise ValueError("deep\x1b[2J")
+    except ValueError as exc:
+        error = exc
+    record = logging.LogRecord("rasa_rpa.service", logging.WARNING, "", 0,
+                               "customer %s", ("a\nFORGED\x1b[31m\x00",),
+                               (type(error), error, error.__traceback__))
+    record.job_id, record.conversation_id = "j1", "c\r\n1\x85"
+    RedactingFilter().filter(record)
+    text = TextFormatter().format(record)
+    first, *traceback = text.splitlines()
+    assert first.endswith(
+        "[job=j1 conv=c\\r\\n1\\x85]: customer a\\nFORGED\\x1b[31m\\x00"
+    )
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: deep\\x1b[2J"
+
+
+def test_a_conversation_id_cannot_forge_a_server_log_line(action_server, rasa_stand_in):
+    server = action_server(rasa_url=rasa_stand_in.url)
+    sender = ("evil\n1999-01-01 08:00:00,000 CRITICAL rasa_rpa.security "
+              "[job=- conv=-]: FORGED LINE\x1b[31mred\x00")
+    server.run_action("action_start_rpa_job", sender, intent="missing")
+    wait_for(lambda: "could not start" in server.log())
+    log = server.log()
+    assert not any(line.startswith("1999-01-01") for line in log.splitlines()), log
+    assert "\x1b" not in log and "\x00" not in log
+    assert "conv=evil\\n1999-01-01 08:00:00,000 CRITICAL" in log

@@ -32,6 +32,7 @@ from typing import Any
 
 from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers import proctree
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.robot.client import (
     ENV_EVENTS_URL,
@@ -206,21 +207,38 @@ class LocalRobotProvider(Provider):
         pid = process.pid if process else _pid(job.provider_ref)
         if pid is None or (process is None and not _runs_job(pid, job.id)):
             return
+        # The whole tree, collected before any signal: a child in a session
+        # of its own escapes the group signal, and once the robot exits it
+        # no longer looks like the robot's (see proctree).
+        tree = proctree.collect(pid)
         _signal_group(pid, signal.SIGTERM)
+        proctree.signal_all(tree, signal.SIGTERM)
         if process is None:
             return
         # The stop is asked for: return now, so the job service records the
         # cancellation while the robot winds down (its last report waits for
-        # that verdict); a robot still there after KILL_AFTER is killed.
-        killer = asyncio.create_task(self._kill_after(pid, process))
+        # that verdict); whatever of its tree is still there after KILL_AFTER
+        # is killed.
+        killer = asyncio.create_task(self._kill_after(pid, process, tree))
         self._killers.add(killer)
         killer.add_done_callback(self._killers.discard)
 
-    async def _kill_after(self, pid: int, process: subprocess.Popen[bytes]) -> None:
-        try:
-            await asyncio.wait_for(_wait(process), KILL_AFTER)
-        except asyncio.TimeoutError:
+    async def _kill_after(
+        self,
+        pid: int,
+        process: subprocess.Popen[bytes],
+        tree: list[proctree.Member],
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + KILL_AFTER
+        while asyncio.get_running_loop().time() < deadline:
+            if process.poll() is not None and not any(map(proctree.alive, tree)):
+                return
+            await asyncio.sleep(0.2)
+        if process.poll() is None:
+            # Children it started since the first signal are its tree too.
+            tree = [*tree, *proctree.collect(pid)]
             _signal_group(pid, signal.SIGKILL)
+        proctree.signal_all(tree, signal.SIGKILL)
 
     async def aclose(self) -> None:
         # Robots keep running when the action server stops: they will retry

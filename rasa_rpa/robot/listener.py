@@ -8,15 +8,53 @@ and usable by any robot run with the ``RASA_RPA_*`` environment set:
 * the top-level suite ending sends ``job.succeeded`` with the outputs set by
   ``Set Job Output``, or ``job.failed`` with the first failing task's message
   (the failing keyword's message, as Robot Framework reports it).
+
+A deliberate ``Fail    Unknown customer 'X'`` is meant for the user and is
+the job's error as it stands. A Python exception's text is not: Robot
+Framework reports it as ``FileNotFoundError: [Errno 2] ... '/srv/...'``,
+with paths and internals the user must not read. Then the error is
+:data:`UNEXPECTED` and the raw message travels as ``detail``, which the
+operator reads in the job's event log and the monitor.
 """
 
 from __future__ import annotations
 
+import builtins
+import re
+import sys
 from typing import Any
 
 from rasa_rpa.robot.client import RobotClient, current_client
 
-__all__ = ["JobListener"]
+__all__ = ["UNEXPECTED", "JobListener", "is_exception_text"]
+
+#: What the user reads when a robot stopped on an exception it did not expect.
+UNEXPECTED = "the robot stopped on an unexpected error"
+#: Robot Framework names a non-generic exception's class before its text
+#: (``KeyError: 'x'``, or the bare name when the text is empty), also inside
+#: "Several failures occurred" lists (``1) ...``) and setup/teardown reports.
+_LEADING_NAME = re.compile(r"^(?:\*HTML\* )?(?:\d+\) )?([A-Za-z_]\w*)(?::\s|$)", re.M)
+
+
+def is_exception_text(message: str) -> bool:
+    """Whether ``message`` is (or contains) a Python exception as Robot
+    Framework reports it, rather than words a robot chose for the user."""
+    return any(_names_exception(m.group(1)) for m in _LEADING_NAME.finditer(message))
+
+
+def _names_exception(name: str) -> bool:
+    """Whether ``name`` is an exception class's: by convention, or because a
+    loaded module (the library that raised it is loaded) defines one."""
+    if name.endswith(("Error", "Exception")):
+        return True
+    for module in (builtins, *list(sys.modules.values())):
+        try:
+            candidate = getattr(module, name, None)
+        except Exception:  # a lazy module may fail to load its attribute
+            continue
+        if isinstance(candidate, type) and issubclass(candidate, BaseException):
+            return True
+    return False
 
 
 class JobListener:
@@ -54,7 +92,10 @@ class JobListener:
             return
         if result.status == "FAIL" or self._failure:
             error = self._failure or result.message or "the robot failed"
-            self._send("job.failed", {"error": error})
+            if is_exception_text(error):
+                self._send("job.failed", {"error": UNEXPECTED, "detail": error})
+            else:
+                self._send("job.failed", {"error": error})
         else:
             outputs = self._client.outputs if self._client else {}
             self._send(

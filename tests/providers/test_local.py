@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from rasa_rpa.providers.local import MAX_ARG_BYTES, argv_problem, describe_exit
-from tests.waiting import pid_gone, wait_until
+from tests.waiting import descendants, pid_gone, wait_until
 
 ADMIN = "test-admin-token"
 
@@ -257,3 +258,110 @@ def test_what_a_command_line_cannot_carry_is_named(argument, problem):
 
 def test_ordinary_text_fits_on_a_command_line():
     assert argv_problem("customer:M\u00fcller & S\u00f6hne; 'quoted'") is None
+
+
+PYFAIL = {
+    "pyfail": {
+        "provider": "testbots",
+        "task": "pyfail",
+        "intent": "pyfail",
+        "inputs": {"mode": {"entity": "mode", "default": "exception"}},
+    }
+}
+
+
+def _pyfail(action_server, rasa_stand_in, mode: str):
+    server = action_server(
+        rasa_url=rasa_stand_in.url, admin={"token": ADMIN}, automations=PYFAIL
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(
+        sender, intent="pyfail", entities=[{"entity": "mode", "value": mode}]
+    )
+    return server, sender, job_id
+
+
+def test_a_python_exception_reaches_the_user_as_plain_words(
+    action_server, rasa_stand_in
+):
+    server, sender, job_id = _pyfail(action_server, rasa_stand_in, "exception")
+    job = server.wait_job(job_id, sender, "failed")
+    assert job["error"] == "the robot stopped on an unexpected error"
+    calls = rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_failed" in intents(rasa_stand_in, sender)
+    )
+    failed = [c for c in calls if c.conversation_id == sender][-1]
+    assert "orders.csv" not in json.dumps(failed.body)
+    status = server.run_action("action_rpa_job_status", sender)
+    assert "secret/dir" not in json.dumps(status)
+    # The operator still reads what happened, in the job's event log.
+    [event] = [
+        e
+        for e in timeline(server, job_id)
+        if e["source"] == "robot" and e["type"] == "job.failed"
+    ]
+    assert event["data"]["detail"].startswith("FileNotFoundError: ")
+    assert "/nonexistent/secret/dir/orders.csv" in event["data"]["detail"]
+
+
+def test_a_robots_own_credentials_never_reach_the_store_or_rasa(
+    action_server, rasa_stand_in
+):
+    server, sender, job_id = _pyfail(action_server, rasa_stand_in, "token")
+    job = server.wait_job(job_id, sender, "failed")
+    secret = server.keys.signing_secret(job_id)
+    assert job["error"] == "Token is [redacted] and secret is [redacted]"
+    calls = rasa_stand_in.wait_for(
+        lambda _: "EXTERNAL_rpa_job_failed" in intents(rasa_stand_in, sender)
+    )
+    sent = json.dumps([c.body for c in calls if c.conversation_id == sender])
+    assert "eyJ" not in sent and secret not in sent
+    store = (server.tmp.parent / "jobs.db").read_bytes()
+    assert secret.encode() not in store and b"eyJ" not in store
+
+
+def test_chat_text_keeps_its_links_but_loses_credentials(action_server, rasa_stand_in):
+    server, sender, job_id = _pyfail(action_server, rasa_stand_in, "chat")
+    job = server.wait_job(job_id, sender, "succeeded")
+    assert job["outputs"] == {"secret": "[redacted]"}
+    calls = rasa_stand_in.wait_for(
+        lambda _: any(
+            c.endpoint == "tracker/events" for c in rasa_stand_in.calls_for(sender)
+        )
+    )
+    [bot] = [
+        c.body[0]
+        for c in calls
+        if c.conversation_id == sender
+        and c.endpoint == "tracker/events"
+        and c.body[0]["event"] == "bot"
+    ]
+    assert bot["text"] == "Token [redacted] at https://erp.example/orders?page=2"
+
+
+def test_cancel_stops_the_robots_whole_process_tree(action_server, rasa_stand_in):
+    # Robot Framework's Process library starts each child in a session of
+    # its own, out of reach of a signal to the robot's process group; this
+    # child also ignores SIGTERM, so only a SIGKILL to it ends it.
+    server = action_server(
+        rasa_url=rasa_stand_in.url,
+        automations={
+            "spawner": {"provider": "testbots", "task": "spawner", "intent": "spawn"}
+        },
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="spawn")
+    server.wait_job(job_id, sender, "running")
+    pid = _robot_pid(job_id)
+    tree = wait_until(
+        lambda: (found := descendants(pid)) and len(found) >= 2 and found,
+        10,
+        "the robot's child and grandchild run",
+    )
+    server.run_action("action_cancel_rpa_job", sender)
+    assert server.job(job_id, sender)["state"] == "cancelled"
+    wait_until(
+        lambda: all(pid_gone(p) for p in {pid, *tree}),
+        15,
+        f"robot {pid} and its descendants {sorted(tree)} ended",
+    )
