@@ -268,15 +268,7 @@ def aa_server(action_server, rasa_stand_in, room):
     return action_server(
         rasa_url=rasa_stand_in.url,
         providers={
-            "aa": {
-                "type": "automation_anywhere",
-                "url": room.url,
-                "username": "rasa-bot",
-                "api_key": "fake-api-key",
-                "run_as_user_ids": [7],
-                "bots": room.bot_ids,
-                "stop_wait": "2s",
-            }
+            "aa": room.provider_options(stop_wait="2s")
         },
         automations={
             "aa_orders": {

@@ -209,17 +209,9 @@ def test_vendor_calls_and_the_sap_cancel_line_name_the_job(
     """httpx's own request lines and the provider's lines carry job= and conv=."""
     with FakeSapIrpa(step_delay=30) as sap:
         sap.drop_notifications = True
-        runs = f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs"
         server = action_server(
             rasa_url=rasa_stand_in.url,
-            providers={"sap": {
-                "type": "sap",
-                "service_key_url": sap.url,
-                "client_id": sap.client_id,
-                "client_secret": sap.client_secret,
-                "api_key": sap.api_key,
-                "trigger_url_template": runs,
-            }},
+            providers={"sap": sap.provider_options()},
             automations={"sap_echo": {"provider": "sap", "task": "echo",
                                       "intent": "sap"}},
         )

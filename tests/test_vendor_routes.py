@@ -159,24 +159,8 @@ def vendor_server(action_server, rasa_stand_in, sap, room):
         rasa_url=rasa_stand_in.url,
         callbacks={"rate_limit": 0.05, "rate_burst": 8},
         providers={
-            "sap": {
-                "type": "sap",
-                "service_key_url": sap.url,
-                "client_id": sap.client_id,
-                "client_secret": sap.client_secret,
-                "api_key": sap.api_key,
-                "trigger_url_template": (
-                    f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs"
-                ),
-            },
-            "aa": {
-                "type": "automation_anywhere",
-                "url": room.url,
-                "username": "rasa-bot",
-                "api_key": "fake-api-key",
-                "run_as_user_ids": [7],
-                "bots": room.bot_ids,
-            },
+            "sap": sap.provider_options(),
+            "aa": room.provider_options(),
         },
         automations={
             # Notifications are dropped, so jobs stay pending; a test starts

@@ -135,6 +135,18 @@ class FakeControlRoom:
         """The Control Room base URL."""
         return self.server.url
 
+    def provider_options(self, **extra: Any) -> dict[str, Any]:
+        """The ``providers.<name>`` entry of an rpa.yml that uses this fake."""
+        return {
+            "type": "automation_anywhere",
+            "url": self.url,
+            "username": self.username,
+            "api_key": self._api_key,
+            "run_as_user_ids": [7],  # the user _login answers with
+            "bots": dict(self.bot_ids),
+            **extra,
+        }
+
     def fail_next_requests(self, n: int, status: int = 500) -> None:
         """The next ``n`` requests, whatever the route, answer ``status``."""
         with self._lock:

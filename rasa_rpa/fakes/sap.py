@@ -117,6 +117,18 @@ class FakeSapIrpa:
         """Base URL; it is both the service key's url and the API host."""
         return self.server.url
 
+    def provider_options(self, **extra: Any) -> dict[str, Any]:
+        """The ``providers.<name>`` entry of an rpa.yml that uses this fake."""
+        return {
+            "type": "sap",
+            "service_key_url": self.url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "api_key": self.api_key,
+            "trigger_url_template": f"{self.url}/runtime/v1/apiTriggers/{{task}}/runs",
+            **extra,
+        }
+
     def trigger_url(self, task: str) -> str:
         """The full API trigger URL for a trigger id or the process it runs."""
         trigger = task

@@ -45,15 +45,7 @@ def test_order_report_through_uipath_orchestrator(stack: Stack):
 def test_order_report_through_sap_build_process_automation(stack: Stack):
     notifier = f"{stack.actions_url}/rpa/v1/providers/sap/webhook"
     with FakeSapIrpa(notifier_url=notifier, step_delay=1.0) as sap:
-        settings = {
-            "type": "sap",
-            "service_key_url": sap.url,
-            "client_id": "sb-fake-client",
-            "client_secret": "fake-secret",
-            "api_key": "fake-api-key",
-            "trigger_url_template": sap.url + "/runtime/v1/apiTriggers/{task}/runs",
-        }
-        with stack.order_automation_on("sap", settings):
+        with stack.order_automation_on("sap", sap.provider_options()):
             sender = stack.new_sender()
             stack.say(sender, "get orders for customer Globex")
             stack.inbox.wait_text(sender, r"OK, I started collect_order_details")

@@ -58,16 +58,7 @@ async def build(
     made: list[AutomationAnywhereProvider] = []
 
     def make(**options: Any) -> AutomationAnywhereProvider:
-        settings = {
-            "type": "automation_anywhere",
-            "url": room.url,
-            "username": "rasa-bot",
-            "api_key": "fake-api-key",
-            "run_as_user_ids": [7],
-            "bots": room.bot_ids,
-            **options,
-        }
-        config = make_config(providers={"aa": settings})
+        config = make_config(providers={"aa": room.provider_options(**options)})
 
         async def report(event: JobEvent) -> None:
             return None

@@ -60,15 +60,7 @@ def fake(receiver: FakeServer, notify_path: str) -> Iterator[FakeSapIrpa]:
 
 
 def options(sap: FakeSapIrpa, **changes: Any) -> dict[str, Any]:
-    return {
-        "type": "sap",
-        "service_key_url": sap.url,
-        "client_id": sap.client_id,
-        "client_secret": sap.client_secret,
-        "api_key": sap.api_key,
-        "trigger_url_template": f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs",
-        **changes,
-    }
+    return sap.provider_options(**changes)
 
 
 @pytest.fixture
