@@ -384,7 +384,12 @@ class SQLiteJobStore(SqlStore):
 
 
 class _SqliteErrors:
-    """Turns sqlite3 errors into StoreError so routes can answer 503."""
+    """Turns sqlite3 errors into StoreError so routes can answer 503.
+
+    So is text the driver cannot encode (a lone surrogate in a conversation
+    id, say): the callers (actions, routes) answer a StoreError in plain
+    words, where a bare UnicodeEncodeError was a 500.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -393,5 +398,5 @@ class _SqliteErrors:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, (sqlite3.Error, UnicodeError)):
             raise StoreError(f"SQLite store {self._path}: {exc}") from exc
