@@ -12,6 +12,7 @@ import requests
 
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.sap import FakeSapIrpa
+from tests.rawhttp import post_bytes
 
 
 @pytest.fixture
@@ -315,3 +316,29 @@ def test_vendor_webhooks_refuse_non_finite_numbers(vendor_server, sap, room):
         )
         assert response.status_code == 422, (provider, response.text)
         assert "finite" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/bots/___/mod/uipath/message", {"target": "x", "message": "hi"}),
+        (
+            "/rpa/v1/providers/aa/webhook",
+            {"deploymentId": "d-1", "status": "RUN_FAILED", "message": "no"},
+        ),
+    ],
+)
+def test_credential_headers_that_are_not_utf8_are_401(vendor_server, path, body):
+    """Sanic hands undecodable header bytes on as surrogates: never a 500."""
+    for token in (b"\xff\xfe", b"eyJ\xc3(.x.y"):
+        answer = post_bytes(
+            vendor_server.url,
+            path,
+            [
+                (b"Content-Type", b"application/json"),
+                (b"Authorization", b"Bearer " + token),
+            ],
+            json.dumps(body).encode(),
+        )
+        assert answer.status == 401, (token, answer.body)
+    assert "Traceback" not in vendor_server.log()
