@@ -19,6 +19,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from rasa_rpa.cleantext import clean_event
 from rasa_rpa.errors import (
     AuthenticationFailed,
     Forbidden,
@@ -69,9 +70,11 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     # Every credential first, before any job is looked up or its rate limit
     # charged: a stranger must not learn which job ids exist, nor spend a
     # job's budget and lock its genuine notifier out (SAP has no status API
-    # to fall back on). Data is held to the native API's rules as well.
+    # to fall back on). Data is held to the native API's rules as well, its
+    # NULs and lone surrogates replaced first: a vendor cannot fix its text,
+    # and UiPath switches a refused webhook off for an hour (rasa_rpa.cleantext).
     checked: list[tuple[WebhookEvent, TokenClaims | None]] = []
-    for item in received:
+    for item in map(clean_event, received):
         claims = _authenticate(runtime, item)
         check_data(item.type, item.data)
         checked.append((item, claims))
