@@ -46,12 +46,13 @@ def query_limit(request: Request, default: int = 100) -> int:
     # request.args drops blank values, which would turn `limit=` into the
     # default: keep them, so an empty limit is refused like any other typo.
     raw = str(request.get_args(keep_blank_values=True).get("limit", default))
-    try:
-        value = int(raw)
-    except ValueError:
+    # ASCII digits only: int() also reads " 5", "5_0", "+5" and digits of
+    # other scripts ("\u0665"), which no client means as a limit.
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidPayload(
-            f"limit must be a number, not {raw!r}", status=400, code="bad_query"
-        ) from None
+            f"limit must be a number, not {raw[:40]!r}", status=400, code="bad_query"
+        )
+    value = int(raw)
     if not 1 <= value <= MAX_LIMIT:
         raise InvalidPayload(
             f"limit must be between 1 and {MAX_LIMIT}", status=400, code="bad_query"

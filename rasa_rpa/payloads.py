@@ -165,11 +165,11 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     anything is recorded.
     """
     try:
-        # Strict UTF-8 (what RFC 8259 requires): json.loads would also guess
-        # UTF-16/32 and let encoded surrogates through.
-        # strictjson: NaN, Infinity and 1e999 are a 422 of their own (not
-        # caught here: InvalidPayload is no ValueError).
-        raw = strictjson.loads(body.decode("utf-8"))
+        # strictjson decodes strict UTF-8 (json.loads would also guess
+        # UTF-16/32 and let encoded surrogates through). NaN, Infinity, 1e999
+        # and a repeated key are a 422 of their own (not caught here:
+        # InvalidPayload is no ValueError).
+        raw = strictjson.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidPayload(
             "the body is not valid JSON (or is nested too deeply)",

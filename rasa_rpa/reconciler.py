@@ -13,6 +13,7 @@ import logging
 import time
 
 from rasa_rpa.background import BackgroundLoop
+from rasa_rpa.cleantext import clean_event
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.logs import job_context
@@ -105,6 +106,8 @@ class Reconciler(BackgroundLoop):
         self._schedule[job.id] = (now + interval, 0)
         changed = 0
         for event in events:
-            result = await self.service.record(event)
+            # A vendor's words are cleaned, not refused: a refusal here would
+            # repeat on every poll until the job expired.
+            result = await self.service.record(clean_event(event))
             changed += int(result.applied and not result.duplicate)
         return changed

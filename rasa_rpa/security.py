@@ -66,6 +66,14 @@ def same_text(a: str, b: str) -> bool:
     )
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value for ``body`` (one ``v1,`` entry)."""
     to_sign = f"{msg_id}.{timestamp}.".encode() + body
@@ -94,6 +102,10 @@ def verify_webhook(
         raise AuthenticationFailed(
             "webhook-id, webhook-timestamp and webhook-signature headers are required"
         )
+    if not all(_is_utf8(value) for value in (msg_id, stamp, signature)):
+        # Sanic hands header bytes that are not UTF-8 on as surrogates, and
+        # the id is signed as UTF-8: no genuine sender can have signed them.
+        raise AuthenticationFailed("webhook headers must be UTF-8 text")
     try:
         timestamp = int(stamp)
     except ValueError:

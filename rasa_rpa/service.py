@@ -13,6 +13,7 @@ import time
 from functools import partial
 from typing import Any
 
+from rasa_rpa.cleantext import input_problem
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.errors import (
     ConfigError,
@@ -21,6 +22,7 @@ from rasa_rpa.errors import (
     ProviderUnavailable,
     RpaError,
     StoreError,
+    UnsendableInput,
 )
 from rasa_rpa.logs import job_context
 from rasa_rpa.metrics import Metrics
@@ -214,7 +216,7 @@ class JobService:
             timeout=automation.timeout,
         )
         with job_context(job):  # the task copies it: vendor calls name the job
-            starting = asyncio.ensure_future(provider.start(request))
+            starting = asyncio.ensure_future(_checked_start(provider, request))
         try:
             # shield: cancelling a half-sent vendor call could leave a job
             # running there that we know nothing about.
@@ -398,3 +400,17 @@ class JobService:
                 await provider.aclose()
             except Exception:  # one provider must not keep the others open
                 log.exception("closing provider %s failed", provider.name)
+
+
+async def _checked_start(provider: Provider, request: StartRequest) -> str | None:
+    """``provider.start``, once no input holds a NUL or a lone surrogate.
+
+    Checked for every provider alike, so the user hears at once which input
+    is to blame. Passed on, such text fails the job minutes later at the
+    vendor, whose error then quotes it back to us.
+    """
+    found = input_problem(request.inputs)
+    if found is not None:
+        name, problem = found
+        raise UnsendableInput(provider.name, name, problem, job_id=request.job.id)
+    return await provider.start(request)

@@ -8,7 +8,8 @@ not reach the admin API"), and other parsers differ on what they make of them.
 So there is one way in and one way out:
 
 * :func:`loads` is the parser every route and vendor webhook uses; a
-  non-finite number is a 422 naming the problem, before anything is stored.
+  non-finite number or a key given twice in one object is a 422 naming the
+  problem, before anything is stored. Bytes must be UTF-8.
 * :func:`dumps` (and :func:`json_response` for Sanic) is what the server
   writes with: store columns, calls to Rasa, the admin API, exports, logs.
   It never emits a non-finite number. Should one still be there (a row
@@ -45,17 +46,47 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys each appear once; parsers disagree on repeats.
+
+    Python keeps the last ``"type"`` of ``{"type": "job.progress", "type":
+    "job.succeeded"}``, other parsers the first or an error: a proxy or a
+    robot's test suite could read a different event than the one recorded.
+    """
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidPayload(
+                    f"the key {key[:40]!r} appears twice in one object; send it once"
+                )
+            seen.add(key)
+    return found
+
+
 def loads(data: str | bytes) -> Any:
     """Parse strict JSON.
 
+    Bytes must be UTF-8, as RFC 8259 requires between systems: json.loads
+    would also guess UTF-16 or UTF-32, and decode what no one meant to send.
+
     Raises:
         ValueError: the text is not JSON at all (as :func:`json.loads` does),
-            so callers keep their own 400 for malformed bodies.
-        InvalidPayload: a number is NaN, Infinity or out of range (422).
-            Deliberately not a ValueError: handlers that turn ValueError into
-            "not valid JSON" let it through with its own status and message.
+            or bytes are not UTF-8 (UnicodeDecodeError is a ValueError), so
+            callers keep their own 400 for malformed bodies.
+        InvalidPayload: a number is NaN, Infinity or out of range, or a key
+            appears twice in one object (422). Deliberately not a ValueError:
+            handlers that turn ValueError into "not valid JSON" let it
+            through with its own status and message.
     """
-    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+    return json.loads(
+        text,
+        parse_constant=_refuse_constant,
+        parse_float=_finite_float,
+        object_pairs_hook=_unique_keys,
+    )
 
 
 def finite(value: Any) -> Any:

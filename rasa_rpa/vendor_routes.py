@@ -20,6 +20,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from rasa_rpa.cleantext import clean_event
 from rasa_rpa.errors import (
     AuthenticationFailed,
     Forbidden,
@@ -86,7 +87,10 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
         ) from None
     except ProviderError as exc:  # the vendor's own format was not understood
         raise InvalidPayload(exc.message) from exc
-    # Data is held to the native API's rules before any job is looked up.
+    # Data is held to the native API's rules before any job is looked up, its
+    # NULs and lone surrogates replaced first: a vendor cannot fix its text,
+    # and UiPath switches a refused webhook off for an hour (rasa_rpa.cleantext).
+    received = [clean_event(item) for item in received]
     for item in received:
         check_data(item.type, item.data)
     results: list[dict[str, Any]] = []
@@ -103,7 +107,8 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
             completed = await provider.complete_webhook(item, job)
         if completed is None:  # the vendor cannot say yet: polling will
             continue
-        if completed is not item:
+        if completed is not item:  # the vendor's own answer, cleaned alike
+            completed = clean_event(completed)
             check_data(completed.type, completed.data)
         event = JobEvent(
             completed.event_id,

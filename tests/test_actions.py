@@ -198,6 +198,19 @@ def test_status_and_cancel_answer_any_conversation_id(edgy_server):
         assert "already ended (failed)" in cancel["responses"][0]["text"]
 
 
+def test_actions_answer_a_lone_surrogate_sender_in_plain_words(server):
+    """SQLite's driver cannot encode a lone surrogate: that was a 500 for Rasa."""
+    sender = "\ud800"
+    for action in ("action_rpa_job_status", "action_cancel_rpa_job"):
+        # run_action raises on anything but 200.
+        [reply] = server.run_action(action, sender)["responses"]
+        assert "job records are unavailable" in reply["text"], reply
+    [reply] = server.run_action("action_start_rpa_job", sender)["responses"]
+    assert "job records are unavailable" in reply["text"], reply
+    assert "Traceback" not in server.log()
+    assert "codec" not in reply["text"]
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A PostgreSQL schema of its own, dropped afterwards."""

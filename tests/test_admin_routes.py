@@ -72,6 +72,15 @@ def test_empty_limit_is_400_not_the_default(server):
         assert response.json()["error"]["code"] == "bad_query"
 
 
+@pytest.mark.parametrize("limit", ["\u0665", "\uff15", "5_0", " 5", "+5"])
+def test_limit_takes_ascii_digits_only(server, limit):
+    """int() reads Arabic-Indic and full-width digits, underscores and spaces."""
+    response = admin_get(server, "/jobs", limit=limit)
+    assert response.status_code == 400, (limit, response.text)
+    assert response.json()["error"]["code"] == "bad_query"
+    assert admin_get(server, "/jobs", limit="5").status_code == 200
+
+
 def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="chat")
@@ -83,6 +92,7 @@ def test_job_timeline_shows_events_and_deliveries(server, rasa_stand_in):
             if isinstance(c.body, dict)
         )
     )
+
     # Then the exit code's event and the last deliveries are recorded.
     def settled(timeline):
         types = [e["type"] for e in timeline["events"]]

@@ -9,7 +9,8 @@ import uuid
 import pytest
 import requests
 
-from rasa_rpa.security import JobKeys
+from rasa_rpa.security import JobKeys, sign_webhook
+from tests.rawhttp import post_bytes
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,64 @@ def test_stale_signature_is_401(server, live_job):
     response = server.send_signed(job_id, event(), timestamp=int(time.time()) - 600)
     assert response.status_code == 401
     assert "window" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("broken", ["webhook-id", "webhook-signature", "authorization"])
+def test_credential_headers_that_are_not_utf8_are_401(server, live_job, broken):
+    """Sanic hands undecodable header bytes on as surrogates: signing them was a 500."""
+    job_id, sender = live_job
+    body = json.dumps(event()).encode()
+    stamp = str(int(time.time())).encode()
+    msg_id = b"id-\xff\xfe"
+    # Signed over the very bytes sent: only the encoding is wrong.
+    secret = server.keys.signing_secret(job_id)
+    signature = sign_webhook(secret, "id-", int(stamp), body).encode()
+    headers = {
+        "webhook-id": [
+            (b"webhook-id", msg_id),
+            (b"webhook-timestamp", stamp),
+            (b"webhook-signature", b"v1,AAAA"),
+        ],
+        "webhook-signature": [
+            (b"webhook-id", b"id-"),
+            (b"webhook-timestamp", stamp),
+            (b"webhook-signature", signature + b"\xff"),
+        ],
+        "authorization": [
+            (
+                b"Authorization",
+                b"Bearer " + server.keys.mint_token(job_id, sender).encode() + b"\xfe",
+            )
+        ],
+    }[broken]
+    logged = len(server.log())  # one server for the module: read only this test's
+    answer = post_bytes(
+        server.url,
+        f"/rpa/v1/jobs/{job_id}/events",
+        [(b"Content-Type", b"application/json"), *headers],
+        body,
+    )
+    assert answer.status == 401, answer.body
+    assert answer.json()["error"]["code"] == "unauthenticated"
+    assert "Traceback" not in server.log()[logged:]
+
+
+def test_duplicate_keys_are_422_naming_the_key(server, live_job):
+    """{"type": "job.progress", "type": "job.succeeded"} once finished a job."""
+    job_id, sender = live_job
+    token = server.keys.mint_token(job_id, sender)
+    response = requests.post(
+        server.events_url(job_id),
+        data=b'{"id": "dup", "type": "job.progress", "type": "job.succeeded"}',
+        timeout=5,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "'type'" in response.json()["error"]["message"]
+    assert server.job(job_id, sender)["state"] == "running"
 
 
 def test_token_of_another_job_is_403(server, live_job):

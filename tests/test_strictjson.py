@@ -57,3 +57,19 @@ def test_json_response_is_strict() -> None:
     response = strictjson.json_response({"r": float("-inf")}, status=201)
     assert response.status == 201
     assert json.loads(response.body, parse_constant=refuse) == {"r": None}
+
+
+def test_a_repeated_key_is_a_422_naming_it() -> None:
+    """Python keeps the last of two keys, other parsers the first: refuse both."""
+    with pytest.raises(InvalidPayload) as caught:
+        strictjson.loads('{"a": {"type": "x", "type": "y"}}')
+    assert caught.value.status == 422
+    assert "'type'" in caught.value.message
+    assert strictjson.loads('{"a": {"type": "x"}, "b": {"type": "y"}}')["b"]
+
+
+def test_bytes_must_be_utf8() -> None:
+    """json.loads would guess UTF-16 or UTF-32 from the first bytes."""
+    with pytest.raises(ValueError):
+        strictjson.loads('{"a": 1}'.encode("utf-16"))
+    assert strictjson.loads('{"a": "\u00e4"}'.encode()) == {"a": "\u00e4"}

@@ -12,6 +12,7 @@ import requests
 
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.sap import FakeSapIrpa
+from tests.rawhttp import post_bytes
 
 
 @pytest.fixture
@@ -391,3 +392,29 @@ def test_aa_genuine_callback_without_outputs_asks_the_control_room(
     assert response.json()["events"][0]["job_id"] == job_id
     lists = [r for r in room.server.requests if r.path == "/v3/activity/list"]
     assert len(lists) > asked
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/bots/___/mod/uipath/message", {"target": "x", "message": "hi"}),
+        (
+            "/rpa/v1/providers/aa/webhook",
+            {"deploymentId": "d-1", "status": "RUN_FAILED", "message": "no"},
+        ),
+    ],
+)
+def test_credential_headers_that_are_not_utf8_are_401(vendor_server, path, body):
+    """Sanic hands undecodable header bytes on as surrogates: never a 500."""
+    for token in (b"\xff\xfe", b"eyJ\xc3(.x.y"):
+        answer = post_bytes(
+            vendor_server.url,
+            path,
+            [
+                (b"Content-Type", b"application/json"),
+                (b"Authorization", b"Bearer " + token),
+            ],
+            json.dumps(body).encode(),
+        )
+        assert answer.status == 401, (token, answer.body)
+    assert "Traceback" not in vendor_server.log()

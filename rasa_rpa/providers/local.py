@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rasa_rpa.cleantext import text_problem
 from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers import proctree
@@ -258,12 +259,10 @@ def argv_problem(argument: str) -> str | None:
     than a bare ValueError or OSError from ``subprocess``. The words name
     no value: a 100 KB input must not end up in the log or the store.
     """
-    if "\0" in argument:
-        return "contains a NUL byte, which a command line cannot carry"
-    try:
-        size = len(os.fsencode(argument))
-    except UnicodeEncodeError:
-        return "is not valid Unicode text (it has a lone surrogate)"
+    problem = text_problem(argument)
+    if problem is not None:
+        return problem
+    size = len(os.fsencode(argument))
     if size > MAX_ARG_BYTES:
         return (
             f"is {size} bytes long; a command-line argument holds at most "

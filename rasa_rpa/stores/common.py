@@ -191,7 +191,16 @@ def _storable_text(text: str, what: str) -> None:
 
 
 def _refusal(exc: Exception) -> RpaError:
-    """An event the store cannot keep fails alone, as a client error."""
+    """An event the store cannot keep fails alone, as a client error.
+
+    The answer names the problem, not the exception: codec and driver
+    wording is for the log, not for whoever sent the event.
+    """
     if isinstance(exc, RpaError):
         return exc
+    if isinstance(exc, UnicodeError):
+        return InvalidPayload(
+            "the event cannot be stored: it holds text that is not valid "
+            "Unicode (a lone surrogate)"
+        )
     return InvalidPayload(f"the event cannot be stored: {exc}")

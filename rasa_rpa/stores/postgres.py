@@ -86,6 +86,7 @@ _STORE_ERRORS = (
     asyncpg.InterfaceError,
     OSError,
     asyncio.TimeoutError,  # not an OSError before Python 3.11
+    UnicodeError,  # text the driver cannot encode, e.g. a lone surrogate
 )
 
 

@@ -394,8 +394,13 @@ class SQLiteJobStore(SqlStore):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Turn sqlite3 errors into StoreError so routes can answer 503."""
+        """Turn sqlite3 errors into StoreError so routes can answer 503.
+
+        So is text the driver cannot encode (a lone surrogate in a
+        conversation id, say): the callers (actions, routes) answer a
+        StoreError in plain words, where a bare UnicodeEncodeError was a 500.
+        """
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeError) as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
