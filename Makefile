@@ -38,6 +38,7 @@ test: setup lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff check rasa_rpa tests devtools actions benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not e2e and not browser"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 from rasa_rpa.config import CONFIG_ENV, RpaConfig, load_config
 from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
 from rasa_rpa.logs import configure_logging
-from rasa_rpa.operator_commands import (
+from rasa_rpa.ops.commands import (
     doctor_command,
     domain_command,
     export_command,

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from rasa_rpa.errors import ConfigError
+from rasa_rpa.registry import known_provider_types
 
 __all__ = [
     "CONFIG_ENV",
@@ -344,8 +345,6 @@ def config_from_dict(
 
 
 def _check_references(config: RpaConfig) -> None:
-    from rasa_rpa.providers import known_provider_types
-
     types = known_provider_types()
     for name, provider in config.providers.items():
         if provider.type not in types:

@@ -15,10 +15,10 @@ from rasa_rpa.lifecycle import apply_event, with_handover
 from rasa_rpa.logs import configure_logging
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import JobState
-from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.ratelimit import RateLimiter
 from rasa_rpa.reconciler import Reconciler
+from rasa_rpa.registry import provider_class
 from rasa_rpa.security import keys_for
 from rasa_rpa.service import JobService
 from rasa_rpa.stores import open_store

@@ -37,7 +37,6 @@ from sanic.http import Http, Stage
 
 from rasa_rpa.config import RpaConfig, ServerSettings
 from rasa_rpa.errors import InvalidPayload
-from rasa_rpa.runtime import current_runtime
 
 __all__ = [
     "apply_server_limits",
@@ -199,7 +198,8 @@ async def _read_within_limit(request: Request) -> None:
     route = request.route
     if route is None or not route.extra.stream:
         return
-    callbacks = current_runtime().config.callbacks
+    # The runtime the plugin put on the app (http.common imports this module).
+    callbacks = request.app.ctx.rasa_rpa.config.callbacks
     request.body = await read_body(
         request, callbacks.max_body_bytes, callbacks.body_timeout
     )

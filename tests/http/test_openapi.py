@@ -35,11 +35,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from rasa_rpa.admin_routes import admin_blueprint
-from rasa_rpa.monitor import monitor_blueprint
+from rasa_rpa.http.admin import admin_blueprint
+from rasa_rpa.http.botpress import botpress_blueprint
+from rasa_rpa.http.callbacks import OPENAPI_PATH, blueprint
+from rasa_rpa.http.monitor import monitor_blueprint
+from rasa_rpa.http.vendors import vendor_blueprint
 from rasa_rpa.plugin import attach
-from rasa_rpa.routes import OPENAPI_PATH, blueprint
-from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
 from tests.conftest import TOKEN, ActionServer
 
 ADMIN = "openapi-admin-token"

@@ -1,24 +1,20 @@
-"""The HTTP API robots call, served by the action server itself.
+"""What every rasa-rpa route shares: the runtime, credentials, limits, answers.
 
-* ``POST /rpa/v1/jobs/{job_id}/events``: report an event (202 when recorded).
-* ``GET /rpa/v1/jobs/{job_id}``: the job as the store knows it.
-* ``GET /rpa/health``: the plugin and its store are up.
-
-Credentials are checked before the store is touched, and a credential only
-ever opens the job it was minted for. Errors are JSON:
-``{"error": {"code": "...", "message": "..."}}``.
+Routes reach the runtime through ``request.app.ctx`` (:func:`runtime_of`),
+where :mod:`rasa_rpa.plugin` puts it for each worker; nothing here holds
+state of its own. Errors are answered as JSON,
+``{"error": {"code": "...", "message": "..."}}``, by the handlers that
+:func:`install_error_handlers` puts on a blueprint.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse, json as sanic_json
 
 from rasa_rpa.errors import (
     AuthenticationFailed,
@@ -27,19 +23,48 @@ from rasa_rpa.errors import (
     InvalidPayload,
     JobNotFound,
     RateLimited,
+    RpaError,
     StoreError,
 )
-from rasa_rpa.limits import install_body_limit, too_large
+from rasa_rpa.http.limits import install_body_limit, too_large
 from rasa_rpa.models import Job
-from rasa_rpa.payloads import parse_event
-from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.runtime import Runtime
 from rasa_rpa.security import TokenClaims, verify_webhook
 from rasa_rpa.stores.base import EventResult, Guard
-from rasa_rpa.strictjson import json_response as json
+from rasa_rpa.strictjson import dumps
 
-__all__ = ["authenticate", "blueprint", "error", "install_error_handlers", "load_job"]
+__all__ = [
+    "accepted",
+    "authenticate",
+    "check_body",
+    "check_rate",
+    "credential_guard",
+    "error",
+    "install_error_handlers",
+    "json",
+    "load_job",
+    "runtime_of",
+]
 
-blueprint = Blueprint("rasa_rpa", url_prefix="/rpa")
+
+def json(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    """:func:`sanic.response.json` written strictly (no NaN) and compact."""
+    return sanic_json(
+        body, status=status, headers=headers, dumps=dumps, separators=(",", ":")
+    )
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime of the worker serving ``request`` (set by the plugin)."""
+    runtime: Runtime | None = getattr(request.app.ctx, "rasa_rpa", None)
+    if runtime is None:
+        raise RpaError(
+            "rasa-rpa is not running in this action server: attach it with the "
+            "rasa_sdk_plugins shim (see README) or start the server with `rasa-rpa run`"
+        )
+    return runtime
 
 
 def error(status: int, code: str, message: str) -> HTTPResponse:
@@ -101,7 +126,7 @@ def check_body(runtime: Runtime, request: Request) -> None:
     """413 for a body over the limit, 415 for anything but JSON.
 
     Streaming routes were already held to the limit while their body was read
-    (:mod:`rasa_rpa.limits`); this also covers a route that is not streaming.
+    (:mod:`rasa_rpa.http.limits`); this also covers a route that is not streaming.
     """
     limit = runtime.config.callbacks.max_body_bytes
     if len(request.body) > limit:
@@ -128,51 +153,6 @@ def accepted(result: EventResult, event_id: str) -> HTTPResponse:
     return json(body, status=200 if result.duplicate else 202)
 
 
-# stream=True: the body is read within callbacks.max_body_bytes, before this
-# handler runs (rasa_rpa.limits), instead of buffered whole by Sanic.
-@blueprint.post("/v1/jobs/<job_id:str>/events", stream=True)
-async def post_event(request: Request, job_id: str) -> HTTPResponse:
-    """Record a robot's event for ``job_id``."""
-    runtime = current_runtime()
-    check_body(runtime, request)
-    claims = authenticate(runtime, request, job_id)
-    check_rate(runtime, job_id)
-    event = parse_event(
-        job_id, request.body, fallback_id=request.headers.get("webhook-id")
-    )
-    result = await runtime.service.record(event, credential_guard(runtime, claims))
-    return accepted(result, event.id)
-
-
-@blueprint.get("/v1/jobs/<job_id:str>")
-async def get_job(request: Request, job_id: str) -> HTTPResponse:
-    """The job's state, progress, outputs and error."""
-    runtime = current_runtime()
-    claims = authenticate(runtime, request, job_id)
-    job = await load_job(runtime, job_id, claims)
-    return json(job.public())
-
-
-OPENAPI_PATH = Path(__file__).with_name("openapi.json")
-
-
-@blueprint.get("/openapi.json")
-async def openapi(request: Request) -> HTTPResponse:
-    """The OpenAPI 3 description of every plugin endpoint (checked in)."""
-    return raw(OPENAPI_PATH.read_bytes(), content_type="application/json")
-
-
-@blueprint.get("/metrics")
-async def metrics(request: Request) -> HTTPResponse:
-    """Prometheus metrics of this worker (counts only: nothing secret)."""
-    runtime = current_runtime()
-    for status, count in (await runtime.store.outbox_stats()).items():
-        runtime.metrics.outbox_messages.labels(status).set(count)
-    return raw(
-        generate_latest(runtime.metrics.registry), content_type=CONTENT_TYPE_LATEST
-    )
-
-
 async def start_timer(request: Request) -> None:
     """Remember when a request arrived, for the callback latency histogram."""
     request.ctx.rpa_started = time.perf_counter()
@@ -184,17 +164,9 @@ async def observe_latency(request: Request, response: HTTPResponse) -> None:
     if started is None or request.method != "POST":
         return
     route = request.route.name.rsplit(".", 1)[-1] if request.route else "unknown"
-    current_runtime().metrics.callback_seconds.labels(
+    runtime_of(request).metrics.callback_seconds.labels(
         route, str(response.status)
     ).observe(time.perf_counter() - started)
-
-
-@blueprint.get("/health")
-async def health(request: Request) -> HTTPResponse:
-    """The plugin is attached and its store answers."""
-    runtime = current_runtime()
-    stats = await runtime.store.outbox_stats()
-    return json({"status": "ok", "outbox": stats})
 
 
 async def callback_error(request: Request, exc: CallbackError) -> HTTPResponse:
@@ -225,6 +197,3 @@ def install_error_handlers(bp: Blueprint) -> None:
     bp.on_request(start_timer)
     install_body_limit(bp)
     bp.on_response(observe_latency)  # type: ignore[no-untyped-call]
-
-
-install_error_handlers(blueprint)

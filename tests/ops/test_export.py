@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from rasa_rpa.cli import main
-from rasa_rpa.export import (
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.ops.export import (
     EXPORT_COLUMNS,
     ProgressBar,
     export_row,
@@ -23,7 +24,6 @@ from rasa_rpa.export import (
     table,
     to_json,
 )
-from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.stores.sqlite import SQLiteJobStore
 from tests.conftest import base_config
 

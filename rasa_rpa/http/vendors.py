@@ -1,20 +1,15 @@
-"""Callbacks in the vendors' own formats, so existing robots work unchanged.
+"""Vendors' own webhooks, so existing robots and notifiers work unchanged.
 
-* ``POST /rpa/v1/providers/{name}/webhook``: a vendor's webhook or notifier
-  (UiPath Orchestrator webhooks, SAP API notifiers, the Automation Anywhere
-  deploy callback). The provider named in rpa.yml verifies and translates it.
-* ``POST /api/v1/bots/{bot_id}/mod/uipath/message``: the Botpress v12
-  ``uipath`` module's callback, as sent by its "Callback" UiPath activity:
-  ``Authorization: Bearer <token>`` and ``{channel, target, botId, message}``.
-  The token is our per-job token, so unlike Botpress's it opens one job only.
-
-Both end in the same :meth:`JobService.record` as the native API.
+``POST /rpa/v1/providers/{name}/webhook``: a vendor's webhook or notifier
+(UiPath Orchestrator webhooks, SAP API notifiers, the Automation Anywhere
+deploy callback). The provider named in rpa.yml reads the credential, parses
+and completes the call (:mod:`rasa_rpa.providers.base`); it ends in the same
+:meth:`JobService.record` as the native API.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -22,33 +17,30 @@ from sanic.response import HTTPResponse
 
 from rasa_rpa.cleantext import clean_event
 from rasa_rpa.errors import (
-    AuthenticationFailed,
     Forbidden,
     InvalidPayload,
     ProviderError,
 )
-from rasa_rpa.logs import clip, job_context
-from rasa_rpa.models import EventType, Job, JobEvent
-from rasa_rpa.payloads import check_data, load_json_object
-from rasa_rpa.providers.base import NO_WEBHOOKS, WebhookCredential, WebhookEvent
-from rasa_rpa.routes import (
-    accepted,
+from rasa_rpa.http.common import (
     check_body,
     check_rate,
     credential_guard,
     install_error_handlers,
-    load_job,
+    json,
+    runtime_of,
 )
-from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.http.payloads import check_data
+from rasa_rpa.logs import clip, job_context
+from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.providers.base import NO_WEBHOOKS, WebhookCredential, WebhookEvent
+from rasa_rpa.runtime import Runtime
 from rasa_rpa.security import TokenClaims
-from rasa_rpa.strictjson import json_response as json
 
-__all__ = ["botpress_blueprint", "vendor_blueprint"]
+__all__ = ["vendor_blueprint"]
 
 log = logging.getLogger(__name__)
 
 vendor_blueprint = Blueprint("rasa_rpa_vendors", url_prefix="/rpa/v1/providers")
-botpress_blueprint = Blueprint("rasa_rpa_botpress", url_prefix="/api/v1/bots")
 
 
 @vendor_blueprint.post("/<name:str>/webhook", stream=True)
@@ -62,7 +54,7 @@ async def provider_webhook(request: Request, name: str) -> HTTPResponse:
     spend a job's budget (SAP has no status API to fall back on) and cannot
     make us call a vendor. See :mod:`rasa_rpa.providers.base` for the steps.
     """
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     provider = runtime.service.providers.get(name)
     if provider is None or not provider.receives_webhooks:
         # One answer for both: a stranger must not list providers or types.
@@ -163,49 +155,4 @@ async def _job_for(
     raise InvalidPayload("the webhook names no job", code="no_job")
 
 
-@botpress_blueprint.post("/<bot_id:str>/mod/uipath/message", stream=True)
-async def botpress_message(request: Request, bot_id: str) -> HTTPResponse:
-    """The Botpress ``uipath`` module's callback, answered the way Botpress does."""
-    runtime = current_runtime()
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if not token:
-        raise AuthenticationFailed("Authorization header is missing")
-    if scheme.lower() != "bearer":
-        raise AuthenticationFailed("Unknown scheme")
-    claims = runtime.keys.identify(token.strip())
-    job = await load_job(runtime, claims.job_id, claims)
-    check_rate(runtime, job.id)
-    check_body(runtime, request)
-    body = load_json_object(request.body)
-    target = body.get("target")
-    if target is not None and str(target) != job.conversation_id:
-        raise Forbidden("target is not the conversation this token belongs to")
-    data = _message_data(body.get("message"))
-    # The native route's rules, so no route takes what another refuses.
-    check_data(EventType.MESSAGE, data, where="message")
-    event = JobEvent(
-        uuid.uuid4().hex,  # Botpress sends no id: every call is a new message
-        job.id,
-        EventType.MESSAGE,
-        data,
-        source="botpress-compat",
-    )
-    result = await runtime.service.record(event, credential_guard(runtime, claims))
-    return accepted(result, event.id)
-
-
-def _message_data(message: Any) -> dict[str, Any]:
-    """A Botpress payload (``{type: "text", text}`` or a string) as our message.
-
-    Fields are passed on as sent, not filtered by type: check_data then
-    refuses a ``text`` that is no string the way the native route does.
-    """
-    if isinstance(message, str):
-        return {"text": message}
-    if isinstance(message, dict):
-        return {k: message[k] for k in ("text", "image", "buttons") if k in message}
-    raise InvalidPayload('message must be text or {"type": "text", "text": "..."}')
-
-
 install_error_handlers(vendor_blueprint)
-install_error_handlers(botpress_blueprint)

@@ -20,11 +20,11 @@ import yaml
 from devtools.stack import ROOT, free_port
 from rasa_rpa.cli import main
 from rasa_rpa.config import RpaConfig
-from rasa_rpa.doctor import Finding, Report, diagnose
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeRequest, FakeServer, Reply
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
+from rasa_rpa.ops.doctor import Finding, Report, diagnose
 from tests.conftest import MASTER_KEY, TOKEN
 
 DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.http.payloads import parse_event
 from rasa_rpa.models import EventType
-from rasa_rpa.payloads import parse_event
 
 
 def parse(body):
@@ -98,7 +98,7 @@ def test_bad_bodies_say_what_is_wrong(body, status, fragment):
 
 def test_message_data_is_checked_the_same_way_for_every_route():
     """What the Botpress and vendor routes use: the native route's own rules."""
-    from rasa_rpa.payloads import check_data
+    from rasa_rpa.http.payloads import check_data
 
     check_data(
         EventType.MESSAGE, {"text": "hi", "buttons": [{"title": "a", "payload": "/a"}]}

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from rasa_rpa.export import ProgressBar
     from rasa_rpa.models import Job, OutboxMessage
+    from rasa_rpa.ops.export import ProgressBar
     from rasa_rpa.stores import JobStore
 
 from rasa_rpa import strictjson
@@ -44,7 +44,7 @@ def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
 
     Piped or logged output gets no bar: carriage returns would litter it.
     """
-    from rasa_rpa.export import ProgressBar
+    from rasa_rpa.ops.export import ProgressBar
 
     if args.progress or sys.stderr.isatty():
         return ProgressBar(sys.stderr, label)
@@ -52,7 +52,7 @@ def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.doctor import diagnose
+    from rasa_rpa.ops.doctor import diagnose
 
     bar = _bar(args, "checking")
     try:
@@ -67,7 +67,7 @@ def doctor_command(args: argparse.Namespace) -> int:
 
 
 def domain_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.domain_snippet import render
+    from rasa_rpa.ops.domain_snippet import render
 
     # Without --config, rpa.yml is used if there is one: its intents belong in
     # the domain too. The generic part needs no config at all.
@@ -100,7 +100,7 @@ def _with_store(config: RpaConfig, work: Callable[[JobStore], Awaitable[T]]) -> 
 
 
 def jobs_list_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.export import jobs_table
+    from rasa_rpa.ops.export import jobs_table
 
     config = load_config(args.config)
     jobs = _with_store(
@@ -129,13 +129,12 @@ async def _timeline(
 
 
 def jobs_show_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.admin_routes import outbox_row
-    from rasa_rpa.export import job_details
+    from rasa_rpa.ops.export import job_details
 
     config = load_config(args.config)
     job, events, outbox = _with_store(config, lambda s: _timeline(s, args.job_id))
     if args.json:  # the admin API's shapes, so scripts can use either
-        messages = [{"status": s, **outbox_row(m)} for s, m in outbox]
+        messages = [{"status": s, **m.public()} for s, m in outbox]
         body = {"job": job.public(), "events": events, "outbox": messages}
         print(strictjson.dumps(body, indent=2, default=str))
     else:
@@ -208,7 +207,7 @@ def send_event_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.export import export_row, parse_since, to_csv, to_json
+    from rasa_rpa.ops.export import export_row, parse_since, to_csv, to_json
 
     try:
         since = parse_since(args.since) if args.since else None

@@ -9,8 +9,8 @@ import uuid
 import pytest
 import requests
 
+from rasa_rpa.http.monitor import percentile, summarize
 from rasa_rpa.models import Job, JobState
-from rasa_rpa.monitor import percentile, summarize
 
 ADMIN = "test-admin-token"
 FAIL = [{"entity": "fail", "value": "yes"}]

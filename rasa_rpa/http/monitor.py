@@ -30,11 +30,9 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
-from rasa_rpa.admin_routes import MAX_LIMIT, query_limit, require_admin
+from rasa_rpa.http.admin import MAX_LIMIT, query_limit, require_admin
+from rasa_rpa.http.common import install_error_handlers, json, runtime_of
 from rasa_rpa.models import FINAL_STATES, Job, JobState
-from rasa_rpa.routes import install_error_handlers
-from rasa_rpa.runtime import current_runtime
-from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["PAGE_PATH", "monitor_blueprint", "percentile", "summarize"]
 
@@ -186,7 +184,7 @@ async def monitor_page(request: Request) -> HTTPResponse:
 @monitor_blueprint.get("/v1/stats")
 async def stats(request: Request) -> HTTPResponse:
     """Jobs per state, duration percentiles and failure reasons of the newest jobs."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     require_admin(runtime, request)
     limit = query_limit(request, MAX_LIMIT)
     jobs = await runtime.store.list_jobs(limit=limit)

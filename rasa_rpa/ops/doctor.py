@@ -26,9 +26,9 @@ import jwt
 import yaml
 
 from rasa_rpa.config import RasaSettings, RpaConfig, load_config
-from rasa_rpa.domain_snippet import check_domain, load_domain_file
 from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
 from rasa_rpa.models import JobEvent
+from rasa_rpa.ops.domain_snippet import check_domain, load_domain_file
 from rasa_rpa.providers import Provider, provider_class
 
 if TYPE_CHECKING:

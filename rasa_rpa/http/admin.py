@@ -12,17 +12,14 @@ never exposes job listings by accident.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
-from rasa_rpa.models import OutboxMessage
-from rasa_rpa.routes import install_error_handlers
-from rasa_rpa.runtime import Runtime, current_runtime
+from rasa_rpa.http.common import install_error_handlers, json, runtime_of
+from rasa_rpa.runtime import Runtime
 from rasa_rpa.security import same_text
-from rasa_rpa.strictjson import json_response as json
 
 __all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
 
@@ -60,24 +57,10 @@ def query_limit(request: Request, default: int = 100) -> int:
     return value
 
 
-def outbox_row(message: OutboxMessage) -> dict[str, Any]:
-    """An outbox message as the admin API shows it."""
-    return {
-        "seq": message.seq,
-        "job_id": message.job_id,
-        "conversation_id": message.conversation_id,
-        "kind": message.kind,
-        "payload": message.payload,
-        "attempts": message.attempts,
-        "last_error": message.last_error,
-        "created_at": message.created_at,
-    }
-
-
 @admin_blueprint.get("/jobs")
 async def list_jobs(request: Request) -> HTTPResponse:
     """Jobs, newest first, optionally of one conversation."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     require_admin(runtime, request)
     jobs = await runtime.store.list_jobs(
         conversation_id=request.args.get("conversation_id"), limit=query_limit(request)
@@ -88,13 +71,13 @@ async def list_jobs(request: Request) -> HTTPResponse:
 @admin_blueprint.get("/jobs/<job_id:str>/events")
 async def job_events(request: Request, job_id: str) -> HTTPResponse:
     """A job, its event log and what was (or is still to be) sent to Rasa."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     require_admin(runtime, request)
     job = await runtime.store.get_job(job_id)
     events = await runtime.store.job_events(job_id)
     outbox = {
         status: [
-            outbox_row(m)
+            m.public()
             for m in await runtime.store.list_outbox(status=status, job_id=job_id)
         ]
         for status in ("pending", "delivered", "dead")
@@ -105,7 +88,7 @@ async def job_events(request: Request, job_id: str) -> HTTPResponse:
 @admin_blueprint.get("/outbox")
 async def list_outbox(request: Request) -> HTTPResponse:
     """Outbox messages by status; ``dead`` shows what never reached Rasa and why."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     require_admin(runtime, request)
     status = request.args.get("status", "dead")
     if status not in ("pending", "delivered", "dead"):
@@ -115,13 +98,13 @@ async def list_outbox(request: Request) -> HTTPResponse:
     messages = await runtime.store.list_outbox(
         status=status, job_id=request.args.get("job_id"), limit=query_limit(request)
     )
-    return json({"status": status, "messages": [outbox_row(m) for m in messages]})
+    return json({"status": status, "messages": [m.public() for m in messages]})
 
 
 @admin_blueprint.post("/outbox/<seq:int>/replay")
 async def replay(request: Request, seq: int) -> HTTPResponse:
     """Send a dead (or already delivered) message to Rasa again."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     require_admin(runtime, request)
     if not 0 < seq < 2**63 or not await runtime.store.replay(seq, time.time()):
         raise InvalidPayload(
