@@ -171,7 +171,7 @@ def jobs_replay_command(args: argparse.Namespace) -> int:
 
 
 def send_event_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.robot.client import CallbackRefused, RobotClient
+    from rasa_rpa_robot.client import CallbackRefused, RobotClient
 
     try:
         data = strictjson.loads(args.data)  # the server refuses NaN: say so here

@@ -2,7 +2,7 @@
 
 Each job is its own ``python -m robot`` process (two Robot Framework runs in
 one process corrupt each other). Inputs become Robot variables, and the
-``rasa_rpa.robot.listener.JobListener`` listener reports started, progress,
+``rasa_rpa_robot.listener.JobListener`` listener reports started, progress,
 succeeded (with the outputs set by ``Set Job Output``) or failed (with the
 failing keyword's message) through the signed callback API, exactly as a
 remote robot would. The process gets its own session so it outlives a restart
@@ -35,7 +35,7 @@ from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers import proctree
 from rasa_rpa.providers.base import Provider, StartRequest
-from rasa_rpa.robot.client import (
+from rasa_rpa_robot.client import (
     ENV_EVENTS_URL,
     ENV_JOB_ID,
     ENV_SIGNING_SECRET,
@@ -44,7 +44,7 @@ from rasa_rpa.robot.client import (
 
 __all__ = ["LocalRobotProvider", "argv_problem", "describe_exit"]
 
-LISTENER = "rasa_rpa.robot.listener.JobListener"
+LISTENER = "rasa_rpa_robot.listener.JobListener"
 #: Environment variables a robot inherits (add more with ``env_passthrough``).
 SAFE_ENV = (
     "PATH",
