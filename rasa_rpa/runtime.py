@@ -60,7 +60,7 @@ class Runtime:
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
         for name, settings in config.providers.items():
-            cls = provider_class(settings.type)
+            cls = provider_class(settings.type, source=config.source)
             providers[name] = cls(name, settings, config, self.service.record)
         self.service.providers = providers
 
