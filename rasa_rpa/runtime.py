@@ -65,11 +65,20 @@ class Runtime:
         self.service.providers = providers
 
     async def start(self, *, background: bool = True) -> None:
-        """Open the store and start delivery and reconciliation."""
-        await self.store.open()
-        if background:
-            self.dispatcher.start()
-            self.reconciler.start()
+        """Open the store and start delivery and reconciliation.
+
+        If any of it fails, what was built is closed before the error goes
+        on: the plugin keeps no runtime that did not start, so nobody would
+        call :meth:`stop` later, and providers' connections would leak.
+        """
+        try:
+            await self.store.open()
+            if background:
+                self.dispatcher.start()
+                self.reconciler.start()
+        except BaseException:
+            await self.stop()
+            raise
         _current.append(self)
 
     async def stop(self) -> None:
