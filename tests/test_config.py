@@ -222,9 +222,10 @@ def test_every_mistake_names_the_real_file_and_the_fix(tmp_path, kind):
     from rasa_rpa.runtime import Runtime
 
     path = tmp_path / "custom-name.yml"
-    path.write_text(
-        "callbacks: {secret: test-master-key-0123456789abcdef}\n" + MISTAKES[kind]
-    )
+    text = MISTAKES[kind]
+    if not text.startswith("- "):  # a list at the top level stays one
+        text = "callbacks: {secret: test-master-key-0123456789abcdef}\n" + text
+    path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         Runtime(load_config(path))  # building it checks the store and providers
     error = caught.value
