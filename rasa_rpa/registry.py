@@ -13,6 +13,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from rasa_rpa.configvalues import DEFAULT_CONFIG
 from rasa_rpa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,12 +42,15 @@ def known_provider_types() -> set[str]:
     return set(_registry())
 
 
-def provider_class(type_name: str) -> type[Provider]:
-    """The class for ``type_name``, imported on first use."""
+def provider_class(type_name: str, *, source: str = DEFAULT_CONFIG) -> type[Provider]:
+    """The class for ``type_name``, imported on first use.
+
+    ``source`` is the config file that names the type, for the error.
+    """
     target = _registry().get(type_name)
     if target is None:
         raise ConfigError(
-            "rpa.yml",
+            source,
             "providers.*.type",
             f"unknown provider type {type_name!r}",
             f"use one of: {', '.join(sorted(_registry()))}",

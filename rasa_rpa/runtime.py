@@ -60,16 +60,25 @@ class Runtime:
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
         for name, settings in config.providers.items():
-            cls = provider_class(settings.type)
+            cls = provider_class(settings.type, source=config.source)
             providers[name] = cls(name, settings, config, self.service.record)
         self.service.providers = providers
 
     async def start(self, *, background: bool = True) -> None:
-        """Open the store and start delivery and reconciliation."""
-        await self.store.open()
-        if background:
-            self.dispatcher.start()
-            self.reconciler.start()
+        """Open the store and start delivery and reconciliation.
+
+        If any of it fails, what was built is closed before the error goes
+        on: the plugin keeps no runtime that did not start, so nobody would
+        call :meth:`stop` later, and providers' connections would leak.
+        """
+        try:
+            await self.store.open()
+            if background:
+                self.dispatcher.start()
+                self.reconciler.start()
+        except BaseException:
+            await self.stop()
+            raise
         _current.append(self)
 
     async def stop(self) -> None:

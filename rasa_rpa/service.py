@@ -16,7 +16,6 @@ from typing import Any
 from rasa_rpa.cleantext import input_problem
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.errors import (
-    ConfigError,
     JobLimitReached,
     ProviderError,
     ProviderUnavailable,
@@ -177,11 +176,10 @@ class JobService:
         """
         automation = self.config.automations.get(automation_name)
         if automation is None:
-            raise ConfigError(
-                self.config.source,
+            raise self.config.error(
                 f"automations.{automation_name}",
                 "no such automation",
-                "add it to rpa.yml",
+                f"add it under automations: in {self.config.source}",
             )
         now = time.time()
         job = Job(

@@ -1,7 +1,9 @@
 """Shared fixtures: configs in temporary folders, a Rasa stand-in, action servers.
 
-Everything talks real HTTP on 127.0.0.1; servers are child processes started
-the way `rasa-rpa run` starts them, and are stopped by the fixtures.
+Servers are child processes started the way `rasa-rpa run` starts them,
+talking real HTTP on 127.0.0.1, and are stopped by the fixtures. Route tests
+that need no network use ``in_process`` instead: an app per test, in this
+process (see tests/inprocess.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.security import JobKeys, sign_webhook
 from rasa_rpa.testing import RasaStandIn, action_call
 from tests.e2e.stack import Stack
+from tests.inprocess import InProcessApp, serve_in_process
 
 TOKEN = "test-rasa-token"
 MASTER_KEY = "test-master-key-0123456789abcdef"
@@ -91,6 +95,22 @@ def make_config(tmp_path: Path) -> Callable[..., RpaConfig]:
         return config_from_dict(base_config(tmp_path, **overrides), base_dir=tmp_path)
 
     return make
+
+
+@pytest.fixture
+async def in_process(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[InProcessApp]]]:
+    """Factory: the plugin's routes on an app in this process; stopped after."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> InProcessApp:
+            config = config_from_dict(
+                base_config(tmp_path, **overrides), base_dir=tmp_path
+            )
+            return await stack.enter_async_context(serve_in_process(config))
+
+        yield start
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from rasa_rpa.stores import JobStore
 
 from rasa_rpa import strictjson
-from rasa_rpa.config import CONFIG_ENV, RpaConfig, load_config
+from rasa_rpa.config import RpaConfig, find_config_path, load_config
 from rasa_rpa.errors import InvalidPayload, StoreError
 from rasa_rpa.security import keys_for
 
@@ -71,8 +70,8 @@ def domain_command(args: argparse.Namespace) -> int:
 
     # Without --config, rpa.yml is used if there is one: its intents belong in
     # the domain too. The generic part needs no config at all.
-    path = args.config or os.environ.get(CONFIG_ENV) or "rpa.yml"
-    config = load_config(path) if args.config or Path(path).is_file() else None
+    path = find_config_path(args.config)
+    config = load_config(path) if args.config or path.is_file() else None
     print(render(config, args.part), end="")
     return 0
 

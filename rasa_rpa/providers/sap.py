@@ -57,7 +57,6 @@ import httpx
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
-    ConfigError,
     InvalidPayload,
     ProviderError,
 )
@@ -112,8 +111,7 @@ class SapProvider(Provider):
         where = f"providers.{self.name}"
         for key in ("service_key_url", "client_id", "client_secret", "api_key"):
             if not self.option(key):
-                raise ConfigError(
-                    "rpa.yml",
+                raise self.config.error(
                     f"{where}.{key}",
                     "is required",
                     "copy url, clientid and clientsecret from the BTP service key "
@@ -121,14 +119,15 @@ class SapProvider(Provider):
                 )
         triggers = self.option("triggers", {})
         if not isinstance(triggers, dict):
-            raise ConfigError(
-                "rpa.yml", f"{where}.triggers", "must map tasks to trigger URLs"
+            raise self.config.error(
+                f"{where}.triggers",
+                "must map tasks to trigger URLs",
+                "write triggers: {<task>: <API trigger URL>}",
             )
         self._triggers: dict[str, str] = {str(k): str(v) for k, v in triggers.items()}
         self._template: str | None = self.option("trigger_url_template")
         if not self._triggers and not self._template:
-            raise ConfigError(
-                "rpa.yml",
+            raise self.config.error(
                 f"{where}.triggers",
                 "no API triggers are configured",
                 "add triggers: {<task>: <API trigger URL>} or trigger_url_template",
@@ -147,7 +146,9 @@ class SapProvider(Provider):
         try:
             self.timeout = parse_duration(self.option("timeout", 10))
         except ValueError as exc:
-            raise ConfigError("rpa.yml", f"{where}.timeout", str(exc)) from None
+            raise self.config.error(
+                f"{where}.timeout", str(exc), "write a duration such as 10s or 1m"
+            ) from None
         self.tokens = TokenCache(self._fetch_token)
         self._client: httpx.AsyncClient | None = None
 

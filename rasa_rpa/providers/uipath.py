@@ -48,7 +48,6 @@ from rasa_rpa import strictjson
 from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
-    ConfigError,
     InvalidPayload,
     ProviderError,
     ProviderUnavailable,
@@ -138,8 +137,7 @@ class UiPathProvider(Provider):
         where = f"providers.{self.name}"
         url = self.option("url")
         if not url:
-            raise ConfigError(
-                "rpa.yml",
+            raise self.config.error(
                 f"{where}.url",
                 "is required",
                 "set it to the Orchestrator URL, e.g. "
@@ -151,8 +149,7 @@ class UiPathProvider(Provider):
         self._refresh_token = self._secret("refresh_token")
         self.legacy = self._refresh_token is not None
         if not self._client_id or not (self._client_secret or self.legacy):
-            raise ConfigError(
-                "rpa.yml",
+            raise self.config.error(
                 f"{where}.client_id",
                 "client_id and client_secret "
                 "(or client_id and refresh_token) are required",
@@ -173,7 +170,9 @@ class UiPathProvider(Provider):
         try:
             self.timeout = parse_duration(self.option("timeout", 10))
         except ValueError as exc:
-            raise ConfigError("rpa.yml", f"{where}.timeout", str(exc)) from None
+            raise self.config.error(
+                f"{where}.timeout", str(exc), "write a duration such as 10s or 1m"
+            ) from None
         self._headers: dict[str, str] = {"Accept": "application/json"}
         if self.option("folder_id") is not None:
             self._headers["X-UIPATH-OrganizationUnitId"] = str(self.option("folder_id"))

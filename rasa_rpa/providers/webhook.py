@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from rasa_rpa.config import parse_duration
-from rasa_rpa.errors import ConfigError, ProviderError, UnsendableInput
+from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.providers.http import async_client, send
 
@@ -124,8 +124,7 @@ class WebhookProvider(Provider):
         super().__init__(*args, **kwargs)
         url = self.option("url")
         if not url:
-            raise ConfigError(
-                self.config.source,
+            raise self.config.error(
                 f"providers.{self.name}.url",
                 "is required",
                 "set the URL that starts the automation",
@@ -134,8 +133,7 @@ class WebhookProvider(Provider):
         # Every dot segment left after templating must then come from an
         # input (and is refused at start); a literal one here is a typo.
         if any(seg in _DOT_SEGMENTS for seg in urlsplit(self.url).path.split("/")):
-            raise ConfigError(
-                self.config.source,
+            raise self.config.error(
                 f"providers.{self.name}.url",
                 "has a '.' or '..' path segment",
                 "write the path without dot segments",

@@ -44,7 +44,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from rasa_rpa.errors import (
-    ConfigError,
     JobLimitReached,
     JobNotFound,
     RpaError,
@@ -138,12 +137,8 @@ class PostgresJobStore(SqlStore):
         except ValueError:
             pool_size = 0
         if pool_size < 1:
-            raise ConfigError(
-                "rpa.yml",
-                "store.url",
-                "the port and ?pool_size= must be positive integers",
-                "e.g. postgresql://rasa@db.example:5432/rasa?pool_size=10",
-            )
+            # open_store names the config file and the fix.
+            raise ValueError("the port and ?pool_size= must be positive integers")
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
         return cls(dsn, schema=ours.get("schema") or None, pool_size=pool_size)
 
