@@ -35,7 +35,7 @@ from rasa_rpa.configvalues import (
     parse_duration,
 )
 from rasa_rpa.errors import ConfigError
-from rasa_rpa.registry import known_provider_types
+from rasa_rpa.registry import check_provider_options, known_provider_types
 
 __all__ = [
     "CONFIG_ENV",
@@ -342,6 +342,9 @@ def _check_references(config: RpaConfig) -> None:
                 f"unknown provider type {provider.type!r}",
                 f"use one of: {', '.join(sorted(types))}",
             )
+        # Each provider's own options model: a bad url or timeout stops
+        # start-up here, not the first job.
+        check_provider_options(name, provider.model_dump(), config.source)
     for name, automation in config.automations.items():
         if automation.provider not in config.providers:
             raise config.error(

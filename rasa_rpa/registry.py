@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rasa_rpa.configvalues import DEFAULT_CONFIG
 from rasa_rpa.errors import ConfigError
@@ -19,7 +19,12 @@ from rasa_rpa.errors import ConfigError
 if TYPE_CHECKING:
     from rasa_rpa.providers.base import Provider
 
-__all__ = ["BUILTIN_PROVIDERS", "known_provider_types", "provider_class"]
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "check_provider_options",
+    "known_provider_types",
+    "provider_class",
+]
 
 BUILTIN_PROVIDERS = {
     "local": "rasa_rpa.providers.local:LocalRobotProvider",
@@ -40,6 +45,17 @@ def _registry() -> dict[str, str]:
 def known_provider_types() -> set[str]:
     """Every provider ``type:`` rpa.yml may name."""
     return set(_registry())
+
+
+def check_provider_options(name: str, entry: dict[str, Any], source: str) -> None:
+    """Validate ``providers.<name>`` against its class's ``Options`` model.
+
+    Imports the provider's module (lazily, here rather than in the config,
+    which the providers themselves import); raises ConfigError naming
+    ``source``, the key and the fix.
+    """
+    cls = provider_class(str(entry.get("type")), source=source)
+    cls.Options.from_entry(name, entry, source)
 
 
 def provider_class(type_name: str, *, source: str = DEFAULT_CONFIG) -> type[Provider]:

@@ -152,8 +152,15 @@ def test_secret_values_include_nested_headers_and_store_password(tmp_path):
                 "hook": {
                     "type": "webhook",
                     "url": "http://x/",
-                    "token_url": "http://t/",
                     "headers": {"X-Api-Key": "nested-api-key"},
+                },
+                # Built-in providers refuse unknown keys: token_url is UiPath's.
+                "orchestrator": {
+                    "type": "uipath",
+                    "url": "http://x/",
+                    "client_id": "c",
+                    "client_secret": "s",
+                    "token_url": "http://t/",
                 },
             },
         },

@@ -14,11 +14,10 @@ Secrets are never part of a finding: vendor errors come from
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,9 +29,6 @@ from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
 from rasa_rpa.models import JobEvent
 from rasa_rpa.ops.domain_snippet import check_domain, load_domain_file
 from rasa_rpa.providers import Provider, provider_class
-
-if TYPE_CHECKING:
-    from rasa_rpa.providers.local import LocalRobotProvider
 
 __all__ = ["Finding", "ProgressFn", "Report", "diagnose"]
 
@@ -56,14 +52,6 @@ _STATUS: dict[int, tuple[str, Status, str, str]] = {
         "Rasa runs without a trained model, so it cannot take any news",
         "train a model (rasa train) and restart Rasa with it",
     ),
-}
-#: Vendor error text → the fix, for errors about a task rather than credentials.
-_TASK_FIXES = {
-    "unknown process": "publish the process to this folder, or correct the task",
-    "no version": "publish that version, or correct the task's @version",
-    "releases in this folder": "pin a version: task: <process>@<version>",
-    "trigger": "add the task under triggers: (or set trigger_url_template)",
-    "unknown bot": "add the task to bots: (task: botId)",
 }
 #: Provider options that name where the vendor (and so its robots) lives.
 _URL_OPTIONS = ("url", "service_key_url", "trigger_url_template")
@@ -313,89 +301,20 @@ class _Doctor:
             progress(total, total, "providers checked")
 
     async def _provider(self, check: str, provider: Provider) -> None:
-        from rasa_rpa.providers.http import TokenCache
-        from rasa_rpa.providers.local import LocalRobotProvider
-
-        tasks = [
-            (name, a.task)
-            for name, a in self.config.automations.items()
-            if a.provider == provider.name
-        ]
-        kind = provider.type_name
-        if isinstance(provider, LocalRobotProvider):
-            self._local(check, provider, tasks)
-            return
-        tokens = getattr(provider, "tokens", None)
-        if isinstance(tokens, TokenCache):
-            await tokens.get()  # a ProviderError here names the cause
-            self.report.add(check, "ok", f"{kind}: the vendor accepts the credentials")
-        elif kind == "webhook":
-            ok = "webhook: url is set (not called: that would start work)"
-            self.report.add(check, "ok", ok)
-        else:
-            self.report.add(check, "ok", f"{kind}: built; no further checks known")
-        for automation, task in tasks:
-            where = f"automations.{automation}"
-            try:
-                if await self._target(provider, task):
-                    self.report.add(where, "ok", f"{kind}: task {task!r} found")
-            except ProviderUnavailable:
-                raise
-            except ProviderError as exc:
-                fixes = [f for k, f in _TASK_FIXES.items() if k in exc.message]
-                fix = fixes[0] if fixes else f"correct {where}.task"
-                self.report.add(where, "error", exc.message, fix)
-
-    async def _target(self, provider: Provider, task: str) -> bool:
-        """Look ``task`` up the way the provider will when it starts a job."""
-        from rasa_rpa.providers.automation_anywhere import AutomationAnywhereProvider
-        from rasa_rpa.providers.sap import SapProvider
-        from rasa_rpa.providers.uipath import UiPathProvider
-
-        if isinstance(provider, UiPathProvider):
-            await provider._release_key(task)
-        elif isinstance(provider, SapProvider):
-            provider.trigger_url(task)
-        elif isinstance(provider, AutomationAnywhereProvider):
-            provider.bot_id(task)
-        else:
-            return False
-        return True
-
-    def _local(
-        self, check: str, provider: LocalRobotProvider, tasks: list[tuple[str, str]]
-    ) -> None:
-        folder = provider.robots_dir
-        if not folder.is_dir():
-            self.report.add(
-                check,
-                "error",
-                f"robots_dir {folder} does not exist",
-                f"create it or set providers.{provider.name}.robots_dir (relative "
-                "paths start at rpa.yml's folder)",
-            )
-            return
-        python = provider.option("python")
-        if python and not os.access(str(python), os.X_OK):
-            self.report.add(
-                check,
-                "error",
-                f"python {python} is not an executable",
-                f"point providers.{provider.name}.python at an interpreter with "
-                "robotframework and rasa-rpa",
-            )
-        missing = [(a, t) for a, t in tasks if not provider.task_path(t).is_file()]
-        for automation, task in missing:
-            path = provider.task_path(task)
-            self.report.add(
-                f"automations.{automation}",
-                "error",
-                f"robot file {path} does not exist",
-                f"add {path.name} to {folder} or correct automations.{automation}.task",
-            )
-        if not missing:
-            found = f"local: {len(tasks)} robot file(s) found in {folder}"
-            self.report.add(check, "ok", found)
+        """Ask the provider's own :meth:`~Provider.diagnose`; file its verdicts."""
+        automations: dict[str, list[str]] = {}
+        for name, settings in self.config.automations.items():
+            if settings.provider == provider.name:
+                automations.setdefault(settings.task, []).append(name)
+        for found in await provider.diagnose(list(automations)):
+            if found.task is None:
+                self.report.add(check, found.status, found.message, found.fix)
+                continue
+            for name in automations.get(found.task, []):
+                where = f"automations.{name}"
+                task_key = f"{where}.task"
+                fix = found.fix.replace("{task_key}", task_key) or f"correct {task_key}"
+                self.report.add(where, found.status, found.message, fix)
 
 
 async def diagnose(
@@ -411,7 +330,10 @@ async def diagnose(
         config = load_config(config_path)
     except ConfigError as exc:
         where = f"{exc.source}: {exc.key}" if exc.key else exc.source
-        report.add("config", "error", f"{where}: {exc.problem}", exc.fix)
+        # A provider's options are checked at load: file it under the provider.
+        parts = exc.key.split(".")
+        check = ".".join(parts[:2]) if parts[0] == "providers" else "config"
+        report.add(check, "error", f"{where}: {exc.problem}", exc.fix)
     else:
         providers = ", ".join(sorted(config.providers))
         summary = f"{len(config.automations)} automation(s), providers: {providers}"

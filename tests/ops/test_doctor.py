@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from rasa_rpa.fakes.base import FakeRequest, FakeServer, Reply
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from rasa_rpa.ops.doctor import Finding, Report, diagnose
+from rasa_rpa.providers.base import Diagnosis, Provider
 from tests.conftest import MASTER_KEY, TOKEN
 
 DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
@@ -516,3 +517,46 @@ def test_command_exit_codes_json_and_progress(
     assert "ERROR  domain.actions" in out
     assert "fix: add them under actions:" in out
     assert "checking [" not in capsys.readouterr().err  # not a terminal
+
+
+# -- providers are checked through their public diagnose() ----------------------
+
+
+class _Diagnosed(Provider):
+    """A third-party provider: the doctor knows it only by its diagnose()."""
+
+    type_name = "diagnosed"
+
+    async def start(self, request: Any) -> str | None:
+        return None
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        return [
+            Diagnosis("ok", "diagnosed: signed in"),
+            *(Diagnosis("error", f"no robot for {t}", "", t) for t in tasks),
+        ]
+
+
+async def test_a_provider_is_checked_through_its_diagnose(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    action_server: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa_rpa import registry
+
+    builtins = {**registry.BUILTIN_PROVIDERS, "diagnosed": f"{__name__}:_Diagnosed"}
+    monkeypatch.setattr(registry, "BUILTIN_PROVIDERS", builtins)
+    providers = {"d": {"type": "diagnosed"}}
+    automations = {"a": {"provider": "d", "task": "t1"}}
+    path = config(
+        tmp_path,
+        rasa.url,
+        action_server.url,
+        providers=providers,
+        automations=automations,
+    )
+    report = await run(path)
+    find(report, "providers.d", "ok", "signed in")
+    finding = find(report, "automations.a", "error", "no robot for t1")
+    assert finding.fix == "correct automations.a.task"
