@@ -10,28 +10,16 @@ import pytest
 import requests
 
 from rasa_rpa.security import JobKeys, sign_webhook
+from tests.conftest import running_action_server, running_job
 from tests.rawhttp import post_bytes
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # One server for the module: these tests only send callbacks.
-    from devtools.stack import free_port
-    from tests.conftest import ActionServer, base_config
-
-    tmp = tmp_path_factory.mktemp("routes")
-    port = free_port()
-    config = base_config(
-        tmp,
-        callbacks={
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": "test-master-key-0123456789abcdef",
-            "max_body_bytes": 4096,
-        },
-    )
-    running = ActionServer(tmp, config, port).start()
-    yield running
-    running.stop()
+    folder = tmp_path_factory.mktemp("routes")
+    with running_action_server(folder, callbacks={"max_body_bytes": 4096}) as running:
+        yield running
 
 
 def new_job(server, sender=None):
@@ -46,12 +34,8 @@ def event(kind="message", **data):
 
 @pytest.fixture
 def live_job(server):
-    """A real robot that waits: its job stays running until cancelled."""
-    sender = uuid.uuid4().hex
-    job_id = server.start_job(sender, intent="wait")
-    server.wait_job(job_id, sender, "running")
-    yield job_id, sender
-    server.run_action("action_cancel_rpa_job", sender)
+    with running_job(server) as job:
+        yield job
 
 
 def test_start_failure_is_recorded_with_the_reason(server):
@@ -160,14 +144,8 @@ def test_duplicate_keys_are_422_naming_the_key(server, live_job):
     """{"type": "job.progress", "type": "job.succeeded"} once finished a job."""
     job_id, sender = live_job
     token = server.keys.mint_token(job_id, sender)
-    response = requests.post(
-        server.events_url(job_id),
-        data=b'{"id": "dup", "type": "job.progress", "type": "job.succeeded"}',
-        timeout=5,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-        },
+    response = server.send_with_token(
+        job_id, b'{"id": "dup", "type": "job.progress", "type": "job.succeeded"}', token
     )
     assert response.status_code == 422, response.text
     assert "'type'" in response.json()["error"]["message"]
@@ -216,15 +194,11 @@ def test_non_finite_number_is_422(server, live_job, number):
     """JSON has no NaN or Infinity; accepting them broke the admin API and Rasa."""
     job_id, sender = live_job
     token = server.keys.mint_token(job_id, sender)
-    response = requests.post(
-        server.events_url(job_id),
-        data=b'{"id": "nf", "type": "job.progress", "data": {"progress": 5, '
+    response = server.send_with_token(
+        job_id,
+        b'{"id": "nf", "type": "job.progress", "data": {"progress": 5, '
         b'"extra": {"ratio": ' + number + b"}}}",
-        timeout=5,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-        },
+        token,
     )
     assert response.status_code == 422, response.text
     assert "finite" in response.json()["error"]["message"]
