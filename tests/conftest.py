@@ -14,7 +14,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +205,19 @@ class ActionServer:
         )
 
     def send_with_token(
-        self, job_id: str, body: dict[str, Any], token: str
+        self, job_id: str, body: dict[str, Any] | bytes, token: str
     ) -> requests.Response:
+        """POST ``body`` (a dict as JSON, or JSON text as it is) with a token."""
+        if isinstance(body, bytes):  # JSON no dict can give (duplicate keys...)
+            return requests.post(
+                self.events_url(job_id),
+                data=body,
+                timeout=10,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                },
+            )
         return requests.post(
             self.events_url(job_id),
             json=body,
@@ -261,6 +272,44 @@ def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
     for server in started:
         server.stop()
         kill_robots_of(server.tmp)
+
+
+@contextmanager
+def running_action_server(folder: Path, **overrides: Any) -> Iterator[ActionServer]:
+    """An action server whose config and store live in ``folder``.
+
+    For module-scoped fixtures (one server for a module's tests, where
+    ``action_server``'s one per test would cost seconds each): ``overrides``
+    go to :func:`base_config`, the public URL is the server's own port, and
+    the server is stopped and its robots killed after.
+    """
+    port = free_port()
+    config = base_config(folder, **overrides)
+    config["callbacks"] = {
+        **config["callbacks"],
+        "public_url": f"http://127.0.0.1:{port}",
+    }
+    server = ActionServer(folder, config, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        kill_robots_of(folder)
+
+
+@contextmanager
+def running_job(server: ActionServer) -> Iterator[tuple[str, str]]:
+    """A real robot that waits: its job stays running until cancelled after.
+
+    Yields the job id and its conversation (sender) id.
+    """
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    try:
+        server.wait_job(job_id, sender, "running")
+        yield job_id, sender
+    finally:
+        server.run_action("action_cancel_rpa_job", sender)
 
 
 def kill_robots_of(folder: Path) -> None:

@@ -27,7 +27,7 @@ async def test_an_event_right_after_a_batch_is_not_left_waiting(tmp_path, make_c
     # runs; an event arriving in that moment must start a new one.
     finished = asyncio.get_running_loop().create_future()
     finished.set_result(None)
-    service._flushers.add(finished)
+    service.writer._flushers.add(finished)
     second = await asyncio.wait_for(
         service.record(JobEvent("e2", "j1", EventType.PROGRESS, {"progress": 5})), 5
     )

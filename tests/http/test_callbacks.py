@@ -16,6 +16,7 @@ import pytest
 
 from rasa_rpa.models import JobState
 from rasa_rpa.security import JobKeys, sign_webhook
+from tests.conftest import running_action_server
 from tests.rawhttp import post_bytes
 
 
@@ -202,22 +203,9 @@ async def test_health(app):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # One server for the module: these tests only send callbacks.
-    from devtools.stack import free_port
-    from tests.conftest import ActionServer, base_config
-
-    tmp = tmp_path_factory.mktemp("routes")
-    port = free_port()
-    config = base_config(
-        tmp,
-        callbacks={
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": "test-master-key-0123456789abcdef",
-            "max_body_bytes": 4096,
-        },
-    )
-    running = ActionServer(tmp, config, port).start()
-    yield running
-    running.stop()
+    folder = tmp_path_factory.mktemp("routes")
+    with running_action_server(folder, callbacks={"max_body_bytes": 4096}) as running:
+        yield running
 
 
 def new_job(server, sender=None):

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from rasa_rpa.security import sign_webhook
+from tests.conftest import running_action_server
 from tests.rawhttp import post_partly, tree_rss_bytes
 
 LIMIT = 4096
@@ -26,22 +27,9 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from devtools.stack import free_port
-    from tests.conftest import ActionServer, base_config
-
-    tmp = tmp_path_factory.mktemp("limits")
-    port = free_port()
-    config = base_config(
-        tmp,
-        callbacks={
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": "test-master-key-0123456789abcdef",
-            "max_body_bytes": LIMIT,
-        },
-    )
-    running = ActionServer(tmp, config, port).start()
-    yield running
-    running.stop()
+    folder = tmp_path_factory.mktemp("limits")
+    with running_action_server(folder, callbacks={"max_body_bytes": LIMIT}) as running:
+        yield running
 
 
 @pytest.mark.parametrize("path", CALLBACK_ROUTES)
@@ -133,23 +121,12 @@ HEAD_TIMEOUT = 1.5
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
-    from devtools.stack import free_port
-    from tests.conftest import ActionServer, base_config
-
-    tmp = tmp_path_factory.mktemp("slow")
-    port = free_port()
-    config = base_config(
-        tmp,
-        callbacks={
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": "test-master-key-0123456789abcdef",
-            "body_timeout": BODY_TIMEOUT,
-        },
+    with running_action_server(
+        tmp_path_factory.mktemp("slow"),
+        callbacks={"body_timeout": BODY_TIMEOUT},
         server={"head_timeout": HEAD_TIMEOUT},
-    )
-    running = ActionServer(tmp, config, port).start()
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 def _head(path: str, *lines: str) -> bytes:

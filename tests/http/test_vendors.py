@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +11,9 @@ import requests
 
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.sap import FakeSapIrpa
+from tests.conftest import running_job
 from tests.rawhttp import post_bytes
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -22,11 +23,8 @@ def server(action_server, rasa_stand_in):
 
 @pytest.fixture
 def running(server):
-    sender = uuid.uuid4().hex
-    job_id = server.start_job(sender, intent="wait")
-    server.wait_job(job_id, sender, "running")
-    yield job_id, sender
-    server.run_action("action_cancel_rpa_job", sender)
+    with running_job(server) as job:
+        yield job
 
 
 def botpress(server, token, body):
@@ -132,7 +130,9 @@ def test_webhook_404_names_no_provider_and_no_type(server):
     assert unknown.json() == local.json()
     for word in ("nope", "local", "webhooks"):
         assert word not in local.text
-    wait_for(lambda: "no provider named 'nope'" in server.log(), "the log line")
+    wait_until(
+        lambda: "no provider named 'nope'" in server.log(), 15, "the log line"
+    )
     assert "'local' (local) receives no webhooks" in server.log()
 
 
@@ -191,14 +191,6 @@ def vendor_hook(server, provider, body, headers=None):
     )
 
 
-def wait_for(condition, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def sap_notifications(sap, server, sender):
@@ -210,7 +202,7 @@ def sap_notifications(sap, server, sender):
         sent = [n for n in list(sap.notifications) if n["status"] != "FAILED"]
         return sent if len(sent) == 2 else None
 
-    start, success = wait_for(both, "the SAP job to finish")
+    start, success = wait_until(both, 15, "the SAP job to finish")
     assert start["invocationContext"]["rasaRpaJobId"] == job_id
     return job_id, start, success
 
@@ -264,9 +256,8 @@ def test_sap_token_for_another_job_is_403_whether_that_job_exists_or_not(
         assert response.json()["error"]["code"] == "forbidden"
 
 
-def test_unauthenticated_aa_flood_cannot_lock_out_the_genuine_callback(
-    vendor_server, room
-):
+def completed_aa_job(vendor_server, room):
+    """An Automation Anywhere job run to the end, and the callback that said so."""
     sender = uuid.uuid4().hex
     job_id = vendor_server.start_job(sender, intent="aa")
 
@@ -274,7 +265,13 @@ def test_unauthenticated_aa_flood_cannot_lock_out_the_genuine_callback(
         done = [c for c in list(room.callbacks) if c["body"]["status"] == "COMPLETED"]
         return done[0] if done else None
 
-    genuine = wait_for(completed, "the Automation Anywhere callback")
+    return job_id, wait_until(completed, 15, "the Automation Anywhere callback")
+
+
+def test_unauthenticated_aa_flood_cannot_lock_out_the_genuine_callback(
+    vendor_server, room
+):
+    job_id, genuine = completed_aa_job(vendor_server, room)
     assert genuine["status"] == 202
     flood = [
         vendor_hook(
@@ -355,11 +352,12 @@ def test_aa_unknown_status_is_logged_cut_short(vendor_server):
         {"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 202, response.text
-    line = wait_for(
+    line = wait_until(
         lambda: next(
             (x for x in vendor_server.log().splitlines() if "unknown status" in x),
             None,
         ),
+        15,
         "the log line",
     )
     assert len(line) < 1000, len(line)
@@ -377,14 +375,7 @@ def test_sap_bad_token_with_a_bad_status_is_401(vendor_server):
 def test_aa_genuine_callback_without_outputs_asks_the_control_room(
     vendor_server, room
 ):
-    sender = uuid.uuid4().hex
-    job_id = vendor_server.start_job(sender, intent="aa")
-
-    def completed():
-        done = [c for c in list(room.callbacks) if c["body"]["status"] == "COMPLETED"]
-        return done[0] if done else None
-
-    genuine = wait_for(completed, "the Automation Anywhere callback")
+    job_id, genuine = completed_aa_job(vendor_server, room)
     bare = {k: v for k, v in genuine["body"].items() if k != "botOutVariables"}
     asked = len([r for r in room.server.requests if r.path == "/v3/activity/list"])
     response = vendor_hook(vendor_server, "aa", bare, genuine["headers"])
