@@ -87,7 +87,10 @@ def _uipath(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
         "timeout": "5s",
     }
     return Case(
-        entry, "echo", lambda: fake.token_requests, fake.expire_tokens,
+        entry,
+        "echo",
+        lambda: fake.token_requests,
+        fake.expire_tokens,
         long_task="collect_order_details",
     )
 
@@ -95,7 +98,9 @@ def _uipath(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
 def _sap(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
     fake = stack.enter_context(FakeSapIrpa(step_delay=0.05))
     return Case(
-        fake.provider_options(), "echo", lambda: fake.token_requests,
+        fake.provider_options(),
+        "echo",
+        lambda: fake.token_requests,
         fake.expire_tokens,
     )
 
@@ -103,7 +108,9 @@ def _sap(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
 def _aa(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
     fake = stack.enter_context(FakeControlRoom(step_delay=0.05))
     return Case(
-        fake.provider_options(stop_wait="5s"), "echo", lambda: fake.token_requests,
+        fake.provider_options(stop_wait="5s"),
+        "echo",
+        lambda: fake.token_requests,
         fake.expire_tokens,
     )
 
@@ -174,6 +181,17 @@ async def until(check: Callable[[], Any], timeout: float = 10) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def declaring(capability: str) -> list[str]:
+    """The built-ins whose class declares ``capability`` (the cases to run)."""
+    return sorted(
+        n for n in CASES if getattr(provider_class(n).capabilities, capability)
+    )
+
+
+#: The vendors whose API needs a token of their own.
+TOKEN_VENDORS = ["automation_anywhere", "sap", "uipath"]
+
+
 def test_every_builtin_provider_is_covered() -> None:
     assert set(CASES) == set(BUILTIN_PROVIDERS)
 
@@ -199,10 +217,9 @@ async def test_start_hands_over_the_job_context(wired, receiver) -> None:
         assert job.provider_ref
 
 
-async def test_poll_only_where_declared(wired, receiver) -> None:
+@pytest.mark.parametrize("wired", declaring("poll"), indirect=True)
+async def test_poll_where_declared(wired, receiver) -> None:
     provider, case, _ = wired
-    if not provider.capabilities.poll:
-        pytest.skip(f"{case.entry['type']} declares no status API")
     job = await started(provider, start_request(receiver, case.task, **case.extra))
 
     async def final() -> bool:
@@ -211,10 +228,18 @@ async def test_poll_only_where_declared(wired, receiver) -> None:
     await until(final)
 
 
+@pytest.mark.parametrize(
+    "wired", sorted(set(CASES) - set(declaring("poll"))), indirect=True
+)
+async def test_no_status_api_means_polls_report_nothing(wired, receiver) -> None:
+    provider, case, _ = wired
+    job = await started(provider, start_request(receiver, case.task, **case.extra))
+    assert await provider.poll(job) == []
+
+
+@pytest.mark.parametrize("wired", declaring("cancel"), indirect=True)
 async def test_cancel_where_declared(wired, receiver) -> None:
     provider, case, reported = wired
-    if not provider.capabilities.cancel:
-        pytest.skip(f"{case.entry['type']} cannot stop a job")
     task = case.long_task or case.task
     extra = {"duration": "60s"} if case.entry["type"] == "local" else case.extra
     job = await started(provider, start_request(receiver, task, **extra))
@@ -241,10 +266,10 @@ async def test_webhooks_verify_the_caller_where_declared(wired) -> None:
         provider.webhook_credential({}, b'{"invocationContext": {}}')
 
 
+@pytest.mark.parametrize("wired", TOKEN_VENDORS, indirect=True)
 async def test_a_dropped_token_is_renewed_once(wired, receiver) -> None:
     provider, case, _ = wired
-    if case.token_requests is None:
-        pytest.skip(f"{case.entry['type']} uses no vendor token")
+    assert case.token_requests is not None
     # Concurrent first calls share one token request (no thundering herd).
     requests = [start_request(receiver, case.task) for _ in range(5)]
     await asyncio.gather(*(provider.start(r) for r in requests))
@@ -262,4 +287,3 @@ async def test_errors_reach_the_user_in_plain_words(wired, receiver) -> None:
     words = caught.value.user_message
     assert words and "http" not in words and "127.0.0.1" not in words
     assert receiver.server.url not in str(caught.value.user_message)
-
