@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from rasa_rpa.models import Job, OutboxMessage
-    from rasa_rpa.ops.export import ProgressBar
+    from rasa_rpa.ops.tables import ProgressBar
     from rasa_rpa.stores import JobStore
 
 from rasa_rpa import strictjson
@@ -43,7 +43,7 @@ def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
 
     Piped or logged output gets no bar: carriage returns would litter it.
     """
-    from rasa_rpa.ops.export import ProgressBar
+    from rasa_rpa.ops.tables import ProgressBar
 
     if args.progress or sys.stderr.isatty():
         return ProgressBar(sys.stderr, label)
@@ -99,7 +99,7 @@ def _with_store(config: RpaConfig, work: Callable[[JobStore], Awaitable[T]]) -> 
 
 
 def jobs_list_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.ops.export import jobs_table
+    from rasa_rpa.ops.tables import jobs_table
 
     config = load_config(args.config)
     jobs = _with_store(
@@ -128,7 +128,7 @@ async def _timeline(
 
 
 def jobs_show_command(args: argparse.Namespace) -> int:
-    from rasa_rpa.ops.export import job_details
+    from rasa_rpa.ops.tables import job_details
 
     config = load_config(args.config)
     job, events, outbox = _with_store(config, lambda s: _timeline(s, args.job_id))

@@ -16,12 +16,10 @@ from rasa_rpa.cli import main
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.ops.export import (
     EXPORT_COLUMNS,
-    ProgressBar,
     export_row,
     iso,
     parse_since,
     render_csv,
-    table,
     to_json,
 )
 from rasa_rpa.stores.sqlite import SQLiteJobStore
@@ -93,27 +91,6 @@ def test_csv_and_json_rows() -> None:
     out = io.StringIO()
     to_json(rows, out)
     assert json.loads(out.getvalue())[1]["finished_at"] is None
-
-
-def test_table_aligns_columns() -> None:
-    text = table(("A", "LONGER"), [("xxxx", None), ("y", "z")])
-    lines = text.splitlines()
-    assert lines[0] == "A     LONGER"
-    assert lines[1] == "xxxx"
-    assert lines[2] == "y     z"
-
-
-def test_progress_bar_redraws_in_place_and_ends_the_line() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(stream, "work", width=10, every=60)
-    bar.update(0, 4)
-    bar.update(1, 4)  # throttled: drawn less than `every` ago
-    bar.update(4, 4)  # the last step is always drawn
-    bar.close()
-    text = stream.getvalue()
-    assert text.count("\r") == 2
-    assert "[----------] 0/4" in text and "[##########] 4/4" in text
-    assert text.endswith("\n")
 
 
 # -- the command ---------------------------------------------------------------
