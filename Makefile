@@ -10,10 +10,12 @@ export RASA_TOKEN ?= rasa-rpa-dev-token
 
 setup: $(VENV)/.installed .venv-rasa/.installed $(MODEL) web/node_modules/rasa-webchat/lib/index.js
 
-$(VENV)/.installed: pyproject.toml
+# rasa-rpa depends on rasa-rpa-robot, which is not on PyPI: naming its folder
+# in the same command lets pip resolve the dependency from there.
+$(VENV)/.installed: pyproject.toml robot-client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e ./robot-client -e '.[dev]'
 	touch $@
 
 .venv-rasa/.installed: rasa-server/rasa-3.6.21-py310.lock.txt devtools/install-rasa.sh
@@ -36,8 +38,9 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check rasa_rpa tests devtools actions benchmarks
+	$(BIN)/ruff check rasa_rpa robot-client tests devtools actions benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not e2e and not browser"

@@ -23,9 +23,8 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
 from rasa_rpa.cli import build_app, serve
-from rasa_rpa.payloads import parse_event
-from rasa_rpa.routes import authenticate, check_body, check_rate
-from rasa_rpa.runtime import current_runtime
+from rasa_rpa.http.common import authenticate, check_body, check_rate, runtime_of
+from rasa_rpa.http.payloads import parse_event
 
 __all__ = ["build_floor_app"]
 
@@ -37,7 +36,7 @@ async def floor(request: Request, job_id: str) -> HTTPResponse:
 
 async def checks(request: Request, job_id: str) -> HTTPResponse:
     """Everything the callback route does before it records the event."""
-    runtime = current_runtime()
+    runtime = runtime_of(request)
     check_body(runtime, request)
     authenticate(runtime, request, job_id)
     check_rate(runtime, job_id)

@@ -8,12 +8,14 @@ from rasa_rpa.errors import (
     CallbackError,
     ConfigError,
     DeliveryError,
+    DeliveryRejected,
     Forbidden,
     InvalidPayload,
     JobLimitReached,
     JobNotFound,
     ProviderError,
     ProviderUnavailable,
+    RateLimited,
     RpaError,
     StoreError,
     UnsendableInput,
@@ -23,11 +25,14 @@ from rasa_rpa.providers.base import Provider, StartRequest
 
 __version__ = "0.1.0"
 
+# Every exception of rasa_rpa.errors is public and listed here (a test holds
+# this list to that module's tree), so `except rasa_rpa.X` works for each.
 __all__ = [
     "AuthenticationFailed",
     "CallbackError",
     "ConfigError",
     "DeliveryError",
+    "DeliveryRejected",
     "EventType",
     "Forbidden",
     "InvalidPayload",
@@ -39,6 +44,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderUnavailable",
+    "RateLimited",
     "RpaConfig",
     "RpaError",
     "StartRequest",

@@ -13,7 +13,7 @@ at a NUL. Two policies, by who can fix the text:
   one failure, and a poll would fail the same way until the job expired.
   Each bad character becomes U+FFFD, so the rest of the text still reads.
 
-Native robot callbacks keep their 422 (see :mod:`rasa_rpa.payloads`): the
+Native robot callbacks keep their 422 (see :mod:`rasa_rpa.http.payloads`): the
 robot's developer can fix what their robot sends.
 """
 

@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
     from rasa_rpa.security import JobKeys
 
-from rasa_rpa.config import CONFIG_ENV, RpaConfig, load_config
+from rasa_rpa.config import CONFIG_ENV, DEFAULT_CONFIG, RpaConfig, load_config
 from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
 from rasa_rpa.logs import configure_logging
-from rasa_rpa.operator_commands import (
+from rasa_rpa.ops.commands import (
     doctor_command,
     domain_command,
     export_command,
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler: Callable[..., int], help: str) -> Any:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
+        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
         sub.set_defaults(handler=handler)
         return sub
 
@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         ("replay", jobs_replay_command, "send dead outbox messages to Rasa again"),
     ):
         sub = actions.add_parser(name, help=help, description=help)
-        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, "rpa.yml"))
+        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(handler=handler)
         if name == "list":
@@ -224,7 +224,7 @@ def check_providers(config: RpaConfig) -> None:
 
     async def build() -> None:
         for name, settings in config.providers.items():
-            cls = provider_class(settings.type)
+            cls = provider_class(settings.type, source=config.source)
             await cls(name, settings, config, ignore).aclose()
 
     # A private loop: asyncio.run would leave the main thread marked as having

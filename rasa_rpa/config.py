@@ -9,7 +9,6 @@ fix, before the action server takes its first request.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -26,38 +25,32 @@ from pydantic import (
     model_validator,
 )
 
+from rasa_rpa.configvalues import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    Duration,
+    fix_for,
+    interpolate,
+    nested_secrets,
+    parse_duration,
+)
 from rasa_rpa.errors import ConfigError
+from rasa_rpa.registry import check_provider_options, known_provider_types
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_CONFIG",
     "Automation",
+    "Duration",
     "InputSource",
     "RpaConfig",
     "ServerSettings",
+    "config_from_dict",
     "find_config_path",
     "load_config",
     "parse_duration",
     "secret_values",
 ]
-
-#: Environment variable naming the config file (default: ./rpa.yml).
-CONFIG_ENV = "RASA_RPA_CONFIG"
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h"`` or ``"250ms"``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
@@ -235,7 +228,8 @@ class RpaConfig(_Model):
     automations: dict[str, Automation] = Field(default_factory=dict)
     #: Directory relative paths are resolved against (the config file's).
     base_dir: Path = Path(".")
-    source: str = "rpa.yml"
+    #: The file this config was read from, as given; every error names it.
+    source: str = DEFAULT_CONFIG
 
     @property
     def state_dir(self) -> Path:
@@ -256,10 +250,14 @@ class RpaConfig(_Model):
         path = Path(value)
         return path if path.is_absolute() else self.base_dir / path
 
+    def error(self, key: str, problem: str, fix: str) -> ConfigError:
+        """The error for a mistake at ``key`` of this config, to be raised.
 
-_SECRET_KEY = re.compile(
-    r"secret|password|token|api[_-]?key|key$|authorization|signature", re.IGNORECASE
-)
+        The one way code holding a config reports a mistake in it (providers
+        checking their options, the job service an automation's name): the
+        message names the file this config was read from, never a guess.
+        """
+        return ConfigError(self.source, key, problem, fix)
 
 
 def secret_values(config: RpaConfig) -> list[str]:
@@ -279,27 +277,13 @@ def secret_values(config: RpaConfig) -> list[str]:
     if password:
         values += [password, unquote(password)]
     for provider in config.providers.values():
-        values += _nested_secrets(provider.model_extra or {})
+        values += nested_secrets(provider.model_extra or {})
     return [v for v in values if v]
-
-
-def _nested_secrets(options: dict[str, Any]) -> list[str]:
-    found: list[str] = []
-    for key, value in options.items():
-        if isinstance(value, dict):
-            found += _nested_secrets(value)
-        elif (
-            isinstance(value, str)
-            and _SECRET_KEY.search(key)
-            and not key.lower().endswith("_url")  # a URL is an address, not a secret
-        ):
-            found.append(value)
-    return found
 
 
 def find_config_path(explicit: str | Path | None = None) -> Path:
     """The config file to use: argument, then ``$RASA_RPA_CONFIG``, then ./rpa.yml."""
-    return Path(explicit or os.environ.get(CONFIG_ENV) or "rpa.yml")
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def load_config(path: str | Path | None = None) -> RpaConfig:
@@ -322,15 +306,20 @@ def load_config(path: str | Path | None = None) -> RpaConfig:
             source, "", f"not valid YAML ({exc})", "fix the syntax"
         ) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(source, "", "the top level must be a mapping", "")
+        raise ConfigError(
+            source,
+            "",
+            "the top level must be a mapping",
+            "write the settings as `key: value` lines, e.g. `version: 1`",
+        )
     return config_from_dict(raw, source=source, base_dir=file.resolve().parent)
 
 
 def config_from_dict(
-    raw: dict[str, Any], *, source: str = "rpa.yml", base_dir: Path | None = None
+    raw: dict[str, Any], *, source: str = DEFAULT_CONFIG, base_dir: Path | None = None
 ) -> RpaConfig:
     """Validate an already-parsed config (tests and embedding use this)."""
-    data = _interpolate(raw, source, ())
+    data = interpolate(raw, source)
     data["base_dir"] = base_dir or Path.cwd()
     data["source"] = source
     try:
@@ -338,27 +327,27 @@ def config_from_dict(
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(source, key, first["msg"], _fix_for(first)) from None
+        raise ConfigError(source, key, first["msg"], fix_for(first)) from None
     _check_references(config)
     return config
 
 
 def _check_references(config: RpaConfig) -> None:
-    from rasa_rpa.providers import known_provider_types
-
+    """What one part of the config says about another (names, not shapes)."""
     types = known_provider_types()
     for name, provider in config.providers.items():
         if provider.type not in types:
-            raise ConfigError(
-                config.source,
+            raise config.error(
                 f"providers.{name}.type",
                 f"unknown provider type {provider.type!r}",
                 f"use one of: {', '.join(sorted(types))}",
             )
+        # Each provider's own options model: a bad url or timeout stops
+        # start-up here, not the first job.
+        check_provider_options(name, provider.model_dump(), config.source)
     for name, automation in config.automations.items():
         if automation.provider not in config.providers:
-            raise ConfigError(
-                config.source,
+            raise config.error(
                 f"automations.{name}.provider",
                 f"no provider named {automation.provider!r}",
                 f"declare it under providers: or use one of: "
@@ -367,44 +356,8 @@ def _check_references(config: RpaConfig) -> None:
     if config.rasa.token is None and config.rasa.jwt_secret is None:
         return
     if config.rasa.token is not None and not config.rasa.token.get_secret_value():
-        raise ConfigError(
-            config.source,
+        raise config.error(
             "rasa.token",
             "is empty",
             "set the environment variable it refers to, or remove the key",
         )
-
-
-def _interpolate(value: Any, source: str, path: tuple[str, ...]) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, source, (*path, str(k))) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, source, (*path, str(i))) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(
-            source,
-            ".".join(path),
-            f"environment variable {name} is not set",
-            f"export {name}=... or write ${{{name}:-default}}",
-        )
-
-    return _PLACEHOLDER.sub(substitute, value)
-
-
-def _fix_for(error: Any) -> str:
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return "remove the key, or check its spelling in the README's rpa.yml reference"
-    if kind == "missing":
-        return "add the key"
-    if kind == "literal_error":
-        return "use version: 1"
-    return "see the README's rpa.yml reference"

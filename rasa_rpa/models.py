@@ -203,3 +203,16 @@ class OutboxMessage:
     def delivery_id(self) -> str:
         """The id Rasa's tracker keeps, to tell whether this message arrived."""
         return f"{self.job_id}:{self.seq}"
+
+    def public(self) -> JsonDict:
+        """The message as operators see it (admin API, ``rasa-rpa jobs show``)."""
+        return {
+            "seq": self.seq,
+            "job_id": self.job_id,
+            "conversation_id": self.conversation_id,
+            "kind": self.kind,
+            "payload": self.payload,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+        }

@@ -23,15 +23,16 @@ from sanic import Request, Sanic
 from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.response import HTTPResponse
 
-from rasa_rpa.admin_routes import admin_blueprint
 from rasa_rpa.config import RpaConfig, load_config
-from rasa_rpa.limits import apply_server_limits
-from rasa_rpa.monitor import monitor_blueprint
+from rasa_rpa.http.admin import admin_blueprint
+from rasa_rpa.http.botpress import botpress_blueprint
+from rasa_rpa.http.callbacks import blueprint
+from rasa_rpa.http.common import json
+from rasa_rpa.http.limits import apply_server_limits
+from rasa_rpa.http.monitor import monitor_blueprint
+from rasa_rpa.http.vendors import vendor_blueprint
 from rasa_rpa.providers.http import safe_url
-from rasa_rpa.routes import blueprint
 from rasa_rpa.runtime import Runtime
-from rasa_rpa.strictjson import json_response as json
-from rasa_rpa.vendor_routes import botpress_blueprint, vendor_blueprint
 
 __all__ = ["attach", "attach_sanic_app_extensions", "hookimpl"]
 

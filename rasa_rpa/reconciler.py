@@ -14,11 +14,9 @@ import time
 
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.cleantext import clean_event
-from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.logs import job_context
 from rasa_rpa.models import Job
-from rasa_rpa.providers.base import Provider
 from rasa_rpa.service import JobService
 
 __all__ = ["Reconciler"]
@@ -79,12 +77,12 @@ class Reconciler(BackgroundLoop):
         return (
             provider is not None
             and job.provider_ref is not None
-            and type(provider).poll is not Provider.poll
+            and provider.capabilities.poll
         )
 
     async def _poll(self, job: Job, now: float) -> int:
         provider = self.service.providers[job.provider]
-        interval = parse_duration(provider.option("poll_interval", 10.0))
+        interval = provider.options.poll_interval
         failures = self._schedule.get(job.id, (0.0, 0))[1]
         async with self._limit:
             try:

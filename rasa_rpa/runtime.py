@@ -15,10 +15,10 @@ from rasa_rpa.lifecycle import apply_event, with_handover
 from rasa_rpa.logs import configure_logging
 from rasa_rpa.metrics import Metrics
 from rasa_rpa.models import JobState
-from rasa_rpa.providers import provider_class
 from rasa_rpa.providers.base import Provider
 from rasa_rpa.ratelimit import RateLimiter
 from rasa_rpa.reconciler import Reconciler
+from rasa_rpa.registry import provider_class
 from rasa_rpa.security import keys_for
 from rasa_rpa.service import JobService
 from rasa_rpa.stores import open_store
@@ -60,16 +60,25 @@ class Runtime:
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
         for name, settings in config.providers.items():
-            cls = provider_class(settings.type)
+            cls = provider_class(settings.type, source=config.source)
             providers[name] = cls(name, settings, config, self.service.record)
         self.service.providers = providers
 
     async def start(self, *, background: bool = True) -> None:
-        """Open the store and start delivery and reconciliation."""
-        await self.store.open()
-        if background:
-            self.dispatcher.start()
-            self.reconciler.start()
+        """Open the store and start delivery and reconciliation.
+
+        If any of it fails, what was built is closed before the error goes
+        on: the plugin keeps no runtime that did not start, so nobody would
+        call :meth:`stop` later, and providers' connections would leak.
+        """
+        try:
+            await self.store.open()
+            if background:
+                self.dispatcher.start()
+                self.reconciler.start()
+        except BaseException:
+            await self.stop()
+            raise
         _current.append(self)
 
     async def stop(self) -> None:

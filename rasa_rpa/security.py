@@ -3,7 +3,8 @@
 Robots prove who they are in one of two ways:
 
 * **Standard Webhooks signatures** (``webhook-id``, ``webhook-timestamp``,
-  ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``).
+  ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``),
+  signed and checked by :mod:`rasa_rpa_robot.signing`, which robots share.
   Each job gets its own secret, derived from the master key and the job id,
   so a robot holding job A's secret cannot sign for job B. Integration-wide
   secrets from ``callbacks.webhook_secrets`` are accepted too.
@@ -29,6 +30,8 @@ import jwt
 
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.errors import AuthenticationFailed, ConfigError, Forbidden
+from rasa_rpa_robot import signing
+from rasa_rpa_robot.signing import SECRET_PREFIX, TOLERANCE, same_text, sign_webhook
 
 __all__ = [
     "TOKEN_AUDIENCE",
@@ -45,40 +48,6 @@ __all__ = [
 TOKEN_AUDIENCE = "rasa-rpa:callback"
 #: Per-job secrets kept derived at once (a few hundred KB at most).
 _SECRET_CACHE = 4096
-_SECRET_PREFIX = "whsec_"
-
-
-def _secret_bytes(secret: str) -> bytes:
-    """Standard Webhooks secrets are ``whsec_`` + base64; plain strings work too."""
-    if secret.startswith(_SECRET_PREFIX):
-        return base64.b64decode(secret[len(_SECRET_PREFIX) :])
-    return secret.encode()
-
-
-def same_text(a: str, b: str) -> bool:
-    """Constant-time equality that also copes with non-ASCII header bytes.
-
-    Sanic hands header bytes it cannot decode over as surrogates, and
-    ``hmac.compare_digest`` refuses non-ASCII ``str``: compare bytes.
-    """
-    return hmac.compare_digest(
-        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
-    )
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value for ``body`` (one ``v1,`` entry)."""
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_secret_bytes(secret), to_sign, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify_webhook(
@@ -86,43 +55,24 @@ def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
     *,
-    tolerance: float = 300.0,
+    tolerance: float = TOLERANCE,
     now: float | None = None,
 ) -> str:
     """Check a Standard Webhooks request; return its ``webhook-id``.
 
-    Any of ``secrets_`` may have signed it, and the header may carry several
-    space-separated signatures (secret rotation). Raises AuthenticationFailed
-    on a missing header, a stale or future timestamp, or no matching signature.
+    The check itself is the robot distribution's (one copy, standard library
+    only); here its refusal becomes the server's 401 with the same words.
+
+    Raises:
+        AuthenticationFailed: a missing header, a stale or future timestamp,
+            or no matching signature.
     """
-    msg_id = headers.get("webhook-id")
-    stamp = headers.get("webhook-timestamp")
-    signature = headers.get("webhook-signature")
-    if not (msg_id and stamp and signature):
-        raise AuthenticationFailed(
-            "webhook-id, webhook-timestamp and webhook-signature headers are required"
-        )
-    if not all(_is_utf8(value) for value in (msg_id, stamp, signature)):
-        # Sanic hands header bytes that are not UTF-8 on as surrogates, and
-        # the id is signed as UTF-8: no genuine sender can have signed them.
-        raise AuthenticationFailed("webhook headers must be UTF-8 text")
     try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise AuthenticationFailed("webhook-timestamp must be unix seconds") from None
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
-        raise AuthenticationFailed("webhook-timestamp is outside the allowed window")
-    offered = []
-    for entry in signature.split():
-        version, _, value = entry.partition(",")
-        if version == "v1" and value:
-            offered.append(value)
-    for secret in secrets_:
-        expected = sign_webhook(secret, msg_id, timestamp, body)[3:]
-        if any(same_text(expected, value) for value in offered):
-            return msg_id
-    raise AuthenticationFailed("webhook-signature does not match")
+        return signing.verify_webhook(
+            secrets_, headers, body, tolerance=tolerance, now=now
+        )
+    except signing.SignatureError as exc:
+        raise AuthenticationFailed(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -165,7 +115,7 @@ class JobKeys:
         secret = self._secrets.get(job_id)
         if secret is None:
             raw = hmac.new(self._key, b"job-secret:" + job_id.encode(), hashlib.sha256)
-            secret = _SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
+            secret = SECRET_PREFIX + base64.b64encode(raw.digest()).decode()
             if len(self._secrets) >= _SECRET_CACHE:
                 self._secrets.clear()
             self._secrets[job_id] = secret

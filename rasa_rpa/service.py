@@ -2,6 +2,10 @@
 
 Actions, the callback routes and the reconciler all go through here, so
 every path shares the same store transaction, state machine and outbox.
+
+How events are batched into transactions lives apart, in
+:mod:`rasa_rpa.stores.groupcommit`, so that this module reads as the jobs'
+story: start, record, cancel, expire.
 """
 
 from __future__ import annotations
@@ -16,12 +20,9 @@ from typing import Any
 from rasa_rpa.cleantext import input_problem
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.errors import (
-    ConfigError,
     JobLimitReached,
     ProviderError,
     ProviderUnavailable,
-    RpaError,
-    StoreError,
     UnsendableInput,
 )
 from rasa_rpa.logs import job_context
@@ -31,12 +32,11 @@ from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.scrub import scrub_event
 from rasa_rpa.security import JobKeys
 from rasa_rpa.stores.base import EventResult, Guard, JobStore
+from rasa_rpa.stores.groupcommit import GroupCommit
 
 __all__ = ["CANCEL_TIMEOUT", "START_TIMEOUT", "JobService"]
 
 log = logging.getLogger(__name__)
-#: Most events written in one transaction.
-MAX_BATCH = 256
 #: Seconds a provider may take to accept a job before the user is told it failed.
 START_TIMEOUT = 45.0
 #: Seconds a provider may take to stop a job before the user hears it could not.
@@ -61,11 +61,8 @@ class JobService:
         self.metrics = metrics or Metrics()
         #: Called after an event queued outbox messages (the dispatcher's wake).
         self.on_queued: list[Any] = []
-        self._pending: list[
-            tuple[JobEvent, Guard | None, asyncio.Future[EventResult | RpaError]]
-        ] = []
-        #: Batches being written; as many at once as the store can take.
-        self._flushers: set[asyncio.Task[None]] = set()
+        #: Writes events in batches (see rasa_rpa.stores.groupcommit).
+        self.writer = GroupCommit(store, self._after)
         #: Provider stops in flight (kept so they are not garbage-collected).
         self._background: set[asyncio.Future[None]] = set()
         #: Jobs a user is cancelling -> set once the outcome is recorded.
@@ -77,8 +74,9 @@ class JobService:
         """Record an event from any source; wake delivery if it queued messages.
 
         Events that arrive together are written in one transaction (group
-        commit): each caller still gets its answer only after that commit,
-        so acknowledged still means durable, at a fraction of the cost.
+        commit, :class:`~rasa_rpa.stores.groupcommit.GroupCommit`): each
+        caller still gets its answer only after that commit, so acknowledged
+        still means durable, at a fraction of the cost.
 
         Whatever the source, the data loses credentials first (the job's
         own, configured ones, JWTs): it is shown to users, sent to Rasa and
@@ -89,51 +87,7 @@ class JobService:
             event, (*self._secrets, secret, secret.removeprefix("whsec_"))
         )
         await self._after_stop(event)
-        future: asyncio.Future[EventResult | RpaError] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._pending.append((event, guard, future))
-        # A finished flusher leaves the set only in its done callback, a step
-        # later: count the running ones, or this event could wait forever.
-        running = sum(1 for flusher in self._flushers if not flusher.done())
-        if running < self.store.write_concurrency:
-            flusher = asyncio.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
-        result = await future
-        if isinstance(result, RpaError):
-            raise result
-        return result
-
-    async def _flush(self) -> None:
-        try:
-            await self._flush_batches()
-        finally:
-            # Cancelled (shutdown) or broken: nobody may wait forever.
-            for _, _, future in self._pending:
-                if not future.done():
-                    future.set_exception(StoreError("the job service stopped"))
-            self._pending.clear()
-
-    async def _flush_batches(self) -> None:
-        while self._pending:
-            batch = self._pending[:MAX_BATCH]
-            del self._pending[:MAX_BATCH]
-            try:
-                results = await self.store.record_events([(e, g) for e, g, _ in batch])
-            except BaseException as exc:  # the store failed: every caller hears it
-                failure = exc if isinstance(exc, Exception) else StoreError("stopped")
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(failure)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (event, _, future), result in zip(batch, results, strict=True):
-                if isinstance(result, EventResult):
-                    self._after(event, result)
-                if not future.done():
-                    future.set_result(result)
+        return await self.writer.write(event, guard)
 
     def _after(self, event: JobEvent, result: EventResult) -> None:
         target = event.type.target_state
@@ -177,11 +131,10 @@ class JobService:
         """
         automation = self.config.automations.get(automation_name)
         if automation is None:
-            raise ConfigError(
-                self.config.source,
+            raise self.config.error(
                 f"automations.{automation_name}",
                 "no such automation",
-                "add it to rpa.yml",
+                f"add it under automations: in {self.config.source}",
             )
         now = time.time()
         job = Job(

@@ -10,7 +10,7 @@ So there is one way in and one way out:
 * :func:`loads` is the parser every route and vendor webhook uses; a
   non-finite number or a key given twice in one object is a 422 naming the
   problem, before anything is stored. Bytes must be UTF-8.
-* :func:`dumps` (and :func:`json_response` for Sanic) is what the server
+* :func:`dumps` (and :func:`rasa_rpa.http.common.json` for Sanic) is what the server
   writes with: store columns, calls to Rasa, the admin API, exports, logs.
   It never emits a non-finite number. Should one still be there (a row
   stored before the edges refused them, a vendor API's answer), it is
@@ -24,11 +24,9 @@ import logging
 import math
 from typing import Any
 
-from sanic.response import HTTPResponse, json as sanic_json
-
 from rasa_rpa.errors import InvalidPayload
 
-__all__ = ["dumps", "finite", "json_response", "loads"]
+__all__ = ["dumps", "finite", "loads"]
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +125,3 @@ def dumps(value: Any, **kwargs: Any) -> str:
             raise
     log.warning("NaN or Infinity in data being written as JSON; wrote null instead")
     return json.dumps(finite(value), allow_nan=False, **kwargs)
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> HTTPResponse:
-    """:func:`sanic.response.json` written with :func:`dumps` (compact)."""
-    return sanic_json(
-        body, status=status, headers=headers, dumps=dumps, separators=(",", ":")
-    )

@@ -1,7 +1,7 @@
 *** Settings ***
 Documentation     Collects the order details of one customer (or ALL) into a report.
 ...               The SAP Intelligent RPA tutorial's scenario, as a Robot Framework task.
-Library           rasa_rpa.robot.keywords
+Library           rasa_rpa_robot.keywords
 Library           orders.py
 
 *** Variables ***

@@ -1,7 +1,9 @@
 """Shared fixtures: configs in temporary folders, a Rasa stand-in, action servers.
 
-Everything talks real HTTP on 127.0.0.1; servers are child processes started
-the way `rasa-rpa run` starts them, and are stopped by the fixtures.
+Servers are child processes started the way `rasa-rpa run` starts them,
+talking real HTTP on 127.0.0.1, and are stopped by the fixtures. Route tests
+that need no network use ``in_process`` instead: an app per test, in this
+process (see tests/inprocess.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.security import JobKeys, sign_webhook
 from rasa_rpa.testing import RasaStandIn, action_call
 from tests.e2e.stack import Stack
+from tests.inprocess import InProcessApp, serve_in_process
 
 TOKEN = "test-rasa-token"
 MASTER_KEY = "test-master-key-0123456789abcdef"
@@ -91,6 +95,22 @@ def make_config(tmp_path: Path) -> Callable[..., RpaConfig]:
         return config_from_dict(base_config(tmp_path, **overrides), base_dir=tmp_path)
 
     return make
+
+
+@pytest.fixture
+async def in_process(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[InProcessApp]]]:
+    """Factory: the plugin's routes on an app in this process; stopped after."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> InProcessApp:
+            config = config_from_dict(
+                base_config(tmp_path, **overrides), base_dir=tmp_path
+            )
+            return await stack.enter_async_context(serve_in_process(config))
+
+        yield start
 
 
 @pytest.fixture
@@ -185,8 +205,19 @@ class ActionServer:
         )
 
     def send_with_token(
-        self, job_id: str, body: dict[str, Any], token: str
+        self, job_id: str, body: dict[str, Any] | bytes, token: str
     ) -> requests.Response:
+        """POST ``body`` (a dict as JSON, or JSON text as it is) with a token."""
+        if isinstance(body, bytes):  # JSON no dict can give (duplicate keys...)
+            return requests.post(
+                self.events_url(job_id),
+                data=body,
+                timeout=10,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                },
+            )
         return requests.post(
             self.events_url(job_id),
             json=body,
@@ -241,6 +272,44 @@ def action_server(tmp_path: Path) -> Iterator[Callable[..., ActionServer]]:
     for server in started:
         server.stop()
         kill_robots_of(server.tmp)
+
+
+@contextmanager
+def running_action_server(folder: Path, **overrides: Any) -> Iterator[ActionServer]:
+    """An action server whose config and store live in ``folder``.
+
+    For module-scoped fixtures (one server for a module's tests, where
+    ``action_server``'s one per test would cost seconds each): ``overrides``
+    go to :func:`base_config`, the public URL is the server's own port, and
+    the server is stopped and its robots killed after.
+    """
+    port = free_port()
+    config = base_config(folder, **overrides)
+    config["callbacks"] = {
+        **config["callbacks"],
+        "public_url": f"http://127.0.0.1:{port}",
+    }
+    server = ActionServer(folder, config, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        kill_robots_of(folder)
+
+
+@contextmanager
+def running_job(server: ActionServer) -> Iterator[tuple[str, str]]:
+    """A real robot that waits: its job stays running until cancelled after.
+
+    Yields the job id and its conversation (sender) id.
+    """
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    try:
+        server.wait_job(job_id, sender, "running")
+        yield job_id, sender
+    finally:
+        server.run_action("action_cancel_rpa_job", sender)
 
 
 def kill_robots_of(folder: Path) -> None:

@@ -8,10 +8,8 @@ an hour) or an error on every poll, leaving the job to expire.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,9 @@ from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator, sign
-from tests.conftest import ActionServer, base_config, kill_robots_of
+from tests.conftest import ActionServer, running_action_server
 from tests.rawhttp import post_bytes
+from tests.waiting import wait_until
 
 REPLACEMENT = "\ufffd"
 #: What vendors' robots may well say: a NUL and a lone surrogate.
@@ -88,38 +87,14 @@ def server(
     sap: FakeSapIrpa,
     room: FakeControlRoom,
 ) -> Iterator[ActionServer]:
-    from devtools.stack import free_port
-
-    tmp: Path = tmp_path_factory.mktemp("cleantext")
-    port = free_port()
     customer = {"customer": {"entity": "customer"}}
-    config = base_config(
-        tmp,
-        callbacks={
-            "public_url": f"http://127.0.0.1:{port}",
-            "secret": "test-master-key-0123456789abcdef",
-        },
+    with running_action_server(
+        tmp_path_factory.mktemp("cleantext"),
         providers={
             "uipath": uipath(orchestrator, poll_interval="1h"),
             "uipoll": uipath(polled, poll_interval=0.2),
-            "sap": {
-                "type": "sap",
-                "service_key_url": sap.url,
-                "client_id": sap.client_id,
-                "client_secret": sap.client_secret,
-                "api_key": sap.api_key,
-                "trigger_url_template": (
-                    f"{sap.url}/runtime/v1/apiTriggers/{{task}}/runs"
-                ),
-            },
-            "aa": {
-                "type": "automation_anywhere",
-                "url": room.url,
-                "username": "rasa-bot",
-                "api_key": "fake-api-key",
-                "run_as_user_ids": [7],
-                "bots": room.bot_ids,
-            },
+            "sap": sap.provider_options(),
+            "aa": room.provider_options(),
         },
         automations={
             name: {
@@ -135,11 +110,8 @@ def server(
                 ("aa", "aa", "collect_order_details"),
             ]
         },
-    )
-    running = ActionServer(tmp, config, port).start()
-    yield running
-    running.stop()
-    kill_robots_of(tmp)
+    ) as running:
+        yield running
 
 
 def start(server: ActionServer, intent: str, customer: str = "ACME") -> tuple[str, str]:
@@ -148,14 +120,6 @@ def start(server: ActionServer, intent: str, customer: str = "ACME") -> tuple[st
     return server.start_job(sender, intent=intent, entities=entities), sender
 
 
-def wait_for(condition: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def hook(server: ActionServer, provider: str, raw: bytes, **headers: str):
@@ -181,7 +145,7 @@ def orchestrator_id(fake: FakeOrchestrator, job_id: str) -> int:
                 return ref
         return None
 
-    found: int = wait_for(find, "the job in Orchestrator")
+    found: int = wait_until(find, 15, "the job in Orchestrator")
     return found
 
 
@@ -252,7 +216,7 @@ def sap_notifier(server: ActionServer, sap: FakeSapIrpa) -> tuple[str, str, dict
                 return {"uid": uid, **found}
         return None
 
-    found = wait_for(run, "the SAP run")
+    found = wait_until(run, 15, "the SAP run")
     context = found["invocationContext"]
     return job_id, sender, {"invocationContext": context, "jobUid": found["uid"]}
 
@@ -295,7 +259,7 @@ def test_aa_failure_message_is_cleaned(server, room):
         fresh = [d for k, d in list(room.deployments.items()) if k not in known]
         return fresh[0] if fresh else None
 
-    found = wait_for(deployment, "the Automation Anywhere deployment")
+    found = wait_until(deployment, 15, "the Automation Anywhere deployment")
     body = {"deploymentId": found.id, "status": "RUN_FAILED", "message": GARBLED}
     response = hook(
         server, "aa", json.dumps(body).encode(), **found.callback["headers"]

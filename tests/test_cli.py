@@ -101,7 +101,7 @@ def test_token_and_send_event_share_one_key_maker(tmp_path):
 def seeded(tmp_path, count=4, dead=False):
     import asyncio
 
-    from tests.test_export import seed
+    from tests.ops.test_export import seed
 
     asyncio.run(seed(tmp_path / "jobs.db", count, dead=dead))
     return write(tmp_path)
@@ -249,7 +249,7 @@ def printed_domain(capsys, *args):
 
 
 def test_domain_prints_everything_the_doctor_requires(tmp_path, monkeypatch, capsys):
-    from rasa_rpa import domain_snippet as needs
+    from rasa_rpa.ops import domain_snippet as needs
 
     monkeypatch.chdir(tmp_path)  # no rpa.yml here: the generic part only
     monkeypatch.delenv("RASA_RPA_CONFIG", raising=False)
@@ -268,10 +268,10 @@ def test_domain_prints_everything_the_doctor_requires(tmp_path, monkeypatch, cap
 
 
 def test_domain_names_stay_in_step_with_the_code():
-    from rasa_rpa import domain_snippet as needs
     from rasa_rpa.actions import JOB_SLOT
     from rasa_rpa.lifecycle import INTENT_PREFIX
     from rasa_rpa.models import JobState
+    from rasa_rpa.ops import domain_snippet as needs
 
     assert needs.JOB_SLOT == JOB_SLOT
     for state in JobState:

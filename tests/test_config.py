@@ -152,8 +152,15 @@ def test_secret_values_include_nested_headers_and_store_password(tmp_path):
                 "hook": {
                     "type": "webhook",
                     "url": "http://x/",
-                    "token_url": "http://t/",
                     "headers": {"X-Api-Key": "nested-api-key"},
+                },
+                # Built-in providers refuse unknown keys: token_url is UiPath's.
+                "orchestrator": {
+                    "type": "uipath",
+                    "url": "http://x/",
+                    "client_id": "c",
+                    "client_secret": "s",
+                    "token_url": "http://t/",
                 },
             },
         },
@@ -181,3 +188,81 @@ def test_server_request_limit_defaults_to_16_mib_and_has_a_floor(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, base + "server: {max_request_bytes: 1000}\n"))
     assert "server.max_request_bytes" in str(error.value)
+
+
+# Each kind of mistake, wherever it is found (at load, or when the runtime
+# builds the store and providers), names the file it is in, not "rpa.yml".
+PROVIDERS = "providers:\n  p:\n"
+MISTAKES = {
+    "yaml": "version: [1\n",
+    "not a mapping": "- version\n",
+    "unknown key": "versoin: 1\n",
+    "bad value": "delivery: {concurrency: 0}\n",
+    "unset variable": "rasa: {token: '${I11_SURELY_UNSET}'}\n",
+    "empty token": "rasa: {token: '${I11_SURELY_UNSET:-}'}\n",
+    "provider type": PROVIDERS + "    type: nope\n",
+    "automation provider": "automations: {a: {task: t, provider: nope}}\n",
+    "store scheme": "store: {url: 'mysql://db/x'}\n",
+    "store pool": "store: {url: 'postgresql://db/x?pool_size=0'}\n",
+    "webhook url": PROVIDERS + "    type: webhook\n",
+    "uipath url": PROVIDERS + "    type: uipath\n",
+    "uipath client": PROVIDERS + "    type: uipath\n    url: https://u/o\n",
+    "uipath timeout": PROVIDERS
+    + "    type: uipath\n    url: https://u/o\n    client_id: i\n"
+    + "    client_secret: s\n    timeout: soon\n",
+    "sap keys": PROVIDERS + "    type: sap\n",
+    "sap triggers": PROVIDERS
+    + "    type: sap\n    service_key_url: https://s\n    client_id: i\n"
+    + "    client_secret: s\n    api_key: k\n    triggers: [a]\n",
+    "sap no triggers": PROVIDERS
+    + "    type: sap\n    service_key_url: https://s\n    client_id: i\n"
+    + "    client_secret: s\n    api_key: k\n",
+    "sap timeout": PROVIDERS
+    + "    type: sap\n    service_key_url: https://s\n    client_id: i\n"
+    + "    client_secret: s\n    api_key: k\n    triggers: {t: https://t}\n"
+    + "    timeout: soon\n",
+}
+
+
+@pytest.mark.parametrize("kind", MISTAKES)
+def test_every_mistake_names_the_real_file_and_the_fix(tmp_path, kind):
+    from rasa_rpa.runtime import Runtime
+
+    path = tmp_path / "custom-name.yml"
+    text = MISTAKES[kind]
+    if not text.startswith("- "):  # a list at the top level stays one
+        text = "callbacks: {secret: test-master-key-0123456789abcdef}\n" + text
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        Runtime(load_config(path))  # building it checks the store and providers
+    error = caught.value
+    assert error.source == str(path), str(error)
+    assert str(error).startswith(f"{path}: "), str(error)
+    # (The README section the fix may point to is called "rpa.yml reference".)
+    assert "rpa.yml" not in str(error).replace("rpa.yml reference", "")
+    assert error.fix, f"no fix given: {error}"
+
+
+async def test_an_unknown_automation_names_the_real_file(tmp_path):
+    from rasa_rpa.runtime import Runtime
+
+    path = tmp_path / "custom-name.yml"
+    path.write_text("callbacks: {secret: test-master-key-0123456789abcdef}\n")
+    runtime = Runtime(load_config(path))
+    await runtime.start(background=False)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            await runtime.service.start_job("nope", "c1", {})
+    finally:
+        await runtime.stop()
+    assert caught.value.source == str(path)
+    assert "custom-name.yml" in caught.value.fix
+    assert "rpa.yml" not in str(caught.value)
+
+
+def test_an_unknown_provider_class_names_the_file_it_was_asked_for(tmp_path):
+    from rasa_rpa.registry import provider_class
+
+    with pytest.raises(ConfigError) as caught:
+        provider_class("nope", source=str(tmp_path / "custom-name.yml"))
+    assert str(caught.value).startswith(f"{tmp_path / 'custom-name.yml'}: ")

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.http.payloads import parse_event
 from rasa_rpa.lifecycle import INTENT_PREFIX, apply_event
 from rasa_rpa.models import (
     FINAL_STATES,
@@ -26,7 +27,6 @@ from rasa_rpa.models import (
     JobState,
     OutboxMessage,
 )
-from rasa_rpa.payloads import parse_event
 
 PROPERTIES = settings(
     max_examples=200,

@@ -9,7 +9,7 @@ import pytest
 from rasa_rpa.config import ProviderSettings
 from rasa_rpa.errors import ProviderUnavailable
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
-from rasa_rpa.providers.base import Provider
+from rasa_rpa.providers.base import Capabilities, Provider
 from rasa_rpa.reconciler import Reconciler
 from rasa_rpa.security import JobKeys
 from rasa_rpa.service import JobService
@@ -20,6 +20,7 @@ class ScriptedProvider(Provider):
     """A backend whose status API answers from a script."""
 
     type_name = "scripted"
+    capabilities = Capabilities(poll=True, cancel=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,6 +90,16 @@ async def test_polled_status_moves_the_job(world):
     job = await service.store.get_job("j1")
     assert job.state is JobState.SUCCEEDED
     assert job.outputs == {"n": 1}
+
+
+async def test_only_a_declared_status_api_is_polled(world):
+    # A poll method alone (SAP's answers [] by design) is no promise to poll:
+    # the reconciler goes by the declared capability, not by method identity.
+    service, provider, reconciler = world
+    provider.capabilities = Capabilities(cancel=True)
+    await add_job(service, "j1")
+    await reconciler.check_once(now=100)
+    assert provider.polls == []
 
 
 async def test_poll_waits_for_its_interval(world):

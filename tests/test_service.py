@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from rasa_rpa.errors import ProviderError
+from rasa_rpa.errors import JobLimitReached, ProviderError
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.security import JobKeys
@@ -27,7 +27,7 @@ async def test_an_event_right_after_a_batch_is_not_left_waiting(tmp_path, make_c
     # runs; an event arriving in that moment must start a new one.
     finished = asyncio.get_running_loop().create_future()
     finished.set_result(None)
-    service._flushers.add(finished)
+    service.writer._flushers.add(finished)
     second = await asyncio.wait_for(
         service.record(JobEvent("e2", "j1", EventType.PROGRESS, {"progress": 5})), 5
     )
@@ -80,3 +80,124 @@ async def test_any_exception_from_a_provider_fails_the_job_at_once(
     logged = [r for r in caplog.records if r.exc_info or r.exc_text]
     assert logged and error.job_id in logged[0].getMessage()
     await store.close()
+
+
+# -- direct unit tests: a recording provider and a real SQLite store ----------
+
+MASTER = "m" * 32
+
+
+class Recording(Provider):
+    """A provider that remembers what it was asked and can refuse to stop."""
+
+    type_name = "recording"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[StartRequest] = []
+        self.cancelled: list[str] = []
+        self.refuse_cancel = False
+        self.closed = False
+
+    async def start(self, request: StartRequest) -> str | None:
+        self.started.append(request)
+        return f"ref-{len(self.started)}"
+
+    async def cancel(self, job: Job) -> None:
+        if self.refuse_cancel:
+            raise ProviderError(self.name, "the vendor refused to stop it")
+        self.cancelled.append(job.id)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+async def service(tmp_path, make_config):
+    config = make_config()
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    await store.open()
+    service = JobService(config, store, JobKeys(MASTER))
+    provider = Recording(
+        "testbots", config.providers["testbots"], config, service.record
+    )
+    service.providers = {"testbots": provider, "local": provider}
+    yield service
+    await service.aclose()
+    await store.close()
+
+
+async def test_start_records_the_job_and_hands_the_provider_its_credentials(service):
+    job = await service.start_job("idle", "c1", {"duration": "5s"}, output_channel="x")
+    [request] = service.providers["testbots"].started
+    assert (request.task, request.inputs, request.job.id) == (
+        "idle",
+        {"duration": "5s"},
+        job.id,
+    )
+    stored = await service.store.get_job(job.id)
+    assert stored.state is JobState.PENDING and stored.provider_ref == "ref-1"
+    assert stored.output_channel == "x"
+    assert stored.deadline_at == pytest.approx(stored.created_at + 600)
+    # The token the robot gets is good for this job and conversation only.
+    claims = service.keys.verify_token(request.credentials.token, job.id)
+    assert claims.conversation_id == "c1"
+    assert request.credentials.events_url.endswith(f"/rpa/v1/jobs/{job.id}/events")
+
+
+async def test_start_beyond_max_running_starts_nothing(service):
+    await service.start_job("idle", "c1", {})
+    with pytest.raises(JobLimitReached):
+        await service.start_job("idle", "c1", {})
+    assert len(service.providers["testbots"].started) == 1
+    await service.start_job("idle", "c2", {})  # another conversation may
+
+
+async def test_record_applies_dedupes_wakes_delivery_and_hides_secrets(service):
+    woken = []
+    service.on_queued.append(lambda: woken.append(True))
+    job = await service.start_job("idle", "c1", {})
+    started = JobEvent("e1", job.id, EventType.STARTED, {"note": f"key {MASTER}"})
+    first = await service.record(started)
+    again = await service.record(started)
+    assert first.applied and not first.duplicate
+    assert first.job.state is JobState.RUNNING
+    assert again.duplicate and not again.applied
+    assert first.queued and woken  # news for Rasa: the dispatcher is woken
+    stored = await service.store.job_events(job.id)
+    assert MASTER not in repr(stored)
+
+
+async def test_cancel_stops_the_robot_then_marks_the_job(service):
+    job = await service.start_job("idle", "c1", {})
+    cancelled = await service.cancel_job(job, reason="the user said stop")
+    assert service.providers["testbots"].cancelled == [job.id]
+    assert cancelled.state is JobState.CANCELLED
+
+
+async def test_a_refused_cancel_leaves_the_job_running(service):
+    job = await service.start_job("idle", "c1", {})
+    await service.record(JobEvent("e1", job.id, EventType.STARTED, {}))
+    service.providers["testbots"].refuse_cancel = True
+    with pytest.raises(ProviderError, match="refused"):
+        await service.cancel_job(job)
+    assert (await service.store.get_job(job.id)).state is JobState.RUNNING
+
+
+async def test_expire_ends_the_job_and_stops_the_robot_once(service):
+    job = await service.start_job("idle", "c1", {})
+    result = await service.expire(job, now=job.created_at + 601)
+    assert result.applied and result.job.state is JobState.EXPIRED
+    assert "no result after 601s" in (result.job.error or "")
+    await asyncio.wait_for(asyncio.gather(*service._background), 5)
+    assert service.providers["testbots"].cancelled == [job.id]
+    # Expiring it again changes nothing and stops nothing.
+    again = await service.expire(result.job, now=job.created_at + 700)
+    assert not again.applied
+    assert not service._background
+    assert service.providers["testbots"].cancelled == [job.id]
+
+
+async def test_aclose_closes_every_provider(service):
+    await service.aclose()
+    assert service.providers["testbots"].closed

@@ -53,12 +53,6 @@ def test_dumps_keeps_other_errors() -> None:
         strictjson.dumps(looped)
 
 
-def test_json_response_is_strict() -> None:
-    response = strictjson.json_response({"r": float("-inf")}, status=201)
-    assert response.status == 201
-    assert json.loads(response.body, parse_constant=refuse) == {"r": None}
-
-
 def test_a_repeated_key_is_a_422_naming_it() -> None:
     """Python keeps the last of two keys, other parsers the first: refuse both."""
     with pytest.raises(InvalidPayload) as caught:

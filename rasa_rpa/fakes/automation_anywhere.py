@@ -34,6 +34,10 @@ Error bodies are ``{"code", "details", "message"}`` as the Control Room's.
 The "bots" are :mod:`rasa_rpa.fakes.processes`, so ACME has 3 orders here
 as everywhere. A bot given ``rasaRpaEventsUrl`` and ``rasaRpaToken`` inputs
 also reports progress to rasa-rpa's callback API, as a real bot would.
+
+The records and value formats live in
+:mod:`rasa_rpa.fakes.automation_anywhere_records`; the failure knobs are
+:class:`~rasa_rpa.fakes.base.FakeVendor`'s.
 """
 
 from __future__ import annotations
@@ -55,13 +59,19 @@ from rasa_rpa.fakes.automation_anywhere_records import (
     typed,
     untyped,
 )
-from rasa_rpa.fakes.base import FakeRequest, FakeServer, Handler, Reply
+from rasa_rpa.fakes.base import (
+    FakeRequest,
+    FakeVendor,
+    Handler,
+    Reply,
+    progress_event,
+)
 from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed, run_process
 
 __all__ = ["Deployment", "FakeControlRoom"]
 
 
-class FakeControlRoom:
+class FakeControlRoom(FakeVendor):
     """The Control Room's bot API over real HTTP on 127.0.0.1."""
 
     def __init__(
@@ -77,6 +87,7 @@ class FakeControlRoom:
         list_delay: float = 0.0,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.username = username
         self._api_key = api_key
         self._password = password
@@ -90,8 +101,6 @@ class FakeControlRoom:
         self.step_delay = step_delay
         #: Deployments by deploymentId.
         self.deployments: dict[str, Deployment] = {}
-        #: How many logins were made (successful or not).
-        self.token_requests = 0
         #: When true, the Control Room "forgets" to POST callbacks.
         self.drop_callbacks = False
         #: When false, activity/list leaves outputs to activity/execution.
@@ -109,12 +118,8 @@ class FakeControlRoom:
         self.callbacks: list[dict[str, Any]] = []
         #: Every progress report a bot sent to rasa-rpa: {"url", "status"}.
         self.progress_posts: list[dict[str, Any]] = []
-        self._tokens: dict[str, float] = {}
-        self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._closing = threading.Event()
         self._runners: list[threading.Thread] = []
-        self.server = FakeServer(port)
         routes: list[tuple[str, str, Handler]] = [
             ("POST", f"/{version}/authentication", self._login)
             for version in auth_versions
@@ -126,14 +131,9 @@ class FakeControlRoom:
             ("POST", "/v3/activity/manage", self._manage),
         ]
         for method, pattern, handler in routes:
-            self.server.route(method, pattern, self._guarded(handler))
+            self.route(method, pattern, handler)
 
     # -- knobs ---------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The Control Room base URL."""
-        return self.server.url
 
     def provider_options(self, **extra: Any) -> dict[str, Any]:
         """The ``providers.<name>`` entry of an rpa.yml that uses this fake."""
@@ -147,51 +147,22 @@ class FakeControlRoom:
             **extra,
         }
 
-    def fail_next_requests(self, n: int, status: int = 500) -> None:
-        """The next ``n`` requests, whatever the route, answer ``status``."""
-        with self._lock:
-            self._failures += [status] * n
-
-    def expire_tokens(self) -> None:
-        """Every token issued so far stops working (as after 20 minutes)."""
-        with self._lock:
-            self._tokens = dict.fromkeys(self._tokens, 0.0)
-
-    def start(self) -> FakeControlRoom:
-        self.server.start()
-        return self
+    def outage(self, status: int) -> Reply:
+        return status, error("FAKE", f"injected failure {status}")
 
     def stop(self) -> None:
+        """Stop serving; running bots end without a callback."""
         self._closing.set()
         for deployment in list(self.deployments.values()):
             deployment.stop.set()
-        self.server.stop()
+        super().stop()
         for runner in self._runners:
             runner.join(timeout=2)
 
-    def __enter__(self) -> FakeControlRoom:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- routes --------------------------------------------------------------
 
-    def _guarded(self, handler: Handler) -> Handler:
-        def guarded(request: FakeRequest) -> Reply:
-            with self._lock:
-                status = self._failures.pop(0) if self._failures else None
-            if status is not None:
-                return status, error("FAKE", f"injected failure {status}")
-            return handler(request)
-
-        return guarded
-
     def _authorized(self, request: FakeRequest) -> bool:
-        token = request.headers.get("x-authorization", "")
-        with self._lock:
-            expires = self._tokens.get(token)
-        return expires is not None and expires > time.time()
+        return self.token_alive(request.headers.get("x-authorization", ""))
 
     def _login(self, request: FakeRequest) -> Reply:
         with self._lock:
@@ -217,8 +188,8 @@ class FakeControlRoom:
         # only read the claims, so an HS256 signature with a key nobody else
         # holds is as opaque to them.
         token = jwt.encode(claims, self._signing_key, algorithm="HS256")
+        self.keep_token(token, float(expires))
         with self._lock:
-            self._tokens[token] = float(expires)
             self.issued.append(claims)
         user = {"id": 7, "username": self.username, "tenantId": 1}
         return 200, {"token": token, "user": user}
@@ -388,11 +359,7 @@ class FakeControlRoom:
         token = deployment.inputs.get("rasaRpaToken")
         if not url or not token or self._closing.is_set():
             return
-        event = {
-            "id": str(uuid.uuid4()),
-            "type": "job.progress",
-            "data": {"progress": 50, "message": "Processing in Automation Anywhere"},
-        }
+        event = progress_event("Automation Anywhere")
         record: dict[str, Any] = {"url": url}
         try:
             response = httpx.post(

@@ -29,25 +29,27 @@ module for the legacy refresh-token flow; see /work/shared/research):
 Not faithful: numeric ``errorCode`` values are placeholders, there is one
 folder, no robots or machines, no Suspended/Resumed states, and only the
 fields listed above are filled in.
+
+This module is the HTTP face: identity, the OData routes and their folder
+and token checks. The jobs behind it (records, the "robot", webhooks) are
+:mod:`rasa_rpa.fakes.uipath_jobs`; the failure knobs are
+:class:`~rasa_rpa.fakes.base.FakeVendor`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import re
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
-from rasa_rpa.fakes.base import FakeRequest, FakeServer, Handler, Reply
-from rasa_rpa.fakes.processes import PROCESSES, ProcessFailed, run_process
+from rasa_rpa.fakes.base import FakeRequest, FakeVendor, Handler, Reply
+from rasa_rpa.fakes.processes import PROCESSES
+from rasa_rpa.fakes.uipath_jobs import OrchestratorJobs, sign
 
 __all__ = ["DEFAULT_SCOPES", "FakeOrchestrator", "sign"]
 
@@ -59,24 +61,13 @@ _ODATA = r"(?:/.*)?/odata/"
 _JOBS = _ODATA + r"Jobs/UiPath\.Server\.Configuration\.OData\."
 _FILTER = re.compile(r"^\s*(ProcessKey|Name)\s+eq\s+'((?:[^']|'')*)'\s*$")
 _STRATEGIES = {"All", "Specific", "JobsCount", "ModernJobsCount", "RobotCount"}
-_FINAL = {"Successful", "Faulted", "Stopped"}
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Orchestrator's ``X-UiPath-Signature`` for ``body``."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _error(status: int, message: str, code: int = 0) -> Reply:
     return status, {"message": message, "errorCode": code, "traceId": uuid.uuid4().hex}
 
 
-class FakeOrchestrator:
+class FakeOrchestrator(OrchestratorJobs, FakeVendor):
     """UiPath Orchestrator on 127.0.0.1, with knobs for failure tests."""
 
     def __init__(
@@ -94,6 +85,7 @@ class FakeOrchestrator:
         step_delay: float = 0.3,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -115,25 +107,13 @@ class FakeOrchestrator:
             }
             for n, name in enumerate(processes or PROCESSES, start=1)
         ]
-        #: Jobs by Id, as ``GET odata/Jobs(<Id>)`` shows them.
-        self.jobs: dict[int, dict[str, Any]] = {}
-        #: How many tokens were asked for (either flow).
-        self.token_requests = 0
-        #: Lose every webhook, as when Orchestrator's circuit breaker is open.
+        self.jobs = {}
         self.drop_webhooks = False
-        #: Seconds to wait before answering any request.
-        self.response_delay = 0.0
-        #: Webhook bodies sent (not dropped), in order.
-        self.webhooks_sent: list[dict[str, Any]] = []
-        #: Status of each progress call the "robot" made (or the error's name).
-        self.progress_posts: list[int | str] = []
-        self._tokens: dict[str, float] = {}
-        self._failures: list[int] = []
-        self._stops: dict[int, threading.Event] = {}
-        self._closing = threading.Event()
+        self.webhooks_sent = []
+        self.progress_posts = []
+        self._stops = {}
         self._lock = threading.RLock()
         self._next_id = 1000
-        self.server = FakeServer(port)
         routes: list[tuple[str, str, Handler, bool]] = [
             ("POST", r"(?:/[^/]+)?/identity_?/connect/token", self._token, False),
             ("POST", r"/oauth/token", self._legacy_token, False),
@@ -143,14 +123,7 @@ class FakeOrchestrator:
             ("GET", _ODATA + r"Jobs\((?P<id>\d+)\)", self._get_job, True),
         ]
         for method, pattern, handler, odata in routes:
-            self.server.route(method, pattern, self._guard(handler, odata))
-
-    # -- knobs -----------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The server's base URL (identity and ``/oauth/token`` live here)."""
-        return self.server.url
+            self.route(method, pattern, self._odata(handler) if odata else handler)
 
     @property
     def orchestrator_url(self) -> str:
@@ -162,70 +135,45 @@ class FakeOrchestrator:
         """The client-credentials token endpoint."""
         return self.server.url + "/identity_/connect/token"
 
-    def fail_next_requests(self, n: int, status: int = 500) -> None:
-        """Answer the next ``n`` requests with ``status`` (an outage)."""
-        with self._lock:
-            self._failures.extend([status] * n)
-
-    def expire_tokens(self) -> None:
-        """Invalidate every token issued so far."""
-        with self._lock:
-            self._tokens.clear()
-
-    def start(self) -> FakeOrchestrator:
-        """Serve in the background."""
-        self.server.start()
-        return self
+    def outage(self, status: int) -> Reply:
+        return _error(status, "The service is temporarily unavailable.")
 
     def stop(self) -> None:
         """Stop serving and end every job thread."""
         self._closing.set()
         for event in list(self._stops.values()):
             event.set()
-        self.server.stop()
-
-    def __enter__(self) -> FakeOrchestrator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # -- plumbing --------------------------------------------------------------
 
-    def _guard(self, handler: Handler, odata: bool) -> Handler:
-        def guarded(request: FakeRequest) -> Reply:
-            if self.response_delay:
-                time.sleep(self.response_delay)
-            with self._lock:
-                failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
-                return _error(failure, "The service is temporarily unavailable.")
-            if odata:
-                auth = request.headers.get("authorization", "")
-                token = auth[7:] if auth.lower().startswith("bearer ") else ""
-                with self._lock:
-                    expires = self._tokens.get(token, 0.0)
-                if expires <= time.time():
-                    return _error(401, "You are not authenticated!")
-                folder_id = request.headers.get("x-uipath-organizationunitid")
-                folder_path = request.headers.get("x-uipath-folderpath")
-                if folder_id is None and folder_path is None:
-                    return _error(400, "A folder is required for this action.", 1101)
-                if (folder_id is not None and folder_id != str(self.folder_id)) or (
-                    folder_id is None and folder_path != self.folder_path
-                ):
-                    return _error(
-                        403, "You do not have permissions on the selected folder."
-                    )
+    def _odata(self, handler: Handler) -> Handler:
+        """``handler`` once the request has a live token and the folder."""
+
+        def checked(request: FakeRequest) -> Reply:
+            auth = request.headers.get("authorization", "")
+            token = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if not self.token_alive(token):
+                return _error(401, "You are not authenticated!")
+            folder_id = request.headers.get("x-uipath-organizationunitid")
+            folder_path = request.headers.get("x-uipath-folderpath")
+            if folder_id is None and folder_path is None:
+                return _error(400, "A folder is required for this action.", 1101)
+            if (folder_id is not None and folder_id != str(self.folder_id)) or (
+                folder_id is None and folder_path != self.folder_path
+            ):
+                return _error(
+                    403, "You do not have permissions on the selected folder."
+                )
             return handler(request)
 
-        return guarded
+        return checked
 
     def _issue(self) -> dict[str, Any]:
         token = uuid.uuid4().hex
         with self._lock:
             self.token_requests += 1
-            self._tokens[token] = time.time() + self.token_ttl
+            self.keep_token(token, time.time() + self.token_ttl)
         return {"access_token": token, "expires_in": self.token_ttl}
 
     # -- identity --------------------------------------------------------------
@@ -315,33 +263,6 @@ class FakeOrchestrator:
         ]
         return 201, {"@odata.context": self._context(request, "Jobs"), "value": jobs}
 
-    def _create(self, release: dict[str, Any], arguments: dict[str, Any]) -> Any:
-        with self._lock:
-            self._next_id += 1
-            job_id = self._next_id
-            job = {
-                "Id": job_id,
-                "Key": str(uuid.uuid4()),
-                "State": "Pending",
-                "StartTime": None,
-                "EndTime": None,
-                "Info": None,
-                "InputArguments": json.dumps(arguments),
-                "OutputArguments": None,
-                "JobError": None,
-                "HasErrors": False,
-                "ReleaseName": release["Name"],
-                "ProcessKey": release["ProcessKey"],
-                "Source": "Manual",
-                "CreationTime": _now(),
-                "OrganizationUnitId": self.folder_id,
-            }
-            self.jobs[job_id] = job
-            self._stops[job_id] = threading.Event()
-            snapshot = dict(job)
-        threading.Thread(target=self._run, args=(job_id,), daemon=True).start()
-        return snapshot
-
     def _get_job(self, request: FakeRequest) -> Reply:
         with self._lock:
             job = self.jobs.get(int(request.params["id"]))
@@ -361,114 +282,5 @@ class FakeOrchestrator:
         with self._lock:
             if any(i not in self.jobs for i in ids):
                 return _error(404, "Job does not exist.", 1002)
-            for job_id in ids:
-                job = self.jobs[job_id]
-                if job["State"] not in _FINAL:
-                    soft = strategy in {"SoftStop", "1"}
-                    job["State"] = "Stopping" if soft else "Terminating"
-                    self._stops[job_id].set()
+            self._stop(ids, soft=strategy in {"SoftStop", "1"})
         return 200, None
-
-    # -- the "robot" -----------------------------------------------------------
-
-    def _run(self, job_id: int) -> None:
-        """One job's life; a stop request or shutdown cuts the waits short."""
-        stop = self._stops[job_id]
-        if stop.wait(self.step_delay):
-            return self._finish(job_id, "Stopped")
-        arguments = self._set(job_id, State="Running", StartTime=_now())
-        self._webhook("job.started", job_id)
-        self._report_progress(arguments)
-        if stop.wait(self.step_delay):
-            return self._finish(job_id, "Stopped")
-        process = self.jobs[job_id]["ProcessKey"]
-        inputs = {k: v for k, v in arguments.items() if not k.startswith("rasa_rpa_")}
-        try:
-            if process not in PROCESSES:
-                raise ProcessFailed(f"process {process!r} has no script in the fake")
-            outputs = run_process(process, inputs)
-        except ProcessFailed as exc:
-            error = {"Code": "Robot", "Title": "Job faulted", "Detail": str(exc)}
-            return self._finish(job_id, "Faulted", Info=str(exc), JobError=error)
-        self._finish(
-            job_id,
-            "Successful",
-            Info="Job completed",
-            OutputArguments=json.dumps(outputs),
-        )
-
-    def _set(self, job_id: int, **changes: Any) -> dict[str, Any]:
-        with self._lock:
-            self.jobs[job_id].update(changes)
-            arguments: dict[str, Any] = json.loads(self.jobs[job_id]["InputArguments"])
-            return arguments
-
-    def _finish(self, job_id: int, state: str, **changes: Any) -> None:
-        if self._closing.is_set():
-            return
-        self._set(
-            job_id, State=state, EndTime=_now(), HasErrors=state == "Faulted", **changes
-        )
-        kind = {"Successful": "job.completed", "Faulted": "job.faulted"}
-        self._webhook(kind.get(state, "job.stopped"), job_id)
-
-    def _report_progress(self, arguments: dict[str, Any]) -> None:
-        url = arguments.get("rasa_rpa_events_url")
-        token = arguments.get("rasa_rpa_token")
-        if not (isinstance(url, str) and isinstance(token, str)):
-            return
-        event = {
-            "id": uuid.uuid4().hex,
-            "type": "job.progress",
-            "data": {"progress": 50, "message": "Processing in UiPath"},
-        }
-        headers = {"Authorization": f"Bearer {token}"}
-        self.progress_posts.append(self._post(url, event, headers))
-
-    def _webhook(self, kind: str, job_id: int) -> None:
-        if self.webhook_url is None or self._closing.is_set():
-            return
-        with self._lock:
-            job = self.jobs[job_id]
-            outputs = job["OutputArguments"]
-            body = {
-                "Type": kind,
-                "EventId": uuid.uuid4().hex,
-                "Timestamp": _now(),
-                "Job": {
-                    "Id": job["Id"],
-                    "Key": job["Key"],
-                    "State": job["State"],
-                    "StartTime": job["StartTime"],
-                    "EndTime": job["EndTime"],
-                    "Info": job["Info"],
-                    "OutputArguments": json.loads(outputs) if outputs else None,
-                    "Release": {"ProcessKey": job["ProcessKey"]},
-                },
-                "TenantId": 1,
-                "OrganizationUnitId": self.folder_id,
-            }
-        if self.drop_webhooks:
-            return
-        self.webhooks_sent.append(body)
-        raw = json.dumps(body).encode()
-        headers = {}
-        if self.webhook_secret:
-            headers["X-UiPath-Signature"] = sign(self.webhook_secret, raw)
-        self._post(self.webhook_url, raw, headers)
-
-    @staticmethod
-    def _post(url: str, body: Any, headers: dict[str, str]) -> int | str:
-        """POST once and never retry, like Orchestrator; failures are ignored."""
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(
-            url,
-            data=data,
-            method="POST",
-            headers={"Content-Type": "application/json", **headers},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return int(response.status)
-        except Exception as exc:  # a lost callback is part of the simulation
-            return getattr(exc, "code", None) or type(exc).__name__

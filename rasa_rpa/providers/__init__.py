@@ -1,17 +1,13 @@
-"""Built-in providers and the registry that finds third-party ones.
+"""Providers: one contract (:mod:`.base`) and one module per RPA backend.
 
-Built-ins are lazy ``"module:Class"`` paths; third parties add theirs under
-the ``rasa_rpa.providers`` entry-point group, so a backend's dependencies are
-imported only when rpa.yml uses it.
+The registry that maps rpa.yml's ``type:`` to a class is
+:mod:`rasa_rpa.registry`; it is re-exported here.
 """
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
-
-from rasa_rpa.errors import ConfigError
 from rasa_rpa.providers.base import EventSink, Provider, StartRequest
+from rasa_rpa.registry import BUILTIN_PROVIDERS, known_provider_types, provider_class
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -21,38 +17,3 @@ __all__ = [
     "known_provider_types",
     "provider_class",
 ]
-
-BUILTIN_PROVIDERS = {
-    "local": "rasa_rpa.providers.local:LocalRobotProvider",
-    "uipath": "rasa_rpa.providers.uipath:UiPathProvider",
-    "sap": "rasa_rpa.providers.sap:SapProvider",
-    "automation_anywhere": (
-        "rasa_rpa.providers.automation_anywhere:AutomationAnywhereProvider"
-    ),
-    "webhook": "rasa_rpa.providers.webhook:WebhookProvider",
-}
-
-
-def _registry() -> dict[str, str]:
-    found = {ep.name: ep.value for ep in entry_points(group="rasa_rpa.providers")}
-    return {**found, **BUILTIN_PROVIDERS}
-
-
-def known_provider_types() -> set[str]:
-    """Every provider ``type:`` rpa.yml may name."""
-    return set(_registry())
-
-
-def provider_class(type_name: str) -> type[Provider]:
-    """The class for ``type_name``, imported on first use."""
-    target = _registry().get(type_name)
-    if target is None:
-        raise ConfigError(
-            "rpa.yml",
-            "providers.*.type",
-            f"unknown provider type {type_name!r}",
-            f"use one of: {', '.join(sorted(_registry()))}",
-        )
-    module, _, name = target.partition(":")
-    cls: type[Provider] = getattr(importlib.import_module(module), name)
-    return cls

@@ -49,16 +49,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import AuthenticationFailed, ProviderError
 from rasa_rpa.logs import job_fields
 from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.auth import TokenAuth
+from rasa_rpa.providers.automation_anywhere_login import (
+    AutomationAnywhereOptions,
+    ControlRoomLogin,
+)
 from rasa_rpa.providers.automation_anywhere_values import (
     FINAL_FAILURES,
     STATUS_EVENTS,
@@ -68,24 +72,21 @@ from rasa_rpa.providers.automation_anywhere_values import (
     outputs_of,
     to_bot_input,
     to_bot_value,
-    token_expiry,
 )
 from rasa_rpa.providers.base import (
+    Capabilities,
+    Diagnosis,
     Provider,
     StartRequest,
     WebhookCredential,
     WebhookEvent,
+    diagnose_tasks,
 )
-from rasa_rpa.providers.http import (
-    AccessToken,
-    TokenCache,
-    async_client,
-    describe_response,
-    send,
-)
+from rasa_rpa.providers.http import async_client, describe_response, send
 
 __all__ = [
     "STATUS_EVENTS",
+    "AutomationAnywhereOptions",
     "AutomationAnywhereProvider",
     "from_bot_value",
     "to_bot_input",
@@ -94,10 +95,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Login endpoints, newest first: v1 stops working from Automation 360 v.33.
-AUTH_PATHS = ("/v2/authentication", "/v1/authentication")
-#: The botInput name the conversation id goes under unless configured.
-CONVERSATION_INPUT = "rasaRpaConversationId"
 #: Seconds between activity-list reads while cancel waits for an activity.
 LIST_EVERY = 0.25
 
@@ -107,21 +104,22 @@ class AutomationAnywhereProvider(Provider):
 
     type_name = "automation_anywhere"
 
+    Options = AutomationAnywhereOptions
+    options: AutomationAnywhereOptions
+    capabilities = Capabilities(poll=True, cancel=True, webhooks=True)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._client: httpx.AsyncClient | None = None
-        self.tokens = TokenCache(self._authenticate)
-        #: The login path this Control Room answers (learnt at first login).
-        self._auth_path: str | None = None
-
-    # -- options -------------------------------------------------------------
+        self.login = ControlRoomLogin(self.name, self.options)
+        # A Control Room token is a bare JWT in X-Authorization.
+        self.auth = TokenAuth(
+            lambda: self.login(self.client), header="X-Authorization", scheme=""
+        )
 
     @property
     def url(self) -> str:
-        url = self.option("url")
-        if not url:
-            raise ProviderError(self.name, "set url: the Control Room's base URL")
-        return str(url).rstrip("/")
+        return self.options.url.rstrip("/")
 
     @property
     def callback_url(self) -> str:
@@ -129,12 +127,11 @@ class AutomationAnywhereProvider(Provider):
             f"{self.config.callbacks.public_url.rstrip('/')}"
             f"/rpa/v1/providers/{self.name}/webhook"
         )
-        return str(self.option("callback_url", default))
+        return self.options.callback_url or default
 
     def bot_id(self, task: str, job_id: str | None = None) -> int:
         """The numeric botId for ``task``: from ``bots`` or the task itself."""
-        bots = self.option("bots") or {}
-        value = bots.get(task, task) if isinstance(bots, dict) else task
+        value = self.options.bots.get(task, task)
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -148,53 +145,19 @@ class AutomationAnywhereProvider(Provider):
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            timeout = parse_duration(self.option("timeout", 10))
-            self._client = async_client(timeout=timeout)
+            self._client = async_client(timeout=self.options.timeout)
         return self._client
 
-    # -- authentication ------------------------------------------------------
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """Log in, then find each task's botId."""
+        await self.auth.token()  # a ProviderError here names the cause
 
-    async def _authenticate(self) -> AccessToken:
-        """Log in with the API key (or password); the token's ``exp`` says how long."""
-        username = self.option("username")
-        body: dict[str, Any] = {"username": username}
-        if self.option("api_key"):
-            body["apiKey"] = str(self.option("api_key"))
-        elif self.option("password"):
-            body["password"] = str(self.option("password"))
-        if not username or len(body) < 2:
-            raise ProviderError(self.name, "set username and api_key (or password)")
-        paths = (self._auth_path,) if self._auth_path else AUTH_PATHS
-        for path in paths:
-            response = await send(
-                self.client,
-                self.name,
-                "POST",
-                f"{self.url}{path}",
-                what="logging in to the Control Room",
-                expect=(200, 201, 401, 404, 405),
-                json=body,
-            )
-            if response.status_code not in (404, 405):
-                self._auth_path = path
-                break
-        else:
-            raise ProviderError(
-                self.name,
-                f"url does not look like a Control Room: {self.url}{paths[0]} "
-                "not found",
-            )
-        if response.status_code == 401:
-            raise ProviderError(
-                self.name,
-                f"the Control Room refused the login ({describe_response(response)}):"
-                " check username and api_key (API key generation must be allowed"
-                " for the user)",
-            )
-        token = _json(response).get("token")
-        if not isinstance(token, str) or not token:
-            raise ProviderError(self.name, f"{self.url}{path} answered without a token")
-        return AccessToken(token, token_expiry(token))
+        async def find(task: str) -> None:
+            self.bot_id(task)
+
+        fixes = {"unknown bot": "add the task to bots: (task: botId)"}
+        ok = Diagnosis("ok", "automation_anywhere: the vendor accepts the credentials")
+        return [ok, *await diagnose_tasks(self.type_name, tasks, find, fixes)]
 
     async def _call(
         self,
@@ -205,24 +168,17 @@ class AutomationAnywhereProvider(Provider):
         method: str = "POST",
         expect: tuple[int, ...] = (200, 201, 202, 204),
     ) -> httpx.Response:
-        """Call with the cached token; a 401 renews it once and tries again."""
-        for attempt in range(2):
-            token = await self.tokens.get()
-            retry = (401,) if attempt == 0 else ()
-            response = await send(
-                self.client,
-                self.name,
-                method,
-                f"{self.url}{path}",
-                what=what,
-                expect=(*expect, *retry),
-                json=body,
-                headers={"X-Authorization": token},
-            )
-            if response.status_code != 401 or 401 in expect:
-                return response
-            self.tokens.invalidate()
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One Control Room call; ``self.auth`` renews the token once on a 401."""
+        return await send(
+            self.client,
+            self.name,
+            method,
+            f"{self.url}{path}",
+            what=what,
+            expect=expect,
+            json=body,
+            auth=self.auth,
+        )
 
     # -- the contract --------------------------------------------------------
 
@@ -239,17 +195,17 @@ class AutomationAnywhereProvider(Provider):
         # the bot name the conversation in its own logs and messages.
         # GUESS: the Control Room ignores botInput names the bot does not
         # declare (documented only for declared input variables).
-        conversation_input = self.option("conversation_input", CONVERSATION_INPUT)
+        conversation_input = self.options.conversation_input
         if conversation_input:
-            inputs[str(conversation_input)] = job.conversation_id
+            inputs[conversation_input] = job.conversation_id
         body = {
             "botId": bot_id,
             "automationName": f"rasa-rpa-{job.id[:8]}",
             "automationPriority": "PRIORITY_MEDIUM",
             "botInput": to_bot_input(inputs),
             "unattendedRequest": {
-                "runAsUserIds": [int(u) for u in self.option("run_as_user_ids") or []],
-                "poolIds": list(self.option("pool_ids") or []),
+                "runAsUserIds": list(self.options.run_as_user_ids),
+                "poolIds": list(self.options.pool_ids),
                 "numOfRunAsUsersToUse": 1,
                 "deviceUsageType": "RUN_ONLY_ON_DEFAULT_DEVICE",
             },
@@ -348,7 +304,7 @@ class AutomationAnywhereProvider(Provider):
     async def _listed(self, job: Job) -> dict[str, Any]:
         """The job's activity once the list shows it (ProviderError after stop_wait)."""
         ref = str(job.provider_ref)
-        wait = parse_duration(self.option("stop_wait", "10s"))
+        wait = self.options.stop_wait
         deadline = time.monotonic() + wait
         while True:
             activity = await self._activity(ref)

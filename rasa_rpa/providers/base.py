@@ -29,27 +29,38 @@ whose credential does not verify:
    limit charged, so a stranger can never make us call the vendor.
 
 Steps 1 and 2 are plain functions on purpose: they cannot await I/O.
+
+What a provider can do is declared, not guessed: set ``capabilities``
+(``poll``: the reconciler asks :meth:`Provider.poll`; ``cancel``: the vendor
+can stop a job; ``webhooks``: the webhook route serves it). Its rpa.yml keys
+are a pydantic model named in ``Options`` (see :mod:`.options`), checked
+when the config is loaded; the instance has them, typed, as ``options``.
+``rasa-rpa doctor`` checks a provider only through :meth:`Provider.diagnose`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rasa_rpa.config import ProviderSettings, RpaConfig
-from rasa_rpa.errors import InvalidPayload
+from rasa_rpa.errors import InvalidPayload, ProviderError, ProviderUnavailable
 from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.providers.options import ProviderOptions
 from rasa_rpa.security import JobCredentials
 
 __all__ = [
     "NO_WEBHOOKS",
+    "Capabilities",
+    "Diagnosis",
     "EventSink",
     "Provider",
     "StartRequest",
     "WebhookCredential",
     "WebhookEvent",
+    "diagnose_tasks",
 ]
 
 #: The one 404 for a webhook nobody here receives: it names no provider and
@@ -58,6 +69,34 @@ NO_WEBHOOKS = "no webhook is received at this address"
 
 #: How a provider reports what it learns outside a callback (exit codes, polls).
 EventSink = Callable[[JobEvent], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do beyond starting jobs (declared by each class)."""
+
+    #: :meth:`Provider.poll` asks the vendor's status API (the reconciler uses it).
+    poll: bool = False
+    #: :meth:`Provider.cancel` stops the work at the vendor.
+    cancel: bool = False
+    #: The provider receives its vendor's own webhook (the three steps above).
+    webhooks: bool = False
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One verdict of :meth:`Provider.diagnose`, for ``rasa-rpa doctor``.
+
+    ``task`` names the automation task it is about; None for the provider
+    itself. In ``fix``, ``{task_key}`` stands for the rpa.yml key of the task
+    (``automations.<name>.task``). Messages are secret-free (they come from
+    ProviderError texts).
+    """
+
+    status: Literal["ok", "warning", "error"]
+    message: str
+    fix: str = ""
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +149,12 @@ class Provider(ABC):
 
     #: The ``type:`` that selects this provider in rpa.yml.
     type_name: ClassVar[str]
+    #: The model of its ``providers.<name>`` keys, validated at config load.
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
+    #: What it can do; an instance may narrow it from its options.
+    capabilities: Capabilities = Capabilities()
+    #: The validated options (subclasses narrow the type).
+    options: ProviderOptions
 
     def __init__(
         self,
@@ -122,9 +167,12 @@ class Provider(ABC):
         self.settings = settings
         self.config = config
         self.report = report
+        self.options = self.Options.from_entry(
+            name, settings.model_dump(), config.source
+        )
 
     def option(self, key: str, default: Any = None) -> Any:
-        """A provider-specific key from its rpa.yml entry."""
+        """An untyped key, for third-party providers without an ``Options`` model."""
         return (self.settings.model_extra or {}).get(key, default)
 
     @abstractmethod
@@ -178,7 +226,43 @@ class Provider(ABC):
     @property
     def receives_webhooks(self) -> bool:
         """Whether this provider serves ``/rpa/v1/providers/<name>/webhook``."""
-        return type(self).parse_webhook is not Provider.parse_webhook
+        return self.capabilities.webhooks
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """Check the setup without starting work: credentials, then each task.
+
+        ``tasks`` are the tasks of the automations that use this provider.
+        May raise ProviderUnavailable (vendor unreachable) or ProviderError
+        (credentials refused); problems with one task are Diagnosis items.
+        """
+        return [Diagnosis("ok", f"{self.type_name}: built; no further checks known")]
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections and child processes."""
+
+
+async def diagnose_tasks(
+    kind: str,
+    tasks: Sequence[str],
+    find: Callable[[str], Awaitable[object]],
+    fixes: Mapping[str, str],
+) -> list[Diagnosis]:
+    """Look each task up the way a start would; ``fixes`` maps error text to advice.
+
+    ProviderUnavailable propagates: an unreachable vendor is one finding for
+    the provider, not one per task.
+    """
+    found: list[Diagnosis] = []
+    for task in tasks:
+        try:
+            await find(task)
+        except ProviderUnavailable:
+            raise
+        except ProviderError as exc:
+            advice = [fix for text, fix in fixes.items() if text in exc.message]
+            found.append(
+                Diagnosis("error", exc.message, advice[0] if advice else "", task)
+            )
+        else:
+            found.append(Diagnosis("ok", f"{kind}: task {task!r} found", task=task))
+    return found

@@ -1,4 +1,6 @@
-"""What HTTP-speaking providers share: error translation and an OAuth token cache.
+"""What HTTP-speaking providers share: one client shape and error translation.
+
+Tokens are :mod:`rasa_rpa.providers.auth`'s business.
 
 Vendor errors are translated here once, so users read "token endpoint
 https://x/oauth/token answered 401: invalid_client", not a stack trace:
@@ -8,11 +10,7 @@ errors and 5xx become :class:`ProviderUnavailable` (retry later).
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,8 +19,6 @@ import httpx
 from rasa_rpa.errors import ProviderError, ProviderUnavailable
 
 __all__ = [
-    "AccessToken",
-    "TokenCache",
     "async_client",
     "describe_response",
     "safe_url",
@@ -105,46 +101,3 @@ async def send(
     if response.status_code >= 500 or response.status_code == 429:
         raise ProviderUnavailable(provider, message)
     raise ProviderError(provider, message)
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    """A bearer token and when it stops working (epoch seconds)."""
-
-    value: str
-    expires_at: float
-
-
-class TokenCache:
-    """Fetches a token once, reuses it, renews it before expiry or after a 401.
-
-    ``fetch`` does the vendor-specific call. Concurrent callers share one
-    fetch, so a burst of job starts costs one token request.
-    """
-
-    def __init__(
-        self, fetch: Callable[[], Awaitable[AccessToken]], *, renew_before: float = 60
-    ) -> None:
-        self._fetch = fetch
-        self._renew_before = renew_before
-        self._token: AccessToken | None = None
-        self._lock = asyncio.Lock()
-        #: How many tokens were fetched (visible to tests and metrics).
-        self.fetches = 0
-
-    async def get(self) -> str:
-        """A token valid for at least ``renew_before`` seconds."""
-        token = self._token
-        if token is not None and token.expires_at - self._renew_before > time.time():
-            return token.value
-        async with self._lock:
-            token = self._token
-            if token is None or token.expires_at - self._renew_before <= time.time():
-                token = await self._fetch()
-                self.fetches += 1
-                self._token = token
-            return token.value
-
-    def invalidate(self) -> None:
-        """Forget the token (the vendor answered 401)."""
-        self._token = None

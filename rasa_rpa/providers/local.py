@@ -2,7 +2,7 @@
 
 Each job is its own ``python -m robot`` process (two Robot Framework runs in
 one process corrupt each other). Inputs become Robot variables, and the
-``rasa_rpa.robot.listener.JobListener`` listener reports started, progress,
+``rasa_rpa_robot.listener.JobListener`` listener reports started, progress,
 succeeded (with the outputs set by ``Set Job Output``) or failed (with the
 failing keyword's message) through the signed callback API, exactly as a
 remote robot would. The process gets its own session so it outlives a restart
@@ -27,24 +27,28 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from rasa_rpa.cleantext import text_problem
 from rasa_rpa.errors import ProviderError, UnsendableInput
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.providers import proctree
-from rasa_rpa.providers.base import Provider, StartRequest
-from rasa_rpa.robot.client import (
+from rasa_rpa.providers.base import Capabilities, Diagnosis, Provider, StartRequest
+from rasa_rpa.providers.options import StrictOptions
+from rasa_rpa_robot.client import (
     ENV_EVENTS_URL,
     ENV_JOB_ID,
     ENV_SIGNING_SECRET,
     ENV_TOKEN,
 )
 
-__all__ = ["LocalRobotProvider", "argv_problem", "describe_exit"]
+__all__ = ["LocalOptions", "LocalRobotProvider", "argv_problem", "describe_exit"]
 
-LISTENER = "rasa_rpa.robot.listener.JobListener"
+LISTENER = "rasa_rpa_robot.listener.JobListener"
 #: Environment variables a robot inherits (add more with ``env_passthrough``).
 SAFE_ENV = (
     "PATH",
@@ -85,10 +89,29 @@ def describe_exit(code: int) -> str:
     }.get(code, f"the robot exited with code {code}")
 
 
+class LocalOptions(StrictOptions):
+    """``providers.<name>`` keys of ``type: local`` (see the module docstring)."""
+
+    fixes = {
+        "robots_dir": "a folder of .robot files (relative to rpa.yml's folder)",
+        "python": "an interpreter with robotframework and rasa-rpa",
+    }
+
+    robots_dir: str = "robots"
+    #: Where each job's output folder goes (default: <state dir>/runs).
+    runs_dir: str | None = None
+    python: str | None = None
+    env_passthrough: list[str] = Field(default_factory=list)
+
+
 class LocalRobotProvider(Provider):
     """Runs ``robots/<task>.robot`` with ``python -m robot``."""
 
     type_name = "local"
+    Options = LocalOptions
+    options: LocalOptions
+    #: No status API to poll: the exit watcher and the listener report.
+    capabilities = Capabilities(cancel=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,18 +122,45 @@ class LocalRobotProvider(Provider):
 
     @property
     def robots_dir(self) -> Path:
-        return self.config.resolve_path(self.option("robots_dir", "robots"))
+        return self.config.resolve_path(self.options.robots_dir)
 
     @property
     def runs_dir(self) -> Path:
         return self.config.resolve_path(
-            self.option("runs_dir", self.config.state_dir / "runs")
+            self.options.runs_dir or self.config.state_dir / "runs"
         )
 
     def task_path(self, task: str) -> Path:
         """The .robot file for ``task``; the suffix may be left out."""
         name = task if task.endswith(".robot") else f"{task}.robot"
         return self.robots_dir / name
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """The robots folder, the interpreter, and a .robot file for each task."""
+        folder, where = self.robots_dir, f"providers.{self.name}"
+        if not folder.is_dir():
+            fix = (
+                f"create it or set {where}.robots_dir (relative paths start at "
+                "rpa.yml's folder)"
+            )
+            return [Diagnosis("error", f"robots_dir {folder} does not exist", fix)]
+        found: list[Diagnosis] = []
+        python = self.options.python
+        if python and not os.access(python, os.X_OK):
+            fix = f"point {where}.python at an interpreter with robotframework"
+            found.append(
+                Diagnosis("error", f"python {python} is not an executable", fix)
+            )
+        missing = [t for t in tasks if not self.task_path(t).is_file()]
+        for task in missing:
+            path = self.task_path(task)
+            fix = f"add {path.name} to {folder} or correct {{task_key}}"
+            message = f"robot file {path} does not exist"
+            found.append(Diagnosis("error", message, fix, task))
+        if not missing:
+            ok = f"local: {len(tasks)} robot file(s) found in {folder}"
+            found.append(Diagnosis("ok", ok))
+        return found
 
     async def start(self, request: StartRequest) -> str | None:
         path = self.task_path(request.task)
@@ -123,7 +173,7 @@ class LocalRobotProvider(Provider):
             )
         run_dir = self.runs_dir / request.job.id
         command = [
-            str(self.option("python", sys.executable)),
+            self.options.python or sys.executable,
             "-m",
             "robot",
             "--listener",
@@ -146,7 +196,7 @@ class LocalRobotProvider(Provider):
         # Credentials travel in the environment, not argv: argv is world-readable.
         # Only an allow-list of the server's own environment is passed on, so
         # the master key, the Rasa token and vendor secrets never reach robots.
-        passed = set(SAFE_ENV) | set(self.option("env_passthrough", []))
+        passed = set(SAFE_ENV) | set(self.options.env_passthrough)
         env = {
             **{k: v for k, v in os.environ.items() if k in passed},
             ENV_EVENTS_URL: creds.events_url,

@@ -48,34 +48,31 @@ it against the job), so no other secret has to be configured in SAP.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
-    ConfigError,
     InvalidPayload,
     ProviderError,
 )
 from rasa_rpa.logs import clip, job_fields
 from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.providers.auth import AccessToken, TokenAuth
 from rasa_rpa.providers.base import (
+    Capabilities,
+    Diagnosis,
     Provider,
     StartRequest,
     WebhookCredential,
     WebhookEvent,
+    diagnose_tasks,
 )
-from rasa_rpa.providers.http import (
-    AccessToken,
-    TokenCache,
-    async_client,
-    describe_response,
-    send,
-)
+from rasa_rpa.providers.http import async_client, describe_response, send
+from rasa_rpa.providers.options import reveal
+from rasa_rpa.providers.sap_auth import TOKEN_PATH, SapOptions, fetch_token, token_base
 from rasa_rpa.providers.sap_notifier import (
     NOTIFIER_EVENTS,
     STATUS_FIELDS,
@@ -87,53 +84,26 @@ from rasa_rpa.providers.sap_notifier import (
     notifier_payload,
 )
 
-__all__ = ["NOTIFIER_EVENTS", "SapProvider"]
+__all__ = ["NOTIFIER_EVENTS", "SapOptions", "SapProvider"]
 
 log = logging.getLogger(__name__)
-
-TOKEN_PATH = "/oauth/token"
-
-
-def _token_base(url: str) -> tuple[str, bool]:
-    """The service key's ``url``, and whether the token URL was pasted instead."""
-    base = url.strip().split("?", 1)[0].rstrip("/")
-    if base.endswith(TOKEN_PATH):
-        return base[: -len(TOKEN_PATH)], True
-    return base, False
-
 
 class SapProvider(Provider):
     """Starts SAP automations through API triggers; learns results from notifiers."""
 
     type_name = "sap"
+    Options = SapOptions
+    options: SapOptions
+    capabilities = Capabilities(webhooks=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        where = f"providers.{self.name}"
-        for key in ("service_key_url", "client_id", "client_secret", "api_key"):
-            if not self.option(key):
-                raise ConfigError(
-                    "rpa.yml",
-                    f"{where}.{key}",
-                    "is required",
-                    "copy url, clientid and clientsecret from the BTP service key "
-                    "and the API key from Control Tower",
-                )
-        triggers = self.option("triggers", {})
-        if not isinstance(triggers, dict):
-            raise ConfigError(
-                "rpa.yml", f"{where}.triggers", "must map tasks to trigger URLs"
-            )
-        self._triggers: dict[str, str] = {str(k): str(v) for k, v in triggers.items()}
-        self._template: str | None = self.option("trigger_url_template")
-        if not self._triggers and not self._template:
-            raise ConfigError(
-                "rpa.yml",
-                f"{where}.triggers",
-                "no API triggers are configured",
-                "add triggers: {<task>: <API trigger URL>} or trigger_url_template",
-            )
-        base, pasted = _token_base(str(self.option("service_key_url")))
+        if self.options.cancel_url_template:
+            # Only the customer's own cancel endpoint can stop a SAP job.
+            self.capabilities = Capabilities(cancel=True, webhooks=True)
+        self._triggers = dict(self.options.triggers)
+        self._template = self.options.trigger_url_template
+        base, pasted = token_base(self.options.service_key_url)
         if pasted:
             # Forgiving on purpose: the token URL is what SAP's docs show most.
             log.warning(
@@ -144,19 +114,26 @@ class SapProvider(Provider):
                 base,
             )
         self.token_url = base + TOKEN_PATH
-        try:
-            self.timeout = parse_duration(self.option("timeout", 10))
-        except ValueError as exc:
-            raise ConfigError("rpa.yml", f"{where}.timeout", str(exc)) from None
-        self.tokens = TokenCache(self._fetch_token)
+        self.auth = TokenAuth(self._fetch_token)
         self._client: httpx.AsyncClient | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         """One connection pool per provider, made inside the running loop."""
         if self._client is None:
-            self._client = async_client(timeout=self.timeout)
+            self._client = async_client(timeout=self.options.timeout)
         return self._client
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """Get a token, then find each task's API trigger."""
+        await self.auth.token()  # a ProviderError here names the cause
+
+        async def find(task: str) -> None:
+            self.trigger_url(task)
+
+        fixes = {"trigger": "add the task under triggers: or set trigger_url_template"}
+        ok = Diagnosis("ok", "sap: the vendor accepts the credentials")
+        return [ok, *await diagnose_tasks("sap", tasks, find, fixes)]
 
     def trigger_url(self, task: str) -> str:
         """The API trigger URL for ``task`` (a configured URL, id or the template)."""
@@ -172,34 +149,7 @@ class SapProvider(Provider):
         )
 
     async def _fetch_token(self) -> AccessToken:
-        response = await send(
-            self.client,
-            self.name,
-            "POST",
-            self.token_url,
-            what="getting an OAuth token",
-            expect=(200, 400, 401),
-            params={"grant_type": "client_credentials"},
-            auth=(str(self.option("client_id")), str(self.option("client_secret"))),
-        )
-        if response.status_code != 200:
-            raise ProviderError(
-                self.name,
-                f"getting an OAuth token: {self.token_url} answered "
-                f"{response.status_code}: {describe_response(response)}: check "
-                "clientid/clientsecret from the BTP service key",
-            )
-        try:
-            body = response.json()
-            value = str(body["access_token"])
-            ttl = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise ProviderError(
-                self.name,
-                f"{self.token_url} answered without an access_token: is "
-                "service_key_url the service key's url?",
-            ) from None
-        return AccessToken(value, time.time() + ttl)
+        return await fetch_token(self.client, self.name, self.options, self.token_url)
 
     async def _call(
         self,
@@ -210,29 +160,21 @@ class SapProvider(Provider):
         job_id: str | None,
         task: str | None = None,
     ) -> httpx.Response:
-        """POST to SAP with a fresh token; one retry with a new token on 401."""
-        response: httpx.Response | None = None
-        for attempt in range(2):
-            token = await self.tokens.get()
-            response = await send(
-                self.client,
-                self.name,
-                "POST",
-                url,
-                what=what,
-                expect=(200, 201, 202, 204, 401, 403, 404, 415, 422),
-                json=body,
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "irpa-api-key": str(self.option("api_key")),
-                    "Content-Type": "application/json",
-                },
-            )
-            if response.status_code != 401:
-                break
-            if attempt == 0:
-                self.tokens.invalidate()
-        assert response is not None
+        """POST to SAP; ``self.auth`` sets the token and renews it once on a 401."""
+        response = await send(
+            self.client,
+            self.name,
+            "POST",
+            url,
+            what=what,
+            expect=(200, 201, 202, 204, 401, 403, 404, 415, 422),
+            json=body,
+            headers={
+                "irpa-api-key": reveal(self.options.api_key) or "",
+                "Content-Type": "application/json",
+            },
+            auth=self.auth,
+        )
         status = response.status_code
         if status < 300:
             return response
@@ -306,7 +248,7 @@ class SapProvider(Provider):
         The template may use ``{jobUid}`` and ``{job_id}``. Without it the
         job is only marked cancelled here and keeps running in SAP.
         """
-        template = self.option("cancel_url_template")
+        template = self.options.cancel_url_template
         if not template:
             log.info(
                 "%s: job %s is cancelled in rasa-rpa; SAP has no cancel API, "

@@ -36,32 +36,39 @@ import hashlib
 import hmac
 import json
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from rasa_rpa import strictjson
-from rasa_rpa.config import parse_duration
 from rasa_rpa.errors import (
     AuthenticationFailed,
-    ConfigError,
     InvalidPayload,
     ProviderError,
     ProviderUnavailable,
 )
 from rasa_rpa.logs import clip, job_fields
 from rasa_rpa.models import EventType, Job, JobEvent
-from rasa_rpa.providers.base import Provider, StartRequest, WebhookEvent
-from rasa_rpa.providers.http import (
-    AccessToken,
-    TokenCache,
-    async_client,
-    describe_response,
-    send,
+from rasa_rpa.providers.auth import AccessToken, TokenAuth
+from rasa_rpa.providers.base import (
+    Capabilities,
+    Diagnosis,
+    Provider,
+    StartRequest,
+    WebhookEvent,
+    diagnose_tasks,
+)
+from rasa_rpa.providers.http import async_client, send
+from rasa_rpa.providers.options import reveal
+from rasa_rpa.providers.uipath_auth import UiPathOptions, fetch_token
+from rasa_rpa.providers.uipath_records import (
+    JOB_STATES,
+    WEBHOOK_TYPES,
+    event_data,
+    event_id,
+    outputs_of,
 )
 from rasa_rpa.security import same_text
 
@@ -69,216 +76,55 @@ __all__ = ["JOB_STATES", "WEBHOOK_TYPES", "UiPathProvider"]
 
 log = logging.getLogger(__name__)
 
-LEGACY_TOKEN_URL = "https://account.uipath.com/oauth/token"
-DEFAULT_SCOPE = "OR.Jobs OR.Folders.Read OR.Execution"
 _API = "Jobs/UiPath.Server.Configuration.OData."
-_TOKEN_SUFFIXES = ("/connect/token", "/oauth/token")
-_BAD_CLIENT = {"invalid_client", "unauthorized_client", "access_denied"}
-
-#: Orchestrator job states that mean something to a rasa-rpa job. Pending,
-#: Stopping and Terminating say nothing new: the job is not yet (or not
-#: quite) anywhere else.
-JOB_STATES: dict[str, EventType] = {
-    "Running": EventType.STARTED,
-    "Resumed": EventType.STARTED,
-    "Suspended": EventType.STARTED,
-    "Successful": EventType.SUCCEEDED,
-    "Faulted": EventType.FAILED,
-    "Stopped": EventType.CANCELLED,
+#: Vendor error text -> the fix, for ``rasa-rpa doctor``'s task findings.
+FIXES = {
+    "unknown process": "publish the process to this folder, or correct the task",
+    "no version": "publish that version, or correct the task's @version",
+    "releases in this folder": "pin a version: task: <process>@<version>",
 }
-#: Webhook ``Type``s that carry one ``Job``; others (job.created...) are ignored.
-WEBHOOK_TYPES: dict[str, EventType] = {
-    "job.started": EventType.STARTED,
-    "job.resumed": EventType.STARTED,
-    "job.completed": EventType.SUCCEEDED,
-    "job.faulted": EventType.FAILED,
-    "job.stopped": EventType.CANCELLED,
-}
-
-
-def _outputs(value: Any) -> dict[str, Any] | None:
-    """OutputArguments as a dict (the API sends a JSON string); None if absent."""
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
-            log.warning("uipath: OutputArguments is not JSON; ignoring it")
-            return None
-    if isinstance(value, dict):
-        return value
-    return None
-
-
-def _event_data(kind: EventType, job: Mapping[str, Any]) -> dict[str, Any]:
-    """What the job's Orchestrator record tells us, as rasa-rpa event data."""
-    if kind is EventType.SUCCEEDED:
-        return {"outputs": _outputs(job.get("OutputArguments")) or {}}
-    if kind is EventType.FAILED:
-        error = job.get("JobError")
-        error = error if isinstance(error, dict) else {}
-        reason = job.get("Info") or error.get("Detail") or error.get("Title")
-        return {"error": str(reason or "the UiPath job faulted")}
-    if kind is EventType.CANCELLED:
-        return {"reason": "the job was stopped in UiPath Orchestrator"}
-    return {}
-
-
-def _event_id(ref: str, kind: EventType) -> str:
-    """One id per job and outcome, so polls and webhooks dedupe each other."""
-    return f"uipath:{ref}:{kind.value}"
-
 
 class UiPathProvider(Provider):
     """Runs UiPath processes through the Orchestrator OData API."""
 
     type_name = "uipath"
 
+    Options = UiPathOptions
+    options: UiPathOptions
+    capabilities = Capabilities(poll=True, cancel=True, webhooks=True)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        where = f"providers.{self.name}"
-        url = self.option("url")
-        if not url:
-            raise ConfigError(
-                "rpa.yml",
-                f"{where}.url",
-                "is required",
-                "set it to the Orchestrator URL, e.g. "
-                "https://cloud.uipath.com/<org>/<tenant>/orchestrator_",
-            )
-        self.base_url = str(url).rstrip("/")
-        self._client_id = str(self.option("client_id") or "")
-        self._client_secret = self._secret("client_secret")
-        self._refresh_token = self._secret("refresh_token")
-        self.legacy = self._refresh_token is not None
-        if not self._client_id or not (self._client_secret or self.legacy):
-            raise ConfigError(
-                "rpa.yml",
-                f"{where}.client_id",
-                "client_id and client_secret "
-                "(or client_id and refresh_token) are required",
-                "create an External Application in UiPath Admin and copy its "
-                "App ID and App Secret",
-            )
-        origin = urlsplit(self.base_url)
-        self.token_url = str(
-            self.option("token_url")
-            or (
-                LEGACY_TOKEN_URL
-                if self.legacy
-                else f"{origin.scheme}://{origin.netloc}/identity_/connect/token"
-            )
-        )
-        self.scope = str(self.option("scope", DEFAULT_SCOPE))
-        self.strategy = str(self.option("strategy", "ModernJobsCount"))
-        try:
-            self.timeout = parse_duration(self.option("timeout", 10))
-        except ValueError as exc:
-            raise ConfigError("rpa.yml", f"{where}.timeout", str(exc)) from None
+        options = self.options
+        self.base_url = options.url.rstrip("/")
+        self.token_url = options.token_endpoint
         self._headers: dict[str, str] = {"Accept": "application/json"}
-        if self.option("folder_id") is not None:
-            self._headers["X-UIPATH-OrganizationUnitId"] = str(self.option("folder_id"))
-        elif self.option("folder_path"):
-            self._headers["X-UIPATH-FolderPath"] = str(self.option("folder_path"))
+        if options.folder_id is not None:
+            self._headers["X-UIPATH-OrganizationUnitId"] = str(options.folder_id)
+        elif options.folder_path:
+            self._headers["X-UIPATH-FolderPath"] = options.folder_path
         self._folder = len(self._headers) > 1
-        if self.option("tenant_name"):
-            self._headers["X-UIPATH-TenantName"] = str(self.option("tenant_name"))
-        self.tokens = TokenCache(self._fetch_token)
+        if options.tenant_name:
+            self._headers["X-UIPATH-TenantName"] = options.tenant_name
+        self.auth = TokenAuth(self._fetch_token)
         self._releases: dict[str, str] = {}
         self._client: httpx.AsyncClient | None = None
-
-    def _secret(self, key: str) -> str | None:
-        """A secret option as a plain string, whether str or pydantic SecretStr."""
-        value = self.option(key)
-        if value is None or value == "":
-            return None
-        reveal = getattr(value, "get_secret_value", None)
-        return str(reveal() if callable(reveal) else value)
 
     @property
     def client(self) -> httpx.AsyncClient:
         """One connection pool per provider, made inside the running loop."""
         if self._client is None:
-            self._client = async_client(timeout=self.timeout)
+            self._client = async_client(timeout=self.options.timeout)
         return self._client
 
-    # -- tokens ----------------------------------------------------------------
-
     async def _fetch_token(self) -> AccessToken:
-        if self.legacy:
-            body = {
-                "grant_type": "refresh_token",
-                "client_id": self._client_id,
-                "refresh_token": self._refresh_token,
-            }
-            tenant = {k: v for k, v in self._headers.items() if "Tenant" in k}
-            extra: dict[str, Any] = {"json": body, "headers": tenant}
-        else:
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret or "",
-                "scope": self.scope,
-            }
-            extra = {"data": form}
-        response = await send(
-            self.client,
-            self.name,
-            "POST",
-            self.token_url,
-            what="getting a UiPath access token",
-            expect=(200, 400, 401, 403, 404, 405),
-            **extra,
-        )
-        if response.status_code != 200:
-            raise ProviderError(self.name, self._token_problem(response))
-        try:
-            token = response.json()
-            value = str(token["access_token"])
-            ttl = float(token.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise ProviderError(
-                self.name,
-                f"token URL {self.token_url} answered without an access_token: it "
-                "should be the identity server's /identity_/connect/token "
-                "(or /oauth/token for the legacy flow)",
-            ) from None
-        return AccessToken(value, time.time() + ttl)
+        return await fetch_token(self.client, self.name, self.options)
 
-    def _token_problem(self, response: httpx.Response) -> str:
-        """Why the token endpoint said no, and what to change (never a secret)."""
-        status, url = response.status_code, self.token_url
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = str(body.get("error") or "") if isinstance(body, dict) else ""
-        said = f"{url} answered {status}" + (f" {error}" if error else "")
-        if status in (404, 405):
-            if not url.rstrip("/").endswith(_TOKEN_SUFFIXES):
-                return (
-                    f"token URL {url} looks wrong: it should end with "
-                    "/identity_/connect/token (or /oauth/token for the legacy flow)"
-                )
-            return f"{said}: check the host in token_url"
-        if error == "invalid_scope":
-            return (
-                f"{said}: the external application is not granted the scopes "
-                f"'{self.scope}'; add them in UiPath Admin > External Applications "
-                "or set scope: to the ones it has"
-            )
-        if self.legacy and (error in _BAD_CLIENT | {"invalid_grant"} or status == 401):
-            return (
-                f"{said}: check client_id/refresh_token (the refresh token may have "
-                "been revoked) and tenant_name"
-            )
-        if error in _BAD_CLIENT or status == 401:
-            return (
-                f"{said}: check client_id/client_secret and that the external "
-                f"application has the scopes '{self.scope}'"
-            )
-        if error == "unsupported_grant_type":
-            return f"{said}: is token_url the identity server's /connect/token?"
-        return f"{said}: {describe_response(response)}"
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """Get a token, then find each task's release as a start would."""
+        await self.auth.token()  # a ProviderError here names the cause
+        ok = Diagnosis("ok", "uipath: the vendor accepts the credentials")
+        return [ok, *await diagnose_tasks("uipath", tasks, self._release_key, FIXES)]
 
     # -- API calls -------------------------------------------------------------
 
@@ -291,37 +137,32 @@ class UiPathProvider(Provider):
         expect: tuple[int, ...] = (200,),
         **kwargs: Any,
     ) -> httpx.Response:
-        """One OData call with a token; on a 401 renew the token and retry once."""
+        """One OData call; ``self.auth`` sets the token and renews it on a 401."""
         url = f"{self.base_url}/odata/{path}"
-        for _ in range(2):
-            headers = {
-                **self._headers,
-                "Authorization": f"Bearer {await self.tokens.get()}",
-            }
-            try:
-                response = await send(
-                    self.client,
+        try:
+            response = await send(
+                self.client,
+                self.name,
+                method,
+                url,
+                what=what,
+                expect=(*expect, 401),
+                headers=self._headers,
+                auth=self.auth,
+                **kwargs,
+            )
+        except ProviderUnavailable:
+            raise
+        except ProviderError as exc:
+            if "folder" in exc.message.lower() and not self._folder:
+                raise ProviderError(
                     self.name,
-                    method,
-                    url,
-                    what=what,
-                    expect=(*expect, 401),
-                    headers=headers,
-                    **kwargs,
-                )
-            except ProviderUnavailable:
-                raise
-            except ProviderError as exc:
-                if "folder" in exc.message.lower() and not self._folder:
-                    raise ProviderError(
-                        self.name,
-                        f"{exc.message}; set folder_id or folder_path for "
-                        f"providers.{self.name} in rpa.yml",
-                    ) from exc
-                raise
-            if response.status_code != 401:
-                return response
-            self.tokens.invalidate()
+                    f"{exc.message}; set folder_id or folder_path for "
+                    f"providers.{self.name} in rpa.yml",
+                ) from exc
+            raise
+        if response.status_code != 401:
+            return response
         raise ProviderError(
             self.name,
             f"{what}: {url} answered 401 even with a new token: check that the "
@@ -377,7 +218,7 @@ class UiPathProvider(Provider):
         try:
             start_info = {
                 "ReleaseKey": await self._release_key(request.task),
-                "Strategy": self.strategy,
+                "Strategy": self.options.strategy,
                 "JobsCount": 1,
                 "RobotIds": [],
                 "Source": "Manual",
@@ -419,10 +260,10 @@ class UiPathProvider(Provider):
             return []
         return [
             JobEvent(
-                _event_id(ref, kind),
+                event_id(ref, kind),
                 job.id,
                 kind,
-                _event_data(kind, record),
+                event_data(kind, record),
                 source="uipath-poll",
             )
         ]
@@ -442,7 +283,7 @@ class UiPathProvider(Provider):
     # -- webhooks --------------------------------------------------------------
 
     def _verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        secret = self._secret("webhook_secret")
+        secret = reveal(self.options.webhook_secret)
         if not secret:
             raise AuthenticationFailed(
                 f"set webhook_secret for providers.{self.name} to the Orchestrator "
@@ -479,14 +320,14 @@ class UiPathProvider(Provider):
         if not isinstance(record, dict) or record.get("Id") is None:
             raise InvalidPayload(f"{clip(payload['Type'])} webhook without a Job.Id")
         ref = str(record["Id"])
-        data = {**_event_data(kind, record), "uipath_event_id": payload.get("EventId")}
+        data = {**event_data(kind, record), "uipath_event_id": payload.get("EventId")}
         # Webhooks may carry null or {} outputs; the job record has them.
-        incomplete = kind is EventType.SUCCEEDED and not _outputs(
+        incomplete = kind is EventType.SUCCEEDED and not outputs_of(
             record.get("OutputArguments")
         )
         return [
             WebhookEvent(
-                _event_id(ref, kind),
+                event_id(ref, kind),
                 kind,
                 data,
                 provider_ref=ref,
@@ -511,7 +352,7 @@ class UiPathProvider(Provider):
                 extra=job_fields(job),
             )
             return None
-        data = {**event.data, **_event_data(event.type, record)}
+        data = {**event.data, **event_data(event.type, record)}
         return replace(event, data=data, incomplete=False)
 
     async def aclose(self) -> None:

@@ -30,15 +30,18 @@ with non-ASCII or control characters. Put such inputs in the body instead.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from rasa_rpa.config import parse_duration
-from rasa_rpa.errors import ConfigError, ProviderError, UnsendableInput
-from rasa_rpa.providers.base import Provider, StartRequest
-from rasa_rpa.providers.http import async_client, send
+from pydantic import AfterValidator, Field
 
-__all__ = ["WebhookProvider", "render_template"]
+from rasa_rpa.errors import ProviderError, UnsendableInput
+from rasa_rpa.providers.base import Diagnosis, Provider, StartRequest
+from rasa_rpa.providers.http import async_client, send
+from rasa_rpa.providers.options import HttpUrl, OptionError, StrictOptions, Timeout
+
+__all__ = ["WebhookOptions", "WebhookProvider", "render_template"]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
 #: RFC 9110 (4.1) asks every party to take URLs of at least 8000 octets; longer
@@ -115,32 +118,48 @@ def _dig(data: Any, path: str) -> Any:
     return data
 
 
+def _no_dot_segments(url: str) -> str:
+    # Every dot segment left after templating must then come from an input
+    # (and is refused at start); a literal one here is a typo.
+    if any(seg in _DOT_SEGMENTS for seg in urlsplit(url).path.split("/")):
+        raise OptionError(
+            "url",
+            "has a '.' or '..' path segment",
+            "write the path without dot segments",
+        )
+    return url
+
+
+class WebhookOptions(StrictOptions):
+    """``providers.<name>`` keys of ``type: webhook`` (see the module docstring)."""
+
+    fixes = {"url": "set the URL that starts the automation"}
+
+    url: Annotated[HttpUrl, AfterValidator(_no_dot_segments)]
+    headers: dict[str, Any] = Field(default_factory=dict)
+    body: Any = Field(default_factory=lambda: DEFAULT_BODY)
+    #: Where in the answer the run's id is (``run.id``); optional.
+    ref: str | None = None
+    timeout: Timeout = 10.0
+
+
 class WebhookProvider(Provider):
     """POSTs a templated JSON body; the automation reports back natively."""
 
     type_name = "webhook"
 
+    Options = WebhookOptions
+    options: WebhookOptions
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        url = self.option("url")
-        if not url:
-            raise ConfigError(
-                self.config.source,
-                f"providers.{self.name}.url",
-                "is required",
-                "set the URL that starts the automation",
-            )
-        self.url: str = str(url)
-        # Every dot segment left after templating must then come from an
-        # input (and is refused at start); a literal one here is a typo.
-        if any(seg in _DOT_SEGMENTS for seg in urlsplit(self.url).path.split("/")):
-            raise ConfigError(
-                self.config.source,
-                f"providers.{self.name}.url",
-                "has a '.' or '..' path segment",
-                "write the path without dot segments",
-            )
-        self._client = async_client(timeout=parse_duration(self.option("timeout", 10)))
+        self.url: str = self.options.url
+        self._client = async_client(timeout=self.options.timeout)
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        """Nothing is called: a call to the URL would start work."""
+        ok = "webhook: url is set (not called: that would start work)"
+        return [Diagnosis("ok", ok)]
 
     async def start(self, request: StartRequest) -> str | None:
         creds = request.credentials
@@ -155,8 +174,8 @@ class WebhookProvider(Provider):
         }
         try:
             url = self._render_url(values, request)
-            body = render_template(self.option("body", DEFAULT_BODY), values)
-            headers = render_template(self.option("headers", {}), values)
+            body = render_template(self.options.body, values)
+            headers = render_template(self.options.headers, values)
         except KeyError as exc:
             # Input placeholders depend on the conversation, so this shows at start.
             raise ProviderError(
@@ -176,7 +195,7 @@ class WebhookProvider(Provider):
             json=body,
             headers={str(k): str(v) for k, v in headers.items()},
         )
-        ref_path = self.option("ref")
+        ref_path = self.options.ref
         if not ref_path or not response.content:
             return None
         try:
@@ -240,7 +259,7 @@ class WebhookProvider(Provider):
         self, headers: Any, values: dict[str, Any], request: StartRequest
     ) -> None:
         """Refuse header values HTTP cannot carry, naming the input to blame."""
-        templates = self.option("headers", {})
+        templates = self.options.headers
         for key, value in headers.items():
             if _HEADER_SAFE.fullmatch(str(value)):
                 continue

@@ -1,174 +1,25 @@
-"""The robot side: report a job's progress to the bot over the callback API.
-
-Synchronous on purpose (``requests``): robots are scripts. Every event gets a
-unique id once and keeps it across retries, so a retry after a lost answer is
-acknowledged without being shown twice. While the action server is down or
-answers 5xx/503, the client retries with backoff for ``retry_for`` seconds.
-
-A robot started by rasa-rpa finds its coordinates in the environment::
-
-    client = RobotClient.from_env()
-    client.send("job.progress", {"progress": 40, "message": "Reading orders"})
-
-Any other robot can be handed ``events_url`` and a token (or a signing
-secret) as job inputs and build the client itself.
-"""
+"""Compatibility alias of :mod:`rasa_rpa_robot.client` (same objects)."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
-import uuid
-from typing import Any
-
-import requests
-
-from rasa_rpa.security import sign_webhook
+from rasa_rpa_robot.client import (
+    ENV_EVENTS_URL,
+    ENV_JOB_ID,
+    ENV_RETRY_FOR,
+    ENV_SIGNING_SECRET,
+    ENV_TOKEN,
+    CallbackRefused,
+    RobotClient,
+    current_client,
+)
 
 __all__ = [
     "ENV_EVENTS_URL",
     "ENV_JOB_ID",
+    "ENV_RETRY_FOR",
     "ENV_SIGNING_SECRET",
     "ENV_TOKEN",
     "CallbackRefused",
     "RobotClient",
     "current_client",
 ]
-
-ENV_EVENTS_URL = "RASA_RPA_EVENTS_URL"
-ENV_JOB_ID = "RASA_RPA_JOB_ID"
-ENV_SIGNING_SECRET = "RASA_RPA_SIGNING_SECRET"
-ENV_TOKEN = "RASA_RPA_TOKEN"
-#: How long a robot keeps retrying a callback the server cannot take (seconds).
-ENV_RETRY_FOR = "RASA_RPA_RETRY_FOR"
-
-
-class CallbackRefused(Exception):
-    """The bot refused the event (4xx): retrying would not help."""
-
-    def __init__(self, status: int, body: str) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(f"callback refused with HTTP {status}: {body[:300]}")
-
-
-class RobotClient:
-    """Sends events for one job."""
-
-    def __init__(
-        self,
-        events_url: str,
-        *,
-        signing_secret: str | None = None,
-        token: str | None = None,
-        retry_for: float = 300.0,
-        timeout: float = 10.0,
-    ) -> None:
-        if not (signing_secret or token):
-            raise ValueError("a signing secret or a token is required")
-        self.events_url = events_url
-        self._secret = signing_secret
-        self._token = token
-        self.retry_for = retry_for
-        self.timeout = timeout
-        self._session = requests.Session()
-        #: Outputs collected by ``Set Job Output``, sent with job.succeeded.
-        self.outputs: dict[str, Any] = {}
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> RobotClient | None:
-        """The client for the job this process runs, or None outside rasa-rpa."""
-        env = os.environ if environ is None else environ
-        url = env.get(ENV_EVENTS_URL)
-        if not url:
-            return None
-        return cls(
-            url,
-            signing_secret=env.get(ENV_SIGNING_SECRET) or None,
-            token=env.get(ENV_TOKEN) or None,
-            retry_for=float(env.get(ENV_RETRY_FOR, "300")),
-        )
-
-    def send(
-        self,
-        event_type: str,
-        data: dict[str, Any] | None = None,
-        *,
-        event_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Send one event; return the server's answer. Retries until accepted.
-
-        Raises:
-            ValueError: ``data`` holds NaN or Infinity (nothing is sent).
-            CallbackRefused: the server refused the event (4xx).
-            ConnectionError: the server could not take it within ``retry_for``.
-        """
-        event_id = event_id or uuid.uuid4().hex
-        try:
-            # allow_nan=False: json.dumps would write NaN/Infinity, which are
-            # not JSON; the server refuses them (422), so fail here, clearly.
-            body = json.dumps(
-                {"id": event_id, "type": event_type, "data": data or {}},
-                separators=(",", ":"),
-                default=str,
-                allow_nan=False,
-            ).encode()
-        except ValueError:
-            raise ValueError(
-                f"cannot send {event_type}: its data holds NaN or Infinity, which "
-                "JSON does not allow; send null or a string instead"
-            ) from None
-        deadline = time.monotonic() + self.retry_for
-        delay = 0.25
-        while True:
-            try:
-                response = self._session.post(
-                    self.events_url,
-                    data=body,
-                    headers=self._headers(event_id, body),
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}"
-            else:
-                if response.status_code < 300:
-                    answer: dict[str, Any] = response.json()
-                    return answer
-                if response.status_code < 500 and response.status_code != 429:
-                    raise CallbackRefused(response.status_code, response.text)
-                problem = f"HTTP {response.status_code}"
-            if time.monotonic() + delay > deadline:
-                raise ConnectionError(
-                    f"could not deliver {event_type} to {self.events_url}: {problem}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    def _headers(self, event_id: str, body: bytes) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self._secret:
-            # Signed afresh on each attempt: the timestamp must be current.
-            stamp = int(time.time())
-            headers["webhook-id"] = event_id
-            headers["webhook-timestamp"] = str(stamp)
-            headers["webhook-signature"] = sign_webhook(
-                self._secret, event_id, stamp, body
-            )
-        else:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-
-_current: list[RobotClient | None] = []
-
-
-def current_client() -> RobotClient | None:
-    """The process-wide client the listener and the keywords share."""
-    if not _current:
-        _current.append(RobotClient.from_env())
-    return _current[0]

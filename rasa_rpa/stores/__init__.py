@@ -9,10 +9,18 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from rasa_rpa.configvalues import DEFAULT_CONFIG
 from rasa_rpa.errors import ConfigError
 from rasa_rpa.stores.base import EventResult, JobStore
 
 __all__ = ["STORE_BACKENDS", "EventResult", "JobStore", "open_store"]
+
+#: What a good URL looks like, for each scheme (shown in errors).
+_EXAMPLES = {
+    "sqlite": "sqlite:///.rasa-rpa/jobs.db?synchronous=FULL",
+    "postgresql": "postgresql://rasa@db.example:5432/rasa?pool_size=10",
+    "postgres": "postgresql://rasa@db.example:5432/rasa?pool_size=10",
+}
 
 STORE_BACKENDS = {
     "sqlite": "rasa_rpa.stores.sqlite:SQLiteJobStore",
@@ -21,8 +29,12 @@ STORE_BACKENDS = {
 }
 
 
-def open_store(url: str, base_dir: Path, *, source: str = "rpa.yml") -> JobStore:
-    """The store for ``url`` (not yet opened)."""
+def open_store(url: str, base_dir: Path, *, source: str = DEFAULT_CONFIG) -> JobStore:
+    """The store for ``url`` (not yet opened).
+
+    A URL its backend cannot read (``from_url`` raises ValueError) is a
+    mistake in ``store.url`` of ``source``, the config file: reported as such.
+    """
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     target = STORE_BACKENDS.get(scheme)
     if target is None:
@@ -34,5 +46,13 @@ def open_store(url: str, base_dir: Path, *, source: str = "rpa.yml") -> JobStore
         )
     module, _, name = target.partition(":")
     backend = getattr(importlib.import_module(module), name)
-    store: JobStore = backend.from_url(url, base_dir)
+    try:
+        store: JobStore = backend.from_url(url, base_dir)
+    except ValueError as exc:
+        raise ConfigError(
+            source,
+            "store.url",
+            str(exc),
+            f"write it like {_EXAMPLES[scheme]}",
+        ) from None
     return store

@@ -21,6 +21,7 @@ __all__ = [
     "BatchPlan",
     "SqlStore",
     "dump",
+    "outbox_condition",
     "plan_batch",
     "storable",
 ]
@@ -35,6 +36,19 @@ OUTBOX_STATUS = {
 UNFINISHED = "state IN ('pending', 'running')"
 #: Job fields update_job may set; state changes only go through events.
 UPDATABLE = frozenset({"provider_ref", "deadline_at", "output_channel", "message"})
+
+
+def outbox_condition(status: str) -> str:
+    """The SQL condition for outbox messages in ``status`` (both schemas).
+
+    Raises:
+        ValueError: ``status`` is none of :data:`OUTBOX_STATUS`'s (the admin
+            API answers 400).
+    """
+    where = OUTBOX_STATUS.get(status)
+    if where is None:
+        raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
+    return where
 
 
 def dump(value: Any) -> str:

@@ -28,6 +28,12 @@ SQLite's single writer lock:
 
 JSON is stored as TEXT exactly as SQLite stores it: JSONB would reorder keys
 and refuse ``\\u0000``, which SQLite accepts.
+
+This module holds the pool, the migrations, the jobs and the event log;
+the outbox's claim / mark / replay statements are
+:class:`~rasa_rpa.stores.postgres_outbox.PostgresOutbox`, a mixin that runs
+them through the same pool and error handling (the claim's locking is
+explained above and in :mod:`rasa_rpa.stores.postgres_schema`).
 """
 
 from __future__ import annotations
@@ -44,39 +50,31 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from rasa_rpa.errors import (
-    ConfigError,
     JobLimitReached,
     JobNotFound,
     RpaError,
     StoreError,
 )
 from rasa_rpa.lifecycle import Planner, apply_event
-from rasa_rpa.models import Job, JobEvent, OutboxMessage
+from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.stores.postgres_outbox import PostgresOutbox
 from rasa_rpa.stores.postgres_schema import (
-    CLAIM,
     CONVERSATION_LOCK,
     INSERT_JOB,
     JOB_COLUMNS,
     JOB_LIMIT_LOCK,
     JOB_LIMIT_LOCK_CLASS,
     LOCK_JOBS,
-    MARK_DEAD,
-    MARK_DELIVERED,
-    MARK_RETRY,
-    MESSAGE_COLUMNS,
     MIGRATIONS,
-    OUTBOX_STATUS,
     RECORD_BATCH,
     RECORDED,
-    REPLAY,
     SCHEMA_VERSION,
     UNFINISHED_OF,
     UPDATABLE,
     job_from_row,
     job_row,
-    message_from_row,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
@@ -90,7 +88,7 @@ _STORE_ERRORS = (
 )
 
 
-class PostgresJobStore(SqlStore):
+class PostgresJobStore(PostgresOutbox, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
 
     def __init__(
@@ -138,12 +136,8 @@ class PostgresJobStore(SqlStore):
         except ValueError:
             pool_size = 0
         if pool_size < 1:
-            raise ConfigError(
-                "rpa.yml",
-                "store.url",
-                "the port and ?pool_size= must be positive integers",
-                "e.g. postgresql://rasa@db.example:5432/rasa?pool_size=10",
-            )
+            # open_store names the config file and the fix.
+            raise ValueError("the port and ?pool_size= must be positive integers")
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
         return cls(dsn, schema=ours.get("schema") or None, pool_size=pool_size)
 
@@ -325,54 +319,6 @@ class PostgresJobStore(SqlStore):
         )
         rows = await self._call("fetch", query, job_id)
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
-
-    # -- outbox -------------------------------------------------------------
-
-    async def claim_due(
-        self, now: float, *, limit: int, lease: float
-    ) -> list[OutboxMessage]:
-        rows = await self._call("fetch", CLAIM, now, limit, now + lease)
-        return sorted(map(message_from_row, rows), key=lambda m: m.seq or 0)
-
-    async def mark_delivered(self, seq: int, now: float) -> None:
-        await self._call("execute", MARK_DELIVERED, [seq], now)
-
-    async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        await self._call("execute", MARK_DELIVERED, seqs, now)
-
-    async def mark_retry(
-        self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
-    ) -> None:
-        await self._call("execute", MARK_RETRY, seq, error, next_attempt_at, in_doubt)
-
-    async def mark_dead(self, seq: int, error: str, now: float) -> None:
-        await self._call("execute", MARK_DEAD, seq, error, now)
-
-    async def outbox_stats(self) -> dict[str, int]:
-        counts = ", ".join(
-            f"COUNT(*) FILTER (WHERE {OUTBOX_STATUS[s]})" for s in OUTBOX_STATUS
-        )
-        row = await self._call("fetchrow", f"SELECT {counts} FROM outbox")
-        return {status: int(row[n]) for n, status in enumerate(OUTBOX_STATUS)}
-
-    async def list_outbox(
-        self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
-    ) -> list[OutboxMessage]:
-        where = OUTBOX_STATUS.get(status)
-        if where is None:
-            raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
-        args: list[Any] = [limit]
-        if job_id is not None:
-            where += " AND job_id = $2"
-            args.append(job_id)
-        query = (
-            f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {where}"
-            " ORDER BY seq DESC LIMIT $1"
-        )
-        return [message_from_row(r) for r in await self._call("fetch", query, *args)]
-
-    async def replay(self, seq: int, now: float) -> bool:
-        return str(await self._call("execute", REPLAY, seq, now)) == "UPDATE 1"
 
     @contextmanager
     def _errors(self, doing: str = "") -> Iterator[None]:

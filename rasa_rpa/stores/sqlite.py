@@ -6,6 +6,12 @@ process being killed (power loss may drop the last few; use PostgreSQL or
 thread on purpose: each takes microseconds, less than a hop to a worker
 thread would cost, and running a whole transaction without an ``await``
 means coroutines never interleave inside one.
+
+This module holds the connection, its transactions, the jobs and the event
+log; the outbox's claim / mark / replay statements are
+:class:`~rasa_rpa.stores.sqlite_outbox.SQLiteOutbox`, a mixin on the same
+connection, because they change together with the outbox schema and apart
+from how events are recorded.
 """
 
 from __future__ import annotations
@@ -21,32 +27,29 @@ from urllib.parse import parse_qs, urlparse
 
 from rasa_rpa.errors import JobLimitReached, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
-from rasa_rpa.models import Job, JobEvent, OutboxMessage
+from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.stores.sqlite_outbox import SQLiteOutbox
 from rasa_rpa.stores.sqlite_schema import (
-    CLAIM_HEADS,
     INSERT_EVENT,
     INSERT_JOB,
     INSERT_OUTBOX,
     JOB_COLUMNS,
     MIGRATIONS,
-    OUTBOX_STATUS,
     SCHEMA_VERSION,
     UNFINISHED_OF,
     UPDATABLE,
-    claimed_from_row,
     job_from_row,
     job_row,
     job_updates,
-    message_from_row,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 
-class SQLiteJobStore(SqlStore):
+class SQLiteJobStore(SQLiteOutbox, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
     def __init__(
@@ -298,99 +301,6 @@ class SQLiteJobStore(SqlStore):
             }
             for r in rows
         ]
-
-    # -- outbox -------------------------------------------------------------
-
-    async def claim_due(
-        self, now: float, *, limit: int, lease: float
-    ) -> list[OutboxMessage]:
-        db = self.db
-        with self._write():
-            rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
-            claimed = [claimed_from_row(r) for r in rows]
-            # The doubt an expired lease shows is written down now: the
-            # new lease hides it, and this claimer may fail in turn.
-            db.executemany(
-                "UPDATE outbox SET lease_until = ?, in_doubt = ? WHERE seq = ?",
-                [(now + lease, m.in_doubt, m.seq) for m in claimed],
-            )
-        return claimed
-
-    async def mark_delivered(self, seq: int, now: float) -> None:
-        with self._errors():
-            self.db.execute(
-                "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
-                " in_doubt = 0,"
-                " attempts = attempts + 1 WHERE seq = ?",
-                (now, seq),
-            )
-
-    async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        with self._write() as db:
-            db.executemany(
-                "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
-                " in_doubt = 0,"
-                " attempts = attempts + 1 WHERE seq = ?",
-                [(now, seq) for seq in seqs],
-            )
-
-    async def mark_retry(
-        self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False
-    ) -> None:
-        # OR, never a plain set: a failure says nothing about an earlier
-        # attempt, so only a delivery settles a doubt.
-        with self._errors():
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = ?, lease_until = NULL,"
-                " in_doubt = (in_doubt OR ?) WHERE seq = ?",
-                (error, next_attempt_at, in_doubt, seq),
-            )
-
-    async def mark_dead(self, seq: int, error: str, now: float) -> None:
-        with self._errors():
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " dead_at = ?, lease_until = NULL WHERE seq = ?",
-                (error, now, seq),
-            )
-
-    async def outbox_stats(self) -> dict[str, int]:
-        with self._errors():
-            row = self.db.execute(
-                "SELECT"
-                " SUM(delivered_at IS NULL AND dead_at IS NULL),"
-                " SUM(delivered_at IS NOT NULL), SUM(dead_at IS NOT NULL)"
-                " FROM outbox"
-            ).fetchone()
-        return {"pending": row[0] or 0, "delivered": row[1] or 0, "dead": row[2] or 0}
-
-    async def list_outbox(
-        self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
-    ) -> list[OutboxMessage]:
-        where = OUTBOX_STATUS.get(status)
-        if where is None:
-            raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
-        args: list[Any] = []
-        if job_id is not None:
-            where += " AND job_id = ?"
-            args.append(job_id)
-        with self._errors():
-            rows = self.db.execute(
-                f"SELECT * FROM outbox WHERE {where} ORDER BY seq DESC LIMIT ?",
-                (*args, limit),
-            ).fetchall()
-        return [message_from_row(r) for r in rows]
-
-    async def replay(self, seq: int, now: float) -> bool:
-        with self._errors():
-            cursor = self.db.execute(
-                "UPDATE outbox SET dead_at = NULL, delivered_at = NULL,"
-                " lease_until = NULL, next_attempt_at = ?, attempts = 0"
-                " WHERE seq = ? AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)",
-                (now, seq),
-            )
-        return cursor.rowcount == 1
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

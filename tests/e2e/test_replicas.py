@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from rasa_rpa.robot.client import RobotClient
+from rasa_rpa_robot.client import RobotClient
 from tests.e2e.stack import RASA_TOKEN, Stack
 
 pytestmark = pytest.mark.e2e

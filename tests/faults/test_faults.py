@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from rasa_rpa.robot.client import RobotClient
+from rasa_rpa_robot.client import RobotClient
 from tests.waiting import delivery_retries, knocks_on, outbox_counts, wait_until
 
 BURST = 1000

@@ -194,7 +194,7 @@ async def test_an_expired_token_is_renewed_once(
     fake.expire_tokens()
     assert await provider.start(start_request("echo", {}))
     assert fake.token_requests == 2
-    assert provider.tokens.fetches == 2
+    assert provider.auth.fetches == 2
 
 
 async def test_bad_client_secret_points_at_the_service_key(

@@ -235,7 +235,7 @@ async def test_an_expired_token_is_renewed_and_the_call_retried(fake, build):
     await provider.start(request(task="echo"))
     fake.expire_tokens()
     assert await provider.start(request(task="echo"))
-    assert fake.token_requests == 2 and provider.tokens.fetches == 2
+    assert fake.token_requests == 2 and provider.auth.fetches == 2
 
 
 async def test_a_vendor_outage_is_unavailable(fake, build):
@@ -415,10 +415,6 @@ def test_fake_requires_a_token_and_a_folder(fake):
 
 
 def test_missing_url_is_a_config_error(make_config):
-    config = make_config(providers={"uipath": {"type": "uipath", "client_id": "c"}})
-
-    async def report(event: JobEvent) -> None:
-        pass
-
+    # Options are validated when the config loads, before any provider is built.
     with pytest.raises(ConfigError, match="url"):
-        UiPathProvider("uipath", config.providers["uipath"], config, report)
+        make_config(providers={"uipath": {"type": "uipath", "client_id": "c"}})

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from devtools.stack import free_port
-from rasa_rpa.robot.client import CallbackRefused, RobotClient
 from rasa_rpa.security import verify_webhook
+from rasa_rpa_robot.client import CallbackRefused, RobotClient
 
 SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC0xMjM0NTY="
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.stack import ROOT
-from rasa_rpa.robot import client as client_module, keywords
+from rasa_rpa_robot import client as client_module, keywords
 
 
 def test_order_robot_runs_without_rasa_rpa(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rasa_rpa.robot.listener import is_exception_text
+from rasa_rpa_robot.listener import is_exception_text
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 *** Settings ***
-Documentation     Uses every keyword of rasa_rpa.robot.keywords, then fails on request.
-Library           rasa_rpa.robot.keywords
+Documentation     Uses every keyword of rasa_rpa_robot.keywords, then fails on request.
+Library           rasa_rpa_robot.keywords
 
 *** Variables ***
 ${fail}           no

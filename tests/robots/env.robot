@@ -1,6 +1,6 @@
 *** Settings ***
 Documentation     Reports what it can see of the action server's environment.
-Library           rasa_rpa.robot.keywords
+Library           rasa_rpa_robot.keywords
 
 *** Tasks ***
 Look Around

@@ -1,6 +1,6 @@
 *** Settings ***
 Documentation     Waits, reporting nothing but its start: a job that stays running.
-Library           rasa_rpa.robot.keywords
+Library           rasa_rpa_robot.keywords
 
 *** Variables ***
 ${duration}       60s

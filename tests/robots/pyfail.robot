@@ -2,7 +2,7 @@
 Documentation     Fails the ways a careless robot does: on a Python exception, or
 ...               with its own credentials in the message (mode=exception|token|chat).
 Library           OperatingSystem
-Library           rasa_rpa.robot.keywords
+Library           rasa_rpa_robot.keywords
 
 *** Variables ***
 ${mode}           exception

@@ -1,0 +1,77 @@
+"""Robot Framework keywords for robots that talk to a Rasa conversation.
+
+``Library    rasa_rpa_robot.keywords`` gives:
+
+* ``Report Progress    40    Reading orders``
+* ``Send Chat Message    Found 3 orders    buttons=...    image=...``
+* ``Set Conversation Slot    customer    ACME``
+* ``Set Job Output    order_count    3`` (sent when the job succeeds)
+
+Outside a rasa-rpa job (no ``RASA_RPA_EVENTS_URL``) they only log, so the
+same robot runs from a plain ``robot`` command while it is being written.
+
+Needs Robot Framework: ``pip install 'rasa-rpa-robot[robotframework]'``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from robot.api import logger
+
+from rasa_rpa_robot.client import RobotClient, current_client
+
+__all__ = [
+    "report_progress",
+    "send_chat_message",
+    "set_conversation_slot",
+    "set_job_output",
+]
+
+ROBOT_LIBRARY_SCOPE = "GLOBAL"
+
+
+def _client() -> RobotClient | None:
+    client = current_client()
+    if client is None:
+        logger.info("Not running as a rasa-rpa job: nothing is reported.")
+    return client
+
+
+def report_progress(percent: float, message: str = "") -> None:
+    """Tell the user how far the job is (0-100) and what it is doing."""
+    value = float(percent)
+    if not 0 <= value <= 100:
+        raise ValueError(f"progress must be between 0 and 100, not {percent}")
+    client = _client()
+    if client:
+        client.send("job.progress", {"progress": value, "message": message or None})
+
+
+def send_chat_message(text: str, buttons: Any = None, image: str | None = None) -> None:
+    """Show ``text`` in the conversation; ``buttons`` is a list or JSON text."""
+    data: dict[str, Any] = {"text": text}
+    if buttons:
+        data["buttons"] = json.loads(buttons) if isinstance(buttons, str) else buttons
+    if image:
+        data["image"] = image
+    client = _client()
+    if client:
+        client.send("message", data)
+
+
+def set_conversation_slot(name: str, value: Any) -> None:
+    """Set a slot in the conversation that started this job."""
+    client = _client()
+    if client:
+        client.send("slots", {"slots": {name: value}})
+
+
+def set_job_output(name: str, value: Any) -> None:
+    """Record an output; outputs travel with ``job.succeeded`` as entities."""
+    client = _client()
+    if client:
+        client.outputs[name] = value
+    else:
+        logger.info(f"Job output {name} = {value}")

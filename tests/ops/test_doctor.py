@@ -1,0 +1,562 @@
+"""``rasa-rpa doctor``: each misconfiguration is found, with its cause and its fix.
+
+Everything is real HTTP on 127.0.0.1: a small Rasa built on FakeServer (it
+serves ``/``, ``/status`` and ``/domain`` like Rasa 3.6, or not, to play an
+API that is off), a stand-in action server for ``/rpa/health``, and the
+vendor fakes for the provider checks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devtools.stack import ROOT, free_port
+from rasa_rpa.cli import main
+from rasa_rpa.config import RpaConfig
+from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
+from rasa_rpa.fakes.base import FakeRequest, FakeServer, Reply
+from rasa_rpa.fakes.sap import FakeSapIrpa
+from rasa_rpa.fakes.uipath import FakeOrchestrator
+from rasa_rpa.ops.doctor import Finding, Report, diagnose
+from rasa_rpa.providers.base import Diagnosis, Provider
+from tests.conftest import MASTER_KEY, TOKEN
+
+DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
+
+
+class FakeRasa:
+    """Rasa's HTTP API as far as the doctor asks: hello, status and domain."""
+
+    def __init__(self, *, api: bool = True, model: bool = True) -> None:
+        self.domain: dict[str, Any] = copy.deepcopy(DOMAIN)
+        self.model = model
+        self.server = FakeServer()
+        self.server.route("GET", "/", lambda r: (200, "Hello from Rasa: 3.6.21"))
+        if api:  # without --enable-api Rasa serves only "/"
+            self.server.route("GET", "/status", self._guard(self._status))
+            self.server.route("GET", "/domain", self._guard(self._domain))
+
+    def _guard(self, handler: Any) -> Any:
+        def guarded(request: FakeRequest) -> Reply:
+            if request.query.get("token") != TOKEN:
+                return 401, {"reason": "NotAuthenticated"}
+            if not self.model:
+                return 409, {"reason": "Conflict", "message": "No agent loaded."}
+            reply: Reply = handler(request)
+            return reply
+
+        return guarded
+
+    def _status(self, request: FakeRequest) -> Reply:
+        return 200, {"model_file": "model.tar.gz", "num_active_training_jobs": 0}
+
+    def _domain(self, request: FakeRequest) -> Reply:
+        assert request.headers.get("accept") == "application/json"
+        return 200, self.domain
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    with fake.server:
+        yield fake
+
+
+@pytest.fixture
+def action_server() -> Iterator[FakeServer]:
+    """What `rasa-rpa run` answers at /rpa/health."""
+    server = FakeServer()
+    server.route(
+        "GET",
+        "/rpa/health",
+        lambda r: (200, {"status": "ok", "outbox": {"pending": 0, "dead": 0}}),
+    )
+    with server:
+        yield server
+
+
+def config(tmp: Path, rasa_url: str, public_url: str, **overrides: Any) -> str:
+    """A sound rpa.yml in ``tmp`` (one local robot), with ``overrides`` on top."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "rasa": {"url": rasa_url, "token": TOKEN, "timeout": 5},
+        "callbacks": {"public_url": public_url, "secret": MASTER_KEY},
+        "store": {"url": f"sqlite:///{tmp / 'jobs.db'}"},
+        "providers": {"local": {"type": "local", "robots_dir": str(ROOT / "robots")}},
+        "automations": {
+            "collect_order_details": {
+                "provider": "local",
+                "task": "collect_order_details",
+                "intent": "get_orders",
+            }
+        },
+    }
+    data.update(overrides)
+    path = tmp / "rpa.yml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+async def run(path: str, domain: str | None = None) -> Report:
+    return await diagnose(path, domain)
+
+
+def find(report: Report, check: str, status: str, *words: str) -> Finding:
+    """The finding for ``check`` with ``status`` whose message has ``words``."""
+    for finding in report.findings:
+        if finding.check == check and finding.status == status:
+            if all(w in finding.message for w in words):
+                assert finding.fix or status == "ok", f"{finding} names no fix"
+                return finding
+    raise AssertionError(f"no {status} {check} {words}:\n{report.render()}")
+
+
+def errors(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.status == "error"]
+
+
+@pytest.fixture
+def sound(tmp_path: Path, rasa: FakeRasa, action_server: FakeServer) -> str:
+    return config(tmp_path, rasa.url, action_server.url)
+
+
+async def test_a_sound_setup_passes(sound: str) -> None:
+    report = await run(sound)
+    assert errors(report) == [], report.render()
+    assert report.exit_code == 0
+    find(report, "rasa.reachable", "ok", "Rasa 3.6.21 answers at")
+    checks = {f.check for f in report.findings if f.status == "ok"}
+    assert {"config", "rasa.api", "domain", "callbacks.public_url"} <= checks
+
+
+async def test_config_error_is_reported_with_key_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "rpa.yml"
+    path.write_text(yaml.safe_dump({"version": 1, "store": {"uri": "x"}}))
+    report = await run(str(path))
+    finding = find(report, "config", "error", "store.uri")
+    assert "remove the key" in finding.fix
+    assert report.exit_code == 1
+
+
+async def test_rasa_down(tmp_path: Path, action_server: FakeServer) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    report = await run(config(tmp_path, down, action_server.url))
+    finding = find(report, "rasa.reachable", "error", down)
+    assert "rasa.url" in finding.fix
+    # The domain file next to rpa.yml is not there: the doctor says so.
+    find(report, "domain", "warning", "not checked")
+
+
+async def test_api_disabled(tmp_path: Path, action_server: FakeServer) -> None:
+    with FakeRasa(api=False).server as server:
+        report = await run(config(tmp_path, server.url, action_server.url))
+    finding = find(report, "rasa.api", "error", "404", "API is off")
+    assert "--enable-api" in finding.fix
+
+
+async def test_wrong_rasa_token(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    rasa_settings = {"url": rasa.url, "token": "not-the-token"}
+    path = config(tmp_path, rasa.url, action_server.url, rasa=rasa_settings)
+    report = await run(path)
+    finding = find(report, "rasa.token", "error", "does not match", "--auth-token")
+    assert "--auth-token" in finding.fix
+    assert "not-the-token" not in report.render()
+
+
+async def test_rasa_without_a_model(tmp_path: Path, action_server: FakeServer) -> None:
+    with FakeRasa(model=False).server as server:
+        report = await run(config(tmp_path, server.url, action_server.url))
+    find(report, "rasa.model", "warning", "without a trained model")
+
+
+async def test_missing_external_intent(rasa: FakeRasa, sound: str) -> None:
+    rasa.domain["intents"].remove("EXTERNAL_rpa_job_failed")
+    report = await run(sound)
+    finding = find(report, "domain.intents", "error", "EXTERNAL_rpa_job_failed")
+    assert "rasa-rpa domain" in finding.fix
+    assert "Rasa's domain" in finding.message  # read from GET /domain
+
+
+async def test_missing_news_response_is_an_error(rasa: FakeRasa, sound: str) -> None:
+    del rasa.domain["responses"]["utter_rpa_job_progress"]
+    del rasa.domain["responses"]["utter_rpa_no_job"]
+    report = await run(sound)
+    find(report, "domain.responses", "error", "utter_rpa_job_progress")
+    # The actions speak plain English without their own responses: a warning.
+    find(report, "domain.responses", "warning", "utter_rpa_no_job")
+
+
+async def test_missing_action(rasa: FakeRasa, sound: str) -> None:
+    rasa.domain["actions"].remove("action_cancel_rpa_job")
+    report = await run(sound)
+    find(report, "domain.actions", "error", "action_cancel_rpa_job")
+
+
+async def test_missing_slot_and_unmapped_slot(rasa: FakeRasa, sound: str) -> None:
+    del rasa.domain["slots"]["rpa_job_id"]
+    rasa.domain["slots"]["rpa_error"]["mappings"] = [{"type": "custom"}]
+    report = await run(sound)
+    find(report, "domain.slots", "error", "rpa_job_id")
+    find(report, "domain.slots", "warning", "rpa_error", "not filled")
+
+
+async def test_automation_intent_not_in_domain(rasa: FakeRasa, sound: str) -> None:
+    rasa.domain["intents"].remove("get_orders")
+    report = await run(sound)
+    finding = find(report, "automations.collect_order_details", "error", "get_orders")
+    assert "automations.collect_order_details.intent" in finding.fix
+
+
+@pytest.mark.skipif(
+    "handover" not in RpaConfig.model_fields, reason="no hand-over in rpa.yml"
+)
+async def test_handover_intent_not_in_domain(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    rasa.domain["intents"].remove("EXTERNAL_handover_to_human")
+    handover = {"intent": "EXTERNAL_handover_to_human"}
+    path = config(tmp_path, rasa.url, action_server.url, handover=handover)
+    report = await run(path)
+    find(report, "handover.intent", "error", "EXTERNAL_handover_to_human")
+
+
+async def test_domain_file_is_checked_when_named(
+    tmp_path: Path, action_server: FakeServer
+) -> None:
+    domain = copy.deepcopy(DOMAIN)
+    domain["intents"].remove("job_status")
+    file = tmp_path / "domain.yml"
+    file.write_text(yaml.safe_dump(domain))
+    down = f"http://127.0.0.1:{free_port()}"
+    report = await run(config(tmp_path, down, action_server.url), str(file))
+    finding = find(report, "domain.intents", "error", "job_status")
+    assert str(file) in finding.message
+
+
+async def test_robot_file_missing(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    automations = {"orders": {"task": "no_such_robot", "intent": "get_orders"}}
+    report = await run(
+        config(tmp_path, rasa.url, action_server.url, automations=automations)
+    )
+    finding = find(report, "automations.orders", "error", "no_such_robot.robot")
+    assert "automations.orders.task" in finding.fix
+
+
+async def test_robots_dir_missing(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    providers = {"local": {"type": "local", "robots_dir": "nowhere"}}
+    report = await run(
+        config(tmp_path, rasa.url, action_server.url, providers=providers)
+    )
+    finding = find(report, "providers.local", "error", str(tmp_path / "nowhere"))
+    assert "robots_dir" in finding.fix
+
+
+async def test_callback_url_unreachable_is_a_warning(
+    tmp_path: Path, rasa: FakeRasa
+) -> None:
+    public = f"http://127.0.0.1:{free_port()}"
+    report = await run(config(tmp_path, rasa.url, public))
+    find(report, "callbacks.public_url", "warning", "/rpa/health", "not running")
+    assert report.exit_code == 0  # robots may still reach it from elsewhere
+
+
+async def test_callback_url_without_the_plugin(tmp_path: Path, rasa: FakeRasa) -> None:
+    with FakeServer() as other:  # answers 404 to everything
+        report = await run(config(tmp_path, rasa.url, other.url))
+    finding = find(report, "callbacks.public_url", "warning", "404", "rasa-rpa")
+    assert "rasa-rpa run" in finding.fix
+
+
+async def test_dead_outbox_messages_are_reported(
+    tmp_path: Path, rasa: FakeRasa
+) -> None:
+    server = FakeServer()
+    server.route("GET", "/rpa/health", lambda r: (200, {"outbox": {"dead": 2}}))
+    with server:
+        report = await run(config(tmp_path, rasa.url, server.url))
+    finding = find(report, "outbox", "warning", "2 message(s)")
+    assert "replay --all-dead" in finding.fix
+
+
+async def test_loopback_callback_with_remote_robots(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    providers = {
+        "local": {"type": "local", "robots_dir": str(ROOT / "robots")},
+        "n8n": {"type": "webhook", "url": "https://automation.example.com/{task}"},
+    }
+    path = config(tmp_path, rasa.url, action_server.url, providers=providers)
+    report = await run(path)
+    find(report, "callbacks.public_url", "warning", "n8n", "cannot call back")
+    find(report, "providers.n8n", "ok", "url is set")
+
+
+# -- vendors -----------------------------------------------------------------
+
+
+def uipath_config(
+    tmp: Path, rasa: FakeRasa, health: FakeServer, fake: FakeOrchestrator, **extra: Any
+) -> str:
+    entry = {
+        "type": "uipath",
+        "url": fake.orchestrator_url,
+        "client_id": "fake-client",
+        "client_secret": "fake-secret",
+        "folder_id": 1,
+        **extra,
+    }
+    automations = {"orders": {"provider": "uipath", "task": "collect_order_details"}}
+    return config(
+        tmp,
+        rasa.url,
+        health.url,
+        providers={"uipath": entry},
+        automations=automations,
+    )
+
+
+@pytest.fixture
+def orchestrator() -> Iterator[FakeOrchestrator]:
+    with FakeOrchestrator(step_delay=0.05) as fake:
+        yield fake
+
+
+async def test_uipath_sound(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer, orchestrator: Any
+) -> None:
+    report = await run(uipath_config(tmp_path, rasa, action_server, orchestrator))
+    assert errors(report) == [], report.render()
+    find(report, "providers.uipath", "ok", "accepts the credentials")
+    find(report, "automations.orders", "ok", "collect_order_details")
+
+
+async def test_uipath_bad_client_secret(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer, orchestrator: Any
+) -> None:
+    path = uipath_config(
+        tmp_path, rasa, action_server, orchestrator, client_secret="s3cret-WRONG"
+    )
+    report = await run(path)
+    find(report, "providers.uipath", "error", "client_id/client_secret")
+    assert "s3cret-WRONG" not in report.render()
+    assert "s3cret-WRONG" not in json.dumps(report.as_dict())
+
+
+async def test_uipath_wrong_token_url(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer, orchestrator: Any
+) -> None:
+    wrong = orchestrator.url + "/identity_/wrong"
+    path = uipath_config(tmp_path, rasa, action_server, orchestrator, token_url=wrong)
+    report = await run(path)
+    find(report, "providers.uipath", "error", "looks wrong", "/connect/token")
+
+
+async def test_uipath_unknown_process(tmp_path: Path, rasa: FakeRasa) -> None:
+    health = FakeServer()
+    health.route("GET", "/rpa/health", lambda r: (200, {"outbox": {}}))
+    with FakeOrchestrator(processes=["something_else"]) as fake, health:
+        report = await run(uipath_config(tmp_path, rasa, health, fake))
+    finding = find(report, "automations.orders", "error", "unknown process")
+    assert "publish" in finding.fix
+
+
+async def test_provider_option_mistake(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    providers = {
+        "local": {"type": "local", "robots_dir": str(ROOT / "robots")},
+        "uipath": {"type": "uipath", "client_id": "x", "client_secret": "y"},
+    }
+    report = await run(
+        config(tmp_path, rasa.url, action_server.url, providers=providers)
+    )
+    finding = find(report, "providers.uipath", "error", "providers.uipath.url")
+    assert "Orchestrator URL" in finding.fix
+
+
+def sap_config(
+    tmp: Path, rasa: FakeRasa, health: FakeServer, fake: FakeSapIrpa, **extra: Any
+) -> str:
+    entry = {
+        "type": "sap",
+        "service_key_url": fake.url,
+        "client_id": "sb-fake-client",
+        "client_secret": "fake-secret",
+        "api_key": "fake-api-key",
+        "triggers": {
+            "collect_order_details": fake.trigger_url("collect_order_details")
+        },
+        **extra,
+    }
+    automations = {
+        "orders": {"provider": "sap", "task": "collect_order_details"},
+        "other": {"provider": "sap", "task": "not_triggered"},
+    }
+    return config(
+        tmp, rasa.url, health.url, providers={"sap": entry}, automations=automations
+    )
+
+
+async def test_sap_bad_secret_and_missing_trigger(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    with FakeSapIrpa() as fake:
+        good = await run(sap_config(tmp_path, rasa, action_server, fake))
+        bad = await run(
+            sap_config(tmp_path, rasa, action_server, fake, client_secret="nope-9")
+        )
+    find(good, "providers.sap", "ok", "accepts the credentials")
+    find(good, "automations.orders", "ok")
+    finding = find(good, "automations.other", "error", "no API trigger")
+    assert "triggers" in finding.fix
+    find(bad, "providers.sap", "error", "401", "clientid/clientsecret")
+    assert "nope-9" not in bad.render()
+
+
+async def test_automation_anywhere_bad_key_and_unknown_bot(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    with FakeControlRoom() as fake:
+        entry = {
+            "type": "automation_anywhere",
+            "url": fake.url,
+            "username": "rasa-bot",
+            "api_key": "fake-api-key",
+            "bots": {"collect_order_details": fake.bot_ids["collect_order_details"]},
+        }
+        automations = {
+            "orders": {"provider": "aa", "task": "collect_order_details"},
+            "ghost": {"provider": "aa", "task": "ghost"},
+        }
+        good = await run(
+            config(
+                tmp_path,
+                rasa.url,
+                action_server.url,
+                providers={"aa": entry},
+                automations=automations,
+            )
+        )
+        entry["api_key"] = "wrong-key-77"
+        bad = await run(
+            config(
+                tmp_path,
+                rasa.url,
+                action_server.url,
+                providers={"aa": entry},
+                automations=automations,
+            )
+        )
+    find(good, "automations.orders", "ok")
+    find(good, "automations.ghost", "error", "unknown bot")
+    find(bad, "providers.aa", "error", "refused the login")
+    assert "wrong-key-77" not in bad.render()
+
+
+async def test_vendor_unreachable(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    providers = {
+        "local": {"type": "local", "robots_dir": str(ROOT / "robots")},
+        "uipath": {
+            "type": "uipath",
+            "url": gone + "/org/tenant/orchestrator_",
+            "client_id": "a",
+            "client_secret": "b",
+        },
+    }
+    report = await run(
+        config(tmp_path, rasa.url, action_server.url, providers=providers)
+    )
+    finding = find(report, "providers.uipath", "error", "cannot reach")
+    assert "network" in finding.fix
+
+
+# -- the command ---------------------------------------------------------------
+
+
+def test_command_exit_codes_json_and_progress(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    action_server: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    providers = {
+        "local": {"type": "local", "robots_dir": str(ROOT / "robots")},
+        "more": {"type": "local", "robots_dir": str(ROOT / "tests" / "robots")},
+    }
+    path = config(tmp_path, rasa.url, action_server.url, providers=providers)
+    assert main(["doctor", "--config", path, "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    body = json.loads(captured.out)
+    assert body["ok"] is True and body["errors"] == 0
+    assert "checking [" in captured.err and "2/2" in captured.err
+    assert TOKEN not in captured.out + captured.err
+
+    rasa.domain["actions"].remove("action_start_rpa_job")
+    assert main(["doctor", "--config", path]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR  domain.actions" in out
+    assert "fix: add them under actions:" in out
+    assert "checking [" not in capsys.readouterr().err  # not a terminal
+
+
+# -- providers are checked through their public diagnose() ----------------------
+
+
+class _Diagnosed(Provider):
+    """A third-party provider: the doctor knows it only by its diagnose()."""
+
+    type_name = "diagnosed"
+
+    async def start(self, request: Any) -> str | None:
+        return None
+
+    async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
+        return [
+            Diagnosis("ok", "diagnosed: signed in"),
+            *(Diagnosis("error", f"no robot for {t}", "", t) for t in tasks),
+        ]
+
+
+async def test_a_provider_is_checked_through_its_diagnose(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    action_server: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa_rpa import registry
+
+    builtins = {**registry.BUILTIN_PROVIDERS, "diagnosed": f"{__name__}:_Diagnosed"}
+    monkeypatch.setattr(registry, "BUILTIN_PROVIDERS", builtins)
+    providers = {"d": {"type": "diagnosed"}}
+    automations = {"a": {"provider": "d", "task": "t1"}}
+    path = config(
+        tmp_path,
+        rasa.url,
+        action_server.url,
+        providers=providers,
+        automations=automations,
+    )
+    report = await run(path)
+    find(report, "providers.d", "ok", "signed in")
+    finding = find(report, "automations.a", "error", "no robot for t1")
+    assert finding.fix == "correct automations.a.task"
