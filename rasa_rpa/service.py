@@ -249,14 +249,26 @@ class JobService:
         """Ask ``job``'s provider to stop it, then mark it cancelled.
 
         Raises ProviderError, the job left as it was, when the provider
-        could not stop it (refused, unreachable, or slower than
-        CANCEL_TIMEOUT): a job still running must not be reported cancelled.
+        could not stop it (refused, unreachable, slower than CANCEL_TIMEOUT,
+        or no cancel capability at all): a job still running must not be
+        reported cancelled.
         What the dying robot reports meanwhile waits for this verdict (see
         :meth:`_after_stop`), so it lands as a late event on a final job.
         """
         provider = self.providers.get(job.provider)
         done = self._stopping.setdefault(job.id, asyncio.Event())
         try:
+            if provider is not None and not provider.capabilities.cancel:
+                # SAP without cancel_url_template, a plain webhook: nothing here
+                # can stop the work, so calling it cancelled would be a lie.
+                raise ProviderError(
+                    job.provider,
+                    f"provider {job.provider!r} ({provider.type_name}) has no way "
+                    "to stop a job it started; it runs on and its news still "
+                    "arrives (configure a cancel API where the provider has one)",
+                    job_id=job.id,
+                    user_message="it cannot be stopped from here",
+                )
             if provider is not None:
                 try:
                     with job_context(job):

@@ -399,3 +399,21 @@ def test_status_and_cancel_reach_every_unfinished_job(waiting_server):
     wait_until(lambda: not robots_of(server), 15, "every robot stopped")
     again = server.run_action("action_cancel_rpa_job", sender)
     assert "already ended (cancelled)" in again["responses"][0]["text"]
+
+
+def test_cancel_of_a_job_its_provider_cannot_stop_says_so(edgy_server):
+    """A webhook automation (and SAP without a cancel API) cannot be stopped
+    from here: the user is told so, and the job is not reported cancelled."""
+    sender = uuid.uuid4().hex
+    started = edgy_server.run_action(
+        "action_start_rpa_job",
+        sender,
+        intent="path",
+        entities=[{"entity": "customer", "value": "acme"}],
+    )
+    [slot] = [e for e in started["events"] if e.get("name") == "rpa_job_id"]
+    result = edgy_server.run_action("action_cancel_rpa_job", sender)
+    [reply] = result["responses"]
+    assert "could not stop" in reply["text"], reply
+    assert edgy_server.job(slot["value"], sender)["state"] in ("pending", "running")
+    assert "has no way to stop a job" in edgy_server.log()

@@ -9,7 +9,7 @@ import pytest
 
 from rasa_rpa.errors import JobLimitReached, ProviderError
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
-from rasa_rpa.providers.base import Provider, StartRequest
+from rasa_rpa.providers.base import Capabilities, Provider, StartRequest
 from rasa_rpa.security import JobKeys
 from rasa_rpa.service import JobService
 from rasa_rpa.stores.sqlite import SQLiteJobStore
@@ -91,6 +91,7 @@ class Recording(Provider):
     """A provider that remembers what it was asked and can refuse to stop."""
 
     type_name = "recording"
+    capabilities = Capabilities(cancel=True)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

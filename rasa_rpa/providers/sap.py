@@ -246,12 +246,15 @@ class SapProvider(Provider):
         """POST ``cancel_url_template`` if set; SAP has no public cancel API.
 
         The template may use ``{jobUid}`` and ``{job_id}``. Without it the
-        job is only marked cancelled here and keeps running in SAP.
+        provider declares no cancel capability: a user's cancel is refused
+        ("could not stop it"), and an expired job keeps running in SAP.
         """
         template = self.options.cancel_url_template
         if not template:
+            # Reached on expiry only: the service refuses a user's cancel
+            # for a provider that declares no cancel capability.
             log.info(
-                "%s: job %s is cancelled in rasa-rpa; SAP has no cancel API, "
+                "%s: job %s ended in rasa-rpa; SAP has no cancel API, "
                 "stop jobUid %s in Control Tower if needed",
                 self.name,
                 job.id,
