@@ -2,11 +2,17 @@
 
 The runtime owns the store, the providers, the job service, the outbox
 dispatcher and the reconciler. The Sanic listeners in :mod:`rasa_rpa.plugin`
-start it before the server takes requests and stop it after; actions find it
-through :func:`current_runtime` because rasa-sdk gives them no app handle.
+start it before the server takes requests and stop it after, and keep it on
+``app.ctx.rasa_rpa``. Routes read it from their request; actions, which
+rasa-sdk hands no app, read it from the request Sanic is serving them in
+(:func:`current_runtime`). No module global: two apps in one process (tests
+do this) each find their own.
 """
 
 from __future__ import annotations
+
+from sanic import Request
+from sanic.exceptions import ServerError
 
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
@@ -24,8 +30,6 @@ from rasa_rpa.service import JobService
 from rasa_rpa.stores import open_store
 
 __all__ = ["Runtime", "current_runtime"]
-
-_current: list[Runtime] = []
 
 
 class Runtime:
@@ -79,12 +83,9 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
-        _current.append(self)
 
     async def stop(self) -> None:
         """Stop background work and release everything."""
-        if self in _current:
-            _current.remove(self)
         # Each step runs even if an earlier one fails: nothing is left open.
         try:
             await self.reconciler.stop()
@@ -98,10 +99,18 @@ class Runtime:
 
 
 def current_runtime() -> Runtime:
-    """The runtime of this worker; a clear error if the plugin is not attached."""
-    if not _current:
+    """The runtime of the app serving the current request (an action's /webhook).
+
+    A clear error outside a request, or when the plugin is not attached.
+    """
+    try:
+        runtime = getattr(Request.get_current().app.ctx, "rasa_rpa", None)
+    except ServerError:  # not inside a request
+        runtime = None
+    if runtime is None:
         raise RpaError(
             "rasa-rpa is not running in this action server: attach it with the "
             "rasa_sdk_plugins shim (see README) or start the server with `rasa-rpa run`"
         )
-    return _current[-1]
+    found: Runtime = runtime
+    return found

@@ -281,7 +281,7 @@ class _Doctor:
                 progress(done, total, f"provider {name}")
             check = f"providers.{name}"
             try:
-                cls = provider_class(settings.type)
+                cls = provider_class(settings.type, source=self.config.source)
                 provider = cls(name, settings, self.config, _ignore)
             except ConfigError as exc:
                 fix = exc.fix or "see the README's Providers section"

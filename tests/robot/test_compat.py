@@ -1,6 +1,6 @@
 """``rasa_rpa.robot`` stays a working alias of the rasa-rpa-robot distribution.
 
-Robots written before the split say ``Library    rasa_rpa_robot.keywords`` and
+Robots written before the split say ``Library    rasa_rpa.robot.keywords`` and
 ``--listener rasa_rpa.robot.listener.JobListener``; they must keep working.
 """
 

@@ -21,7 +21,19 @@ from devtools.stack import ROOT
 
 ROBOT_CLIENT = ROOT / "robot-client"
 #: What only the server needs; none of it may come with the robot side.
-SERVER_SIDE = ("rasa_rpa", "sanic", "rasa_sdk", "pydantic", "jwt")
+# What the import-linter contract forbids the robot side, checked for real here.
+SERVER_SIDE = (
+    "rasa_rpa",
+    "sanic",
+    "rasa_sdk",
+    "pydantic",
+    "jwt",
+    "yaml",
+    "httpx",
+    "aiohttp",
+    "asyncpg",
+    "prometheus_client",
+)
 
 # Runs inside the isolated venv: it may import nothing but rasa_rpa_robot.
 SENDER = textwrap.dedent(
