@@ -168,7 +168,7 @@ class _Doctor:
                 "error",
                 f"nothing answers at rasa.url {url} ({type(exc).__name__})",
                 "start Rasa (rasa run --enable-api --auth-token ...) or correct "
-                "rasa.url in rpa.yml",
+                f"rasa.url in {self.config.source}",
             )
             return None
         finally:
@@ -201,7 +201,7 @@ class _Doctor:
                 cause = "rasa.jwt_secret does not match Rasa's --jwt-secret"
                 fix = "set rasa.jwt_secret/jwt_method to Rasa's --jwt-secret/-method"
             else:
-                cause = "Rasa requires a token and rpa.yml has none"
+                cause = f"Rasa requires a token and {self.config.source} has none"
                 fix = "set rasa.token to Rasa's --auth-token"
             self.report.add("rasa.token", "error", f"401 from {url}: {cause}", fix)
             return False
@@ -293,8 +293,9 @@ class _Doctor:
                 fix = "check the URL, the network, and that the service is up"
                 self.report.add(check, "error", exc.message, fix)
             except ProviderError as exc:
-                fix = "correct the credentials of providers.{name} in rpa.yml"
-                self.report.add(check, "error", exc.message, fix.format(name=name))
+                source = self.config.source
+                fix = f"correct the credentials of providers.{name} in {source}"
+                self.report.add(check, "error", exc.message, fix)
             finally:
                 await provider.aclose()
         if progress:
@@ -343,7 +344,7 @@ async def diagnose(
                 "automations",
                 "warning",
                 "no automations: action_start_rpa_job has nothing to start",
-                "add automations: to rpa.yml",
+                f"add automations: to {config.source}",
             )
     doctor = _Doctor(config, report) if config else None
     from_rasa = await doctor.rasa() if doctor else None

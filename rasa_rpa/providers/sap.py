@@ -145,7 +145,7 @@ class SapProvider(Provider):
         raise ProviderError(
             self.name,
             f"no API trigger for task {task!r}: add triggers.{task} "
-            f"to providers.{self.name} in rpa.yml",
+            f"to providers.{self.name} in {self.config.source}",
         )
 
     async def _fetch_token(self) -> AccessToken:
@@ -187,9 +187,10 @@ class SapProvider(Provider):
             "same SAP instance as the API trigger",
             403: "the API key needs trigger_execute (and the OAuth client must "
             "belong to the same subaccount)",
-            404: f"unknown API trigger: check triggers.{task} in rpa.yml"
+            404: f"unknown API trigger: check triggers.{task} in {self.config.source}"
             if task
-            else f"check cancel_url_template of providers.{self.name} in rpa.yml",
+            else f"check cancel_url_template of providers.{self.name} in "
+            f"{self.config.source}",
             415: "SAP requires Content-Type: application/json (a proxy may have "
             "dropped it)",
         }.get(status)

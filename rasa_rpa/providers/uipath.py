@@ -158,7 +158,7 @@ class UiPathProvider(Provider):
                 raise ProviderError(
                     self.name,
                     f"{exc.message}; set folder_id or folder_path for "
-                    f"providers.{self.name} in rpa.yml",
+                    f"providers.{self.name} in {self.config.source}",
                 ) from exc
             raise
         if response.status_code != 401:
