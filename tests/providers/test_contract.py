@@ -10,26 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devtools.stack import ROOT
-from rasa_rpa.config import RpaConfig
+from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeRequest, FakeServer
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from rasa_rpa.models import EventType, Job, JobEvent
-from rasa_rpa.providers.base import Provider, StartRequest
+from rasa_rpa.providers.base import Capabilities, Provider, StartRequest, WebhookEvent
 from rasa_rpa.providers.options import ProviderOptions
 from rasa_rpa.registry import BUILTIN_PROVIDERS, provider_class
 from rasa_rpa.security import JobKeys
+from tests.conftest import base_config
 
 KEYS = JobKeys("c" * 32)
 SECRET = "contract-webhook-secret"
@@ -65,6 +68,11 @@ class Case:
     #: A task to cancel (one that keeps running); defaults to ``task``.
     long_task: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the fake sends its vendor webhooks (on the receiver), if any.
+    webhook_path: str | None = None
+    #: Whether the vendor was asked to stop ``job``, for providers that
+    #: can neither poll the stop nor report it themselves.
+    cancel_seen: Callable[[Job], bool] | None = None
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +82,20 @@ def receiver() -> Iterator[Receiver]:
         yield receiver
 
 
+def _path(kind: str) -> str:
+    """A receiver path of one wired case's own, so no other test's calls land there."""
+    return f"/{kind}/{uuid.uuid4().hex}"
+
+
 def _uipath(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
-    fake = stack.enter_context(FakeOrchestrator(step_delay=0.05))
+    hooks = _path("uipath-webhook")
+    fake = stack.enter_context(
+        FakeOrchestrator(
+            step_delay=0.05,
+            webhook_url=receiver.server.url + hooks,
+            webhook_secret=SECRET,  # the Orchestrator webhook's secret
+        )
+    )
     entry = {
         "type": "uipath",
         "url": fake.orchestrator_url,
@@ -92,26 +112,48 @@ def _uipath(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
         lambda: fake.token_requests,
         fake.expire_tokens,
         long_task="collect_order_details",
+        webhook_path=hooks,
     )
 
 
 def _sap(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
-    fake = stack.enter_context(FakeSapIrpa(step_delay=0.05))
+    hooks, stops = _path("sap-notifier"), _path("sap-cancel")
+    fake = stack.enter_context(
+        FakeSapIrpa(step_delay=0.05, notifier_url=receiver.server.url + hooks)
+    )
+    # SAP has no cancel API: the customer's own endpoint, here the receiver.
+    cancel_url = receiver.server.url + stops + "/{jobUid}/{job_id}"
+
+    def cancel_seen(job: Job) -> bool:
+        # Called like the trigger: SAP's OAuth token and the API key.
+        return any(
+            call.path == f"{stops}/{job.provider_ref}/{job.id}"
+            and call.headers.get("irpa-api-key") == fake.api_key
+            and fake.token_alive(
+                call.headers.get("authorization", "").removeprefix("Bearer ")
+            )
+            for call in list(receiver.calls)
+        )
+
     return Case(
-        fake.provider_options(),
+        fake.provider_options(cancel_url_template=cancel_url),
         "echo",
         lambda: fake.token_requests,
         fake.expire_tokens,
+        webhook_path=hooks,
+        cancel_seen=cancel_seen,
     )
 
 
 def _aa(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
+    hooks = _path("aa-callback")
     fake = stack.enter_context(FakeControlRoom(step_delay=0.05))
     return Case(
-        fake.provider_options(stop_wait="5s"),
+        fake.provider_options(stop_wait="5s", callback_url=receiver.server.url + hooks),
         "echo",
         lambda: fake.token_requests,
         fake.expire_tokens,
+        webhook_path=hooks,
     )
 
 
@@ -134,6 +176,38 @@ CASES = {
 }
 
 
+def build(case: Case, config: RpaConfig, reported: list[JobEvent]) -> Provider:
+    """The case's provider as the service builds it, reporting into ``reported``."""
+
+    async def report(event: JobEvent) -> None:
+        reported.append(event)
+
+    cls = provider_class(case.entry["type"])
+    return cls("p", config.providers["p"], config, report)
+
+
+def built_capabilities() -> dict[str, Capabilities]:
+    """What each case's provider declares once built from the case's entry.
+
+    An instance may declare more than its class (SAP cancels once
+    ``cancel_url_template`` is set), so the cases are built, with their fakes
+    and receiver up, rather than read off the classes. Nothing is started.
+    """
+    found: dict[str, Capabilities] = {}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        receiver = Receiver()
+        stack.enter_context(receiver.server)
+        for name, make in CASES.items():
+            case = make(stack, receiver)
+            raw = base_config(Path(tmp), providers={"p": case.entry}, automations={})
+            config = config_from_dict(raw, base_dir=Path(tmp))
+            found[name] = build(case, config, []).capabilities
+    return found
+
+
+BUILT = built_capabilities()
+
+
 @pytest.fixture(params=sorted(CASES))
 async def wired(
     request: pytest.FixtureRequest,
@@ -144,12 +218,8 @@ async def wired(
         case = CASES[request.param](stack, receiver)
         config = make_config(providers={"p": case.entry}, automations={})
         reported: list[JobEvent] = []
-
-        async def report(event: JobEvent) -> None:
-            reported.append(event)
-
-        cls = provider_class(case.entry["type"])
-        provider = cls("p", config.providers["p"], config, report)
+        provider = build(case, config, reported)
+        assert provider.capabilities == BUILT[request.param]
         try:
             yield provider, case, reported
         finally:
@@ -182,10 +252,8 @@ async def until(check: Callable[[], Any], timeout: float = 10) -> Any:
 
 
 def declaring(capability: str) -> list[str]:
-    """The built-ins whose class declares ``capability`` (the cases to run)."""
-    return sorted(
-        n for n in CASES if getattr(provider_class(n).capabilities, capability)
-    )
+    """The cases whose built provider declares ``capability`` (the ones to run)."""
+    return sorted(n for n, caps in BUILT.items() if getattr(caps, capability))
 
 
 #: The vendors whose API needs a token of their own.
@@ -251,6 +319,9 @@ async def test_cancel_where_declared(wired, receiver) -> None:
             return any(e.type is EventType.CANCELLED for e in events)
 
         await until(stopped)
+    elif case.cancel_seen is not None:  # a stop the vendor cannot report
+        seen = case.cancel_seen
+        await until(lambda: seen(job))
     else:  # the local robot's exit is reported as the end of the job
         await until(lambda: any(e.job_id == job.id for e in reported))
 
@@ -264,6 +335,38 @@ async def test_webhooks_verify_the_caller_where_declared(wired) -> None:
         return
     with pytest.raises(AuthenticationFailed):
         provider.webhook_credential({}, b'{"invocationContext": {}}')
+
+
+@pytest.mark.parametrize("wired", declaring("webhooks"), indirect=True)
+async def test_an_authenticated_webhook_is_accepted(wired, receiver) -> None:
+    """The vendor's own calls about a job verify and name that job."""
+    provider, case, _ = wired
+    assert case.webhook_path is not None
+    request = start_request(receiver, case.task, **case.extra)
+    job = await started(provider, request)
+
+    def accepted() -> list[WebhookEvent]:
+        events: list[WebhookEvent] = []
+        for call in list(receiver.calls):
+            if call.path != case.webhook_path:
+                continue
+            credential = provider.webhook_credential(call.headers, call.body)
+            if credential is None:
+                # The provider checked the vendor's signature itself; a body
+                # changed on the way does not pass.
+                with pytest.raises(AuthenticationFailed):
+                    provider.webhook_credential(call.headers, call.body + b" ")
+            else:
+                # The job's own token, as the route will check it.
+                assert credential.token == request.credentials.token
+                assert credential.job_id in (None, job.id)
+                assert KEYS.identify(credential.token).job_id == job.id
+            events.extend(provider.parse_webhook(call.headers, call.body))
+        return events if any(e.type in FINAL for e in events) else []
+
+    events = await until(accepted)
+    for event in events:
+        assert event.job_id == job.id or event.provider_ref == job.provider_ref
 
 
 @pytest.mark.parametrize("wired", TOKEN_VENDORS, indirect=True)
