@@ -11,6 +11,7 @@ import pytest
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.stores.sqlite import SQLiteJobStore
+from tests.waiting import async_wait_until
 
 
 @pytest.fixture
@@ -248,11 +249,11 @@ async def test_message_in_doubt_set_aside_as_dead_is_checked_when_replayed(
     strict = OutboxDispatcher(
         store, dispatcher.rasa, make_config(delivery={"max_age": "30m"}).delivery
     )
-    deadline = time.monotonic() + 5
-    while not await store.list_outbox(status="dead"):
-        assert time.monotonic() < deadline, "never set aside"
+    async def set_aside() -> bool:
         await strict.drain_once()
-        await asyncio.sleep(0.05)
+        return bool(await store.list_outbox(status="dead"))
+
+    await async_wait_until(set_aside, 5, "the message set aside as dead")
     [dead] = await store.list_outbox(status="dead")
     rasa.come_back()
     assert await store.replay(dead.seq, time.time())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 
 import pytest
@@ -190,12 +189,11 @@ def test_message_rasa_refuses_is_dead_and_can_be_replayed(action_server, rasa_st
     sender = uuid.uuid4().hex
     job_id = server.start_job(sender, intent="chat")
     server.wait_job(job_id, sender, "succeeded")
-    deadline = time.monotonic() + 10
-    dead = []
-    while not dead and time.monotonic() < deadline:
-        dead = admin_get(server, "/outbox", status="dead").json()["messages"]
-        time.sleep(0.2)
-    assert dead, "nothing was set aside"
+    dead = wait_until(
+        lambda: admin_get(server, "/outbox", status="dead").json()["messages"],
+        10,
+        "a message set aside as dead",
+    )
     assert "does not exist in the domain" in dead[0]["last_error"]
     assert dead[0]["job_id"] == job_id
     seq = dead[0]["seq"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from rasa_rpa.providers.options import ProviderOptions
 from rasa_rpa.registry import BUILTIN_PROVIDERS, provider_class
 from rasa_rpa.security import JobKeys
 from tests.conftest import base_config
+from tests.waiting import async_wait_until
 
 KEYS = JobKeys("c" * 32)
 SECRET = "contract-webhook-secret"
@@ -240,15 +240,8 @@ async def started(provider: Provider, request: StartRequest) -> Job:
 
 
 async def until(check: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    """Wait for ``check`` (sync or async) to hold, with a deadline."""
+    return await async_wait_until(check, timeout, "the provider's answer")
 
 
 def declaring(capability: str) -> list[str]:

@@ -30,6 +30,7 @@ from rasa_rpa.providers.base import StartRequest, WebhookCredential, WebhookEven
 from rasa_rpa.providers.sap import SapProvider
 from rasa_rpa.security import JobKeys
 from tests.providers.hooks import receive
+from tests.waiting import async_wait_until
 
 KEYS = JobKeys("x" * 32)
 
@@ -484,6 +485,10 @@ def readme_templates() -> list[str]:
     return [block for block in section.split("```json\n")[1:] if "${" in block]
 
 
+#: The notifications that end the two runs of the template test.
+ENDED = {EventType.SUCCEEDED, EventType.FAILED}
+
+
 @pytest.mark.parametrize("details", ["Agent offline", {"message": "Agent offline"}])
 async def test_readme_templates_send_valid_json_for_every_value_type(
     build: Callable[..., SapProvider],
@@ -510,16 +515,16 @@ async def test_readme_templates_send_valid_json_for_every_value_type(
             sap.fail_run(failing, details)
             # The fake notifies from its own threads: two runs' calls may
             # arrive in any order, so wait for the ends of both.
-            ended = {EventType.SUCCEEDED, EventType.FAILED}
-            deadline = time.monotonic() + 5
-            while True:
+            async def both_ended(
+                provider: SapProvider = provider,
+            ) -> dict[EventType, Any] | None:
                 calls = [r for r in receiver.requests if r.path == notify_path]
                 events = await translate(provider, calls)  # each body is valid JSON
                 by_type = {e.type: e for e in events}
-                if ended <= by_type.keys() or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.02)
-        assert EventType.STARTED in by_type, events
+                return by_type if ENDED <= by_type.keys() else None
+
+            by_type = await async_wait_until(both_ended, 5, "both runs' ends")
+        assert EventType.STARTED in by_type, by_type
         assert by_type[EventType.SUCCEEDED].data["outputs"]["order_count"] == 3
         assert by_type[EventType.FAILED].data["error"] == "Agent offline"
         receiver.requests.clear()
