@@ -82,7 +82,7 @@ from rasa_rpa.providers.base import (
     WebhookEvent,
     diagnose_tasks,
 )
-from rasa_rpa.providers.http import async_client, describe_response, send
+from rasa_rpa.providers.http import LazyClient, describe_response, send
 
 __all__ = [
     "STATUS_EVENTS",
@@ -110,7 +110,7 @@ class AutomationAnywhereProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client: httpx.AsyncClient | None = None
+        self._pool = LazyClient(self.options.timeout)
         self.login = ControlRoomLogin(self.name, self.options)
         # A Control Room token is a bare JWT in X-Authorization.
         self.auth = TokenAuth(
@@ -144,9 +144,8 @@ class AutomationAnywhereProvider(Provider):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = async_client(timeout=self.options.timeout)
-        return self._client
+        """One connection pool per provider (see LazyClient)."""
+        return self._pool.get()
 
     async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
         """Log in, then find each task's botId."""
@@ -359,9 +358,7 @@ class AutomationAnywhereProvider(Provider):
         return replace(event, data={"outputs": outputs}, incomplete=False)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._pool.aclose()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import httpx
 from rasa_rpa.errors import ProviderError, ProviderUnavailable
 
 __all__ = [
+    "LazyClient",
     "async_client",
     "describe_response",
     "safe_url",
@@ -39,6 +40,30 @@ def async_client(
     )
     transport = httpx.AsyncHTTPTransport(socket_options=NO_DELAY, limits=limits)
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+
+
+class LazyClient:
+    """One provider's connection pool, made on first use and closed with it.
+
+    Made lazily because an httpx client belongs to the event loop that first
+    uses it, and providers are built before the server's loop runs.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        """The pool, made now if this is the first call."""
+        if self._client is None:
+            self._client = async_client(timeout=self._timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pool if it was made; a later :meth:`get` makes a new one."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def safe_url(url: str) -> str:

@@ -70,7 +70,7 @@ from rasa_rpa.providers.base import (
     WebhookEvent,
     diagnose_tasks,
 )
-from rasa_rpa.providers.http import async_client, describe_response, send
+from rasa_rpa.providers.http import LazyClient, describe_response, send
 from rasa_rpa.providers.options import reveal
 from rasa_rpa.providers.sap_auth import TOKEN_PATH, SapOptions, fetch_token, token_base
 from rasa_rpa.providers.sap_notifier import (
@@ -115,14 +115,12 @@ class SapProvider(Provider):
             )
         self.token_url = base + TOKEN_PATH
         self.auth = TokenAuth(self._fetch_token)
-        self._client: httpx.AsyncClient | None = None
+        self._pool = LazyClient(self.options.timeout)
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """One connection pool per provider, made inside the running loop."""
-        if self._client is None:
-            self._client = async_client(timeout=self.options.timeout)
-        return self._client
+        """One connection pool per provider (see LazyClient)."""
+        return self._pool.get()
 
     async def diagnose(self, tasks: Sequence[str]) -> list[Diagnosis]:
         """Get a token, then find each task's API trigger."""
@@ -316,6 +314,4 @@ class SapProvider(Provider):
         ]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._pool.aclose()

@@ -60,7 +60,7 @@ from rasa_rpa.providers.base import (
     WebhookEvent,
     diagnose_tasks,
 )
-from rasa_rpa.providers.http import async_client, send
+from rasa_rpa.providers.http import LazyClient, send
 from rasa_rpa.providers.options import reveal
 from rasa_rpa.providers.uipath_auth import UiPathOptions, fetch_token
 from rasa_rpa.providers.uipath_records import (
@@ -108,14 +108,12 @@ class UiPathProvider(Provider):
             self._headers["X-UIPATH-TenantName"] = options.tenant_name
         self.auth = TokenAuth(self._fetch_token)
         self._releases: dict[str, str] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._pool = LazyClient(self.options.timeout)
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """One connection pool per provider, made inside the running loop."""
-        if self._client is None:
-            self._client = async_client(timeout=self.options.timeout)
-        return self._client
+        """One connection pool per provider (see LazyClient)."""
+        return self._pool.get()
 
     async def _fetch_token(self) -> AccessToken:
         return await fetch_token(self.client, self.name, self.options)
@@ -356,6 +354,4 @@ class UiPathProvider(Provider):
         return replace(event, data=data, incomplete=False)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._pool.aclose()

@@ -90,3 +90,17 @@ async def test_a_request_that_cannot_be_sent_is_a_provider_error():
                 headers={"X-Name": "caf\u00e9\u2603"},
             )
     assert not isinstance(caught.value, ProviderUnavailable)
+
+
+async def test_lazy_client_is_made_once_and_closed_with_its_provider() -> None:
+    from rasa_rpa.providers.http import LazyClient
+
+    pool = LazyClient(timeout=2)
+    first = pool.get()
+    assert pool.get() is first  # one pool per provider, not one per call
+    await pool.aclose()
+    assert first.is_closed
+    await pool.aclose()  # closing twice is harmless (shutdown after a failed start)
+    again = pool.get()
+    assert again is not first and not again.is_closed
+    await pool.aclose()
