@@ -28,22 +28,20 @@ from rasa_rpa.config import Automation, RpaConfig
 from rasa_rpa.errors import JobLimitReached, ProviderError, StoreError
 from rasa_rpa.models import Job, JobState
 from rasa_rpa.replies import (
-    RECORDS_UNAVAILABLE,
     DomainDict,
-    automations_of,
-    describe_job,
-    describe_jobs,
     records_unavailable,
     say,
+    say_status,
+    titles_of,
 )
 from rasa_rpa.runtime import current_runtime
+from rasa_rpa.variables import job_ref, job_variables
 
 __all__ = [
     "ActionCancelRpaJob",
     "ActionRpaJobStatus",
     "ActionStartRpaJob",
     "define_automation_actions",
-    "describe_job",
     "render_inputs",
 ]
 
@@ -51,6 +49,8 @@ log = logging.getLogger(__name__)
 Events = list[dict[str, Any]]
 #: The slot holding the conversation's latest job id.
 JOB_SLOT = "rpa_job_id"
+#: Why a start failed when the job store did (the response's {rpa_error}).
+RECORDS_UNAVAILABLE = "my job records are unavailable right now"
 #: Most unfinished jobs of one conversation the status and cancel actions read.
 MOST_UNFINISHED = 100
 
@@ -113,24 +113,19 @@ class ActionStartRpaJob(Action):
         runtime = current_runtime()
         name = self.choose(runtime.config, tracker)
         if name is None:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_unknown_automation",
-                "Sorry, I don't know which task to run for that.",
-            )
+            say(dispatcher, domain, "utter_rpa_unknown_automation")
             return []
         automation = runtime.config.automations[name]
         inputs, missing = render_inputs(automation, tracker)
-        label = automation.description or name
+        named = {"rpa_automation": name, "rpa_title": runtime.config.titles()[name]}
         if missing:
+            labels = [automation.inputs[key].description or key for key in missing]
             say(
                 dispatcher,
                 domain,
                 "utter_rpa_missing_inputs",
-                f"To start {label} I need: {', '.join(missing)}.",
-                rpa_automation=name,
-                rpa_missing=", ".join(missing),
+                rpa_missing=", ".join(labels),
+                **named,
             )
             return []
         try:
@@ -141,12 +136,14 @@ class ActionStartRpaJob(Action):
                 output_channel=tracker.get_latest_input_channel(),
             )
         except JobLimitReached as exc:
-            return self.already_running(dispatcher, domain, name, label, exc)
+            return self.already_running(dispatcher, domain, exc, runtime.config)
         except ProviderError as exc:
             # user_message, not message: the latter names URLs and paths,
             # which are for the log (the service logged them with the job id).
             reason = exc.user_message
             events = [SlotSet(JOB_SLOT, exc.job_id)] if exc.job_id else []
+            if exc.job_id:
+                named["rpa_job_ref"] = job_ref(exc.job_id)
         except StoreError:
             reason = RECORDS_UNAVAILABLE
             events = []
@@ -158,47 +155,27 @@ class ActionStartRpaJob(Action):
             reason = "something went wrong on my side"
             events = []
         else:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_started",
-                f"OK, I started {label} (job {job.id[:8]}). I'll keep you posted.",
-                rpa_automation=name,
-                rpa_job_id=job.id,
-                rpa_job_ref=job.id[:8],
-            )
+            variables = job_variables(job, runtime.config.titles())
+            say(dispatcher, domain, "utter_rpa_job_started", **variables)
             return [SlotSet(JOB_SLOT, job.id)]
-        say(
-            dispatcher,
-            domain,
-            "utter_rpa_job_start_failed",
-            f"Sorry, I couldn't start {label}: {reason}.",
-            rpa_automation=name,
-            rpa_error=reason,
-        )
+        say(dispatcher, domain, "utter_rpa_job_start_failed", rpa_error=reason, **named)
         return events
 
     @staticmethod
     def already_running(
         dispatcher: CollectingDispatcher,
         domain: DomainDict,
-        name: str,
-        label: str,
         refusal: JobLimitReached,
+        config: RpaConfig,
     ) -> Events:
         """No new job: say the earlier one still runs; the slot keeps naming it."""
         newest, count = refusal.running[0], len(refusal.running)
-        which = f"Your {label} job is" if count == 1 else f"{count} {label} jobs are"
         say(
             dispatcher,
             domain,
             "utter_rpa_job_already_running",
-            f"{which} still running, so I did not start another one. "
-            "I'll keep you posted.",
-            rpa_automation=name,
-            rpa_job_id=newest.id,
-            rpa_job_ref=newest.id[:8],
             rpa_count=count,
+            **job_variables(newest, config.titles()),
         )
         return [SlotSet(JOB_SLOT, newest.id)]
 
@@ -217,24 +194,10 @@ class ActionRpaJobStatus(Action):
         except StoreError as exc:
             return records_unavailable(dispatcher, domain, exc)
         if latest is None:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_no_job",
-                "You have not started any job in this conversation.",
-            )
+            say(dispatcher, domain, "utter_rpa_no_job")
             return []
-        status = describe_jobs(unfinished or [latest], time.time())
-        say(
-            dispatcher,
-            domain,
-            "utter_rpa_job_status",
-            status,
-            rpa_status=status,
-            rpa_automation=latest.automation,
-            rpa_state=latest.state.value,
-            rpa_count=len(unfinished),
-        )
+        titles = current_runtime().config.titles()
+        say_status(dispatcher, domain, unfinished or [latest], titles, time.time())
         return []
 
 
@@ -252,16 +215,12 @@ class ActionCancelRpaJob(Action):
         except StoreError as exc:
             return records_unavailable(dispatcher, domain, exc)
         if latest is None:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_no_job",
-                "You have not started any job in this conversation.",
-            )
+            say(dispatcher, domain, "utter_rpa_no_job")
             return []
         # At once, not one after another: each stop may take the provider
         # up to CANCEL_TIMEOUT, and Rasa waits for the action.
-        service = current_runtime().service
+        runtime = current_runtime()
+        service, titles = runtime.service, runtime.config.titles()
         outcomes = await asyncio.gather(
             *(service.cancel_job(job) for job in unfinished), return_exceptions=True
         )
@@ -280,19 +239,12 @@ class ActionCancelRpaJob(Action):
                 stopped.append(job)
             else:
                 ended.append(outcome)  # it ended on its own meanwhile
-        self.report(dispatcher, domain, stopped[::-1], stuck[::-1])
+        self.report(dispatcher, domain, stopped[::-1], stuck[::-1], titles)
         if store_failure is not None:
             records_unavailable(dispatcher, domain, store_failure)
         elif ended and not stopped and not stuck:
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_already_finished",
-                f"Your {ended[0].automation} job already ended "
-                f"({ended[0].state.value}).",
-                rpa_automation=ended[0].automation,
-                rpa_state=ended[0].state.value,
-            )
+            variables = job_variables(ended[0], titles)
+            say(dispatcher, domain, "utter_rpa_job_already_finished", **variables)
         return []
 
     @staticmethod
@@ -301,38 +253,26 @@ class ActionCancelRpaJob(Action):
         domain: DomainDict,
         stopped: list[Job],
         stuck: list[Job],
+        titles: dict[str, str],
     ) -> None:
         """How many jobs are stopping, and which could not be stopped (oldest first)."""
         if len(stopped) == 1:
+            variables = job_variables(stopped[0], titles)
             say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_cancelling",
-                f"OK, I'm stopping your {stopped[0].automation} job.",
-                rpa_automation=stopped[0].automation,
-                rpa_count=1,
+                dispatcher, domain, "utter_rpa_job_cancelling", rpa_count=1, **variables
             )
         elif stopped:
-            names = automations_of(stopped)
             say(
                 dispatcher,
                 domain,
                 "utter_rpa_jobs_cancelling",
-                f"OK, I'm stopping your {len(stopped)} jobs ({names}).",
-                rpa_automation=names,
+                rpa_automation=", ".join(dict.fromkeys(j.automation for j in stopped)),
+                rpa_title=titles_of(stopped, titles),
                 rpa_count=len(stopped),
             )
-        if stuck:
-            names = automations_of(stuck)
-            which = f"{names} job. It" if len(stuck) == 1 else f"{names} jobs. They"
-            say(
-                dispatcher,
-                domain,
-                "utter_rpa_job_cancel_failed",
-                f"Sorry, I could not stop your {which} may still be running.",
-                rpa_automation=names,
-                rpa_count=len(stuck),
-            )
+        for job in stuck:  # the reason is in the log for the operator
+            variables = job_variables(job, titles)
+            say(dispatcher, domain, "utter_rpa_job_cancel_failed", **variables)
 
 
 def define_automation_actions(config: RpaConfig) -> list[type[ActionStartRpaJob]]:

@@ -148,7 +148,9 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--conversation", help="only this conversation's jobs")
             sub.add_argument("--limit", type=int, default=20)
         elif name == "show":
-            sub.add_argument("job_id")
+            sub.add_argument(
+                "job_id", help="its id, or the reference users see (7K3-Q9X)"
+            )
         else:
             sub.add_argument("seq", type=int, nargs="*", help="outbox seq numbers")
             sub.add_argument("--all-dead", action="store_true")

@@ -175,6 +175,9 @@ class InputSource(_Model):
     value: Any = None
     default: Any = None
     required: bool = False
+    #: How the user is asked for it when missing ("the customer's name");
+    #: the input's key otherwise.
+    description: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> InputSource:
@@ -235,6 +238,13 @@ class RpaConfig(_Model):
     def state_dir(self) -> Path:
         """Where the plugin keeps its files (SQLite store, run folders, key)."""
         return self.base_dir / ".rasa-rpa"
+
+    def titles(self) -> dict[str, str]:
+        """Each automation's name for users: its ``description``, else its key."""
+        return {
+            name: automation.description or name
+            for name, automation in self.automations.items()
+        }
 
     def automation_for_intent(
         self, intent: str | None

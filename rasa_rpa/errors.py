@@ -70,9 +70,9 @@ class StoreError(RpaError):
 class JobNotFound(RpaError):
     """No job has this id."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, message: str | None = None) -> None:
         self.job_id = job_id
-        super().__init__(f"job {job_id!r} does not exist")
+        super().__init__(message or f"job {job_id!r} does not exist")
 
 
 class JobLimitReached(RpaError):

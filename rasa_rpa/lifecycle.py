@@ -9,11 +9,12 @@ delivered".
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
+from rasa_rpa.variables import job_variables
 
 __all__ = [
     "Outcome",
@@ -37,8 +38,14 @@ class Outcome:
     outbox: list[OutboxMessage]
 
 
-def apply_event(job: Job, event: JobEvent) -> Outcome:
-    """Fold ``event`` into ``job``; final jobs never move."""
+def apply_event(
+    job: Job, event: JobEvent, titles: Mapping[str, str] | None = None
+) -> Outcome:
+    """Fold ``event`` into ``job``; final jobs never move.
+
+    ``titles`` (automation key to its rpa.yml ``description``) names the
+    automation to the user in the entities sent along.
+    """
     if job.state.is_final:
         return Outcome(job, applied=False, outbox=[])
     now = event.received_at
@@ -77,7 +84,7 @@ def apply_event(job: Job, event: JobEvent) -> Outcome:
         conversation_id=job.conversation_id,
         job_id=job.id,
         kind="intent",
-        payload={"name": intent, "entities": status_entities(updated)},
+        payload={"name": intent, "entities": status_entities(updated, titles, now)},
         created_at=now,
     )
     return Outcome(updated, True, _maybe(event, [message]))
@@ -87,7 +94,11 @@ Planner = Callable[[Job, JobEvent], Outcome]
 
 
 def with_handover(
-    plan: Planner, intent: str, states: frozenset[JobState], opted_out: frozenset[str]
+    plan: Planner,
+    intent: str,
+    states: frozenset[JobState],
+    opted_out: frozenset[str],
+    titles: Mapping[str, str] | None = None,
 ) -> Planner:
     """``plan``, plus a hand-over intent when a job ends in one of ``states``.
 
@@ -112,12 +123,7 @@ def with_handover(
             kind="intent",
             payload={
                 "name": intent,
-                "entities": {
-                    "rpa_job_id": job.id,
-                    "rpa_automation": job.automation,
-                    "rpa_state": ended.value,
-                    **({"rpa_error": outcome.job.error} if outcome.job.error else {}),
-                },
+                "entities": status_entities(outcome.job, titles, event.received_at),
             },
             created_at=event.received_at,
         )
@@ -135,23 +141,20 @@ def intent_for(event_type: EventType) -> str:
     return INTENT_PREFIX + target.value
 
 
-def status_entities(job: Job) -> dict[str, Any]:
+def status_entities(
+    job: Job, titles: Mapping[str, str] | None = None, now: float | None = None
+) -> dict[str, Any]:
     """Entities sent with a status intent; the bot's slots pick up what they map.
 
-    Outputs are flattened in as their own entities (``order_count``,
-    ``report_path``...) so responses can use them as slots directly.
+    The response variables of :mod:`rasa_rpa.variables`, the job id (for the
+    bot's own actions, never for its words), and the outputs flattened in as
+    their own entities (``order_count``...) so responses can use them as
+    slots directly.
     """
     entities: dict[str, Any] = {
         "rpa_job_id": job.id,
-        "rpa_automation": job.automation,
-        "rpa_state": job.state.value,
+        **job_variables(job, titles, now),
     }
-    if job.progress is not None:
-        entities["rpa_progress"] = _number(job.progress)
-    if job.message:
-        entities["rpa_message"] = job.message
-    if job.error:
-        entities["rpa_error"] = job.error
     for key, value in job.outputs.items():
         entities.setdefault(str(key), _scalar(value))
     return entities
@@ -187,10 +190,6 @@ def _events_message(
 
 def _maybe(event: JobEvent, messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return messages if event.notify else []
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 1)
 
 
 def _scalar(value: Any) -> Any:

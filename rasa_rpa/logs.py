@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from rasa_rpa import strictjson
 from rasa_rpa.controls import escape_controls
+from rasa_rpa.variables import job_ref
 
 if TYPE_CHECKING:
     from rasa_rpa.models import Job
@@ -61,7 +62,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     _DONE,
 }
 TEXT_FORMAT = (
-    "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s conv=%(conversation_id)s]: "
+    "%(asctime)s %(levelname)s %(name)s "
+    "[job=%(job_id)s ref=%(job_ref)s conv=%(conversation_id)s]: "
     "%(message)s"
 )
 
@@ -214,6 +216,11 @@ class RedactingFilter(logging.Filter):
         for field, value in zip(("job_id", "conversation_id"), current, strict=True):
             if not hasattr(record, field):
                 setattr(record, field, value)
+        if not hasattr(record, "job_ref"):
+            # The reference the user was shown: what they quote to support.
+            job_id = getattr(record, "job_id", "-")
+            known = isinstance(job_id, str) and job_id != "-"
+            record.job_ref = job_ref(job_id) if known else "-"
         return True
 
 
@@ -251,7 +258,7 @@ class TextFormatter(logging.Formatter):
         clean = copy.copy(record)  # other handlers see the record as it was
         clean.msg, clean.args = escape_controls(record.getMessage()), None
         clean.name = escape_controls(record.name)
-        for field in ("job_id", "conversation_id"):
+        for field in ("job_id", "job_ref", "conversation_id"):
             setattr(clean, field, escape_controls(str(getattr(record, field, "-"))))
         if clean.exc_info and not clean.exc_text:
             clean.exc_text = self.formatException(clean.exc_info)

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rasa_rpa.jobref import job_ref
+
 __all__ = [
     "FINAL_STATES",
     "EventType",
@@ -137,6 +139,7 @@ class Job:
         """The job as the jobs API shows it (no secrets live on a job)."""
         return {
             "id": self.id,
+            "ref": job_ref(self.id),
             "automation": self.automation,
             "provider": self.provider,
             "conversation_id": self.conversation_id,

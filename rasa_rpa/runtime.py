@@ -11,6 +11,8 @@ do this) each find their own.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sanic import Request
 from sanic.exceptions import ServerError
 
@@ -38,12 +40,15 @@ class Runtime:
     def __init__(self, config: RpaConfig) -> None:
         self.config = config
         self.store = open_store(config.store.url, config.base_dir, source=config.source)
+        titles = config.titles()
+        self.store.planner = partial(apply_event, titles=titles)
         if config.handover.intent:
             self.store.planner = with_handover(
-                apply_event,
+                self.store.planner,
                 config.handover.intent,
                 frozenset(JobState(s) for s in config.handover.states),
                 frozenset(n for n, a in config.automations.items() if not a.handover),
+                titles,
             )
         self.keys = keys_for(config)
         configure_logging([self.keys.master_key, *secret_values(config)])

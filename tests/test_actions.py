@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,17 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 import asyncpg
 import pytest
 
-from rasa_rpa.actions import define_automation_actions, describe_job
+from rasa_rpa.actions import define_automation_actions
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeServer
-from rasa_rpa.models import Job, JobState
+from rasa_rpa.variables import job_ref
 from tests.stores.test_contract import PG_URL
 from tests.waiting import processes_with, wait_until
 
 DOMAIN = {
     "responses": {
         "utter_rpa_job_started": [{"text": "started"}],
-        "utter_rpa_job_status": [{"text": "{rpa_status}"}],
+        "utter_rpa_status_failed": [{"text": "{rpa_title} failed: {rpa_error}"}],
     }
 }
 
@@ -39,7 +40,8 @@ def test_start_returns_the_job_slot_and_uses_the_domain_response(server):
     [reply] = result["responses"]
     assert reply["response"] == "utter_rpa_job_started"
     assert reply["rpa_automation"] == "collect_order_details"
-    assert reply["rpa_job_id"] == slot["value"]
+    assert reply["rpa_job_ref"] == job_ref(slot["value"])
+    assert slot["value"] not in str(reply)  # the user sees the reference only
 
 
 def test_start_without_matching_automation_says_so(server):
@@ -61,9 +63,9 @@ def test_status_of_a_finished_job_says_how_it_ended(server):
     server.wait_job(job_id, sender, "failed")
     result = server.run_action("action_rpa_job_status", sender, domain=DOMAIN)
     [reply] = result["responses"]
-    assert reply["response"] == "utter_rpa_job_status"
-    assert "collect_order_details job failed" in reply["rpa_status"]
-    assert "Unknown customer 'Nobody Inc'" in reply["rpa_status"]
+    assert reply["response"] == "utter_rpa_status_failed"
+    assert reply["rpa_state"] == "failed"
+    assert reply["rpa_error"].startswith("Unknown customer 'Nobody Inc'")
 
 
 def test_cancel_of_a_finished_job_does_nothing(server):
@@ -71,7 +73,7 @@ def test_cancel_of_a_finished_job_does_nothing(server):
     job_id = server.start_job(sender)
     server.wait_job(job_id, sender, "succeeded")
     result = server.run_action("action_cancel_rpa_job", sender)
-    assert "already ended (succeeded)" in result["responses"][0]["text"]
+    assert "has already ended" in result["responses"][0]["text"]
     assert server.job(job_id, sender)["state"] == "succeeded"
 
 
@@ -173,8 +175,8 @@ def test_status_of_a_job_that_failed_at_start_names_no_internals(edgy_server):
     job_id = slot["value"]
     status = edgy_server.run_action("action_rpa_job_status", sender)
     [reply] = status["responses"]
-    text = reply.get("text") or reply.get("rpa_status", "")
-    assert "down job failed" in text, text
+    text = reply["text"]
+    assert "down job" in text and "failed after" in text, text
     for internal in ("://", "127.0.0.1", "/secret/path", job_id, "Error"):
         assert internal not in text, text
     # The operator still has the URL: in the job's event log and the log.
@@ -193,9 +195,10 @@ def test_status_and_cancel_answer_any_conversation_id(edgy_server):
             entities=[{"entity": "customer", "value": "\x00"}],
         )
         status = edgy_server.run_action("action_rpa_job_status", sender)
-        assert "argv job failed" in status["responses"][0]["text"]
+        assert "argv job" in status["responses"][0]["text"]
+        assert "failed after" in status["responses"][0]["text"]
         cancel = edgy_server.run_action("action_cancel_rpa_job", sender)
-        assert "already ended (failed)" in cancel["responses"][0]["text"]
+        assert "has already ended" in cancel["responses"][0]["text"]
 
 
 def test_actions_answer_a_lone_surrogate_sender_in_plain_words(server):
@@ -237,22 +240,6 @@ def test_status_and_cancel_answer_when_the_store_refuses_the_id(
         [reply] = result["responses"]
         assert "job records are unavailable" in reply["text"], reply
         assert "UTF8" not in reply["text"]
-
-
-def test_describe_running_job():
-    job = Job(
-        id="j",
-        automation="orders",
-        provider="local",
-        conversation_id="c",
-        state=JobState.RUNNING,
-        progress=40,
-        message="Reading",
-        created_at=100,
-    )
-    assert describe_job(job, now=112) == (
-        "Your orders job is running, 40% done (12 s). Latest: Reading."
-    )
 
 
 def test_per_automation_actions_are_named_from_config(make_config):
@@ -367,7 +354,10 @@ def test_a_second_start_while_one_runs_starts_no_robot(waiting_server):
     assert len(robots_of(server)) == 1
     for result in again:
         [reply] = result["responses"]
-        assert reply["text"].startswith("Your wait_a job is still running"), reply
+        assert reply["text"] == (
+            f"Your wait_a job ({job_ref(first)}) is still running, so I did not "
+            "start another one. I'll keep you posted."
+        )
         assert first[:8] not in reply["text"]  # plain words, no ids
         # The slot still names the job that runs, so status and cancel find it.
         [slot] = result["events"]
@@ -389,16 +379,23 @@ def test_status_and_cancel_reach_every_unfinished_job(waiting_server):
     for job_id in jobs:
         server.wait_job(job_id, sender, "running")
     status = server.run_action("action_rpa_job_status", sender)
-    [reply] = status["responses"]
-    assert "wait_a job is running" in reply["text"], reply
-    assert "wait_b job is running" in reply["text"], reply
+    # One sentence per job, newest first, each from its state's response.
+    texts = [reply["text"] for reply in status["responses"]]
+    assert [text.split(" (")[0] for text in texts] == [
+        "Your wait_b job",
+        "Latest news: Started Idle",
+        "Your wait_a job",
+        "Latest news: Started Idle",
+    ]
+    running = re.compile(r"\) is (running|\d+% done) \(\d+ s so far\)\.$")
+    assert all(running.search(text) for text in texts[::2]), texts
     cancel = server.run_action("action_cancel_rpa_job", sender)
     [reply] = cancel["responses"]
     assert reply["text"] == "OK, I'm stopping your 2 jobs (wait_a, wait_b).", reply
     assert [server.job(j, sender)["state"] for j in jobs] == ["cancelled"] * 2
     wait_until(lambda: not robots_of(server), 15, "every robot stopped")
     again = server.run_action("action_cancel_rpa_job", sender)
-    assert "already ended (cancelled)" in again["responses"][0]["text"]
+    assert "has already ended" in again["responses"][0]["text"]
 
 
 def test_cancel_of_a_job_its_provider_cannot_stop_says_so(edgy_server):

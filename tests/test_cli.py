@@ -111,7 +111,7 @@ def test_jobs_list(tmp_path, capsys):
     path = seeded(tmp_path)
     assert main(["jobs", "list", "--config", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["JOB", "AUTOMATION", "STATE"]
+    assert lines[0].split()[:4] == ["JOB", "REF", "AUTOMATION", "STATE"]
     assert [line.split()[0] for line in lines[1:]] == [
         "job-003",
         "job-002",
@@ -139,6 +139,36 @@ def test_jobs_show_timeline_and_outbox(tmp_path, capsys):
     assert [e["type"] for e in body["events"]] == ["job.started", "job.failed"]
     statuses = {m["status"] for m in body["outbox"]}
     assert statuses == {"dead", "pending"}
+
+
+def test_jobs_show_finds_a_job_by_the_reference_the_user_was_shown(
+    tmp_path, capsys
+):
+    import asyncio
+
+    from rasa_rpa.models import Job, new_job_id
+    from rasa_rpa.stores.sqlite import SQLiteJobStore
+    from rasa_rpa.variables import job_ref
+
+    path = seeded(tmp_path, count=1)
+    job = Job(new_job_id(), "orders", "local", "conv-9")
+
+    async def add() -> None:
+        store = SQLiteJobStore(tmp_path / "jobs.db")
+        await store.open()
+        await store.create_job(job)
+        await store.close()
+
+    asyncio.run(add())
+    ref = job_ref(job.id)
+    for typed in (ref, ref.lower().replace("-", "")):
+        assert main(["jobs", "show", typed, "--config", path]) == 0
+        assert f"job {job.id} (reference {ref})" in capsys.readouterr().out
+    assert main(["jobs", "list", "--config", path]) == 0
+    assert ref in capsys.readouterr().out
+    other = "ZZZ-ZZZ" if ref != "ZZZ-ZZZ" else "000-000"
+    assert main(["jobs", "show", other, "--config", path]) == 1
+    assert f"'{other}' does not exist" in capsys.readouterr().err
 
 
 def test_jobs_show_unknown_job(tmp_path, capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from rasa_rpa.lifecycle import apply_event, status_entities
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.variables import TECHNICAL_PROBLEM, job_ref
 
 
 def job(state: JobState = JobState.PENDING) -> Job:
@@ -115,12 +116,27 @@ def test_events_that_were_already_told_are_not_queued():
 
 
 def test_status_entities_skip_empty_fields():
-    entities = status_entities(job())
+    entities = status_entities(job(), now=job().created_at + 3)
     assert entities == {
         "rpa_job_id": "j1",
         "rpa_automation": "orders",
+        "rpa_title": "orders",
+        "rpa_job_ref": job_ref("j1"),
         "rpa_state": "pending",
+        "rpa_elapsed": "3 s",
     }
+
+
+def test_news_names_the_automation_by_title_and_hides_internal_reasons():
+    planned = apply_event(
+        job(JobState.RUNNING),
+        event(EventType.FAILED, error="OSError: cannot open /srv/orders.csv"),
+        titles={"orders": "order report"},
+    )
+    entities = planned.outbox[0].payload["entities"]
+    assert entities["rpa_title"] == "order report"
+    assert entities["rpa_error"] == TECHNICAL_PROBLEM
+    assert planned.job.error == "OSError: cannot open /srv/orders.csv"  # operators'
 
 
 def test_handover_follows_a_failure_in_the_same_outcome():

@@ -19,6 +19,7 @@ from devtools.stack import free_port
 from rasa_rpa.fakes.base import FakeServer
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.logs import JsonFormatter, RedactingFilter, configure_logging, redact
+from rasa_rpa.variables import job_ref
 from tests.conftest import MASTER_KEY, TOKEN
 
 
@@ -218,7 +219,7 @@ def test_vendor_calls_and_the_sap_cancel_line_name_the_job(
         sender = uuid.uuid4().hex
         job_id = server.start_job(sender, intent="sap")
         server.run_action("action_cancel_rpa_job", sender)
-        fields = f"[job={job_id} conv={sender}]"
+        fields = f"[job={job_id} ref={job_ref(job_id)} conv={sender}]"
 
         def line(text: str) -> str | None:
             return next((x for x in server.log().splitlines() if text in x), None)
@@ -245,7 +246,8 @@ def test_text_lines_escape_control_characters_but_keep_tracebacks():
     text = TextFormatter().format(record)
     first, *traceback = text.splitlines()
     assert first.endswith(
-        "[job=j1 conv=c\\r\\n1\\x85]: customer a\\nFORGED\\x1b[31m\\x00"
+        f"[job=j1 ref={job_ref('j1')} conv=c\\r\\n1\\x85]: "
+        "customer a\\nFORGED\\x1b[31m\\x00"
     )
     assert traceback[0] == "Traceback (most recent call last):"
     assert traceback[-1] == "ValueError: deep\\x1b[2J"
@@ -254,7 +256,7 @@ def test_text_lines_escape_control_characters_but_keep_tracebacks():
 def test_a_conversation_id_cannot_forge_a_server_log_line(action_server, rasa_stand_in):
     server = action_server(rasa_url=rasa_stand_in.url)
     sender = ("evil\n1999-01-01 08:00:00,000 CRITICAL rasa_rpa.security "
-              "[job=- conv=-]: FORGED LINE\x1b[31mred\x00")
+              "[job=- ref=- conv=-]: FORGED LINE\x1b[31mred\x00")
     server.run_action("action_start_rpa_job", sender, intent="missing")
     wait_for(lambda: "could not start" in server.log())
     log = server.log()

@@ -20,6 +20,7 @@ from rasa_rpa.errors import AuthenticationFailed, Forbidden, InvalidPayload
 from rasa_rpa.http.common import install_error_handlers, json, runtime_of
 from rasa_rpa.runtime import Runtime
 from rasa_rpa.security import same_text
+from rasa_rpa.stores import find_job
 
 __all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
 
@@ -70,10 +71,12 @@ async def list_jobs(request: Request) -> HTTPResponse:
 
 @admin_blueprint.get("/jobs/<job_id:str>/events")
 async def job_events(request: Request, job_id: str) -> HTTPResponse:
-    """A job, its event log and what was (or is still to be) sent to Rasa."""
+    """A job (by id or the reference its user was shown), its event log and
+    what was (or is still to be) sent to Rasa."""
     runtime = runtime_of(request)
     require_admin(runtime, request)
-    job = await runtime.store.get_job(job_id)
+    job = await find_job(runtime.store, job_id)
+    job_id = job.id  # the reference, resolved
     events = await runtime.store.job_events(job_id)
     outbox = {
         status: [

@@ -114,10 +114,13 @@ def jobs_list_command(args: argparse.Namespace) -> int:
 
 
 async def _timeline(
-    store: JobStore, job_id: str
+    store: JobStore, wanted: str
 ) -> tuple[Job, list[dict[str, Any]], list[tuple[str, OutboxMessage]]]:
     """A job, its event log and its outbox (with each message's status), by seq."""
-    job = await store.get_job(job_id)
+    from rasa_rpa.stores import find_job
+
+    job = await find_job(store, wanted)
+    job_id = job.id
     outbox = [
         (status, message)
         for status in ("pending", "delivered", "dead")

@@ -17,6 +17,7 @@ import yaml
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.lifecycle import INTENT_PREFIX, intent_for, status_entities
 from rasa_rpa.models import EventType, Job
+from rasa_rpa.responses import ACTION_TEXTS, GENERIC_NEWS_TEXT, NEWS_TEXTS
 
 __all__ = [
     "ACTIONS",
@@ -70,6 +71,8 @@ INTENTS = ("job_status", "cancel_job", *NEWS_INTENTS)
 def _entities() -> tuple[str, ...]:
     # A job with every optional field set shows every entity the plugin sends.
     job = Job("j", "a", "p", "c", progress=1.0, message="m", error="e")
+    # rpa_job_id names the job for the bot's actions; the rest are the
+    # response variables (rasa_rpa.variables.JOB_VARIABLES).
     return tuple(status_entities(job))
 
 
@@ -89,46 +92,12 @@ def _slot(name: str) -> dict[str, Any]:
 
 SLOTS: dict[str, dict[str, Any]] = {name: _slot(name) for name in ENTITIES}
 
-_NEWS_TEXT = {
-    "running": "The robot is now working on {rpa_automation}.",
-    "progress": "Progress: {rpa_progress}% - {rpa_message}",
-    "succeeded": "Your {rpa_automation} job is done.",
-    "failed": "Sorry, {rpa_automation} failed: {rpa_error}",
-    "cancelled": "Your {rpa_automation} job was cancelled.",
-    "expired": "Your {rpa_automation} job took too long and was stopped: {rpa_error}",
-}
 #: Responses the EXTERNAL_ rules utter: a missing one breaks training.
 NEWS_RESPONSES: dict[str, str] = {
-    f"utter_rpa_job_{news}": _NEWS_TEXT.get(
-        news, "Your {rpa_automation} job is now {rpa_state}."
-    )
-    for news in NEWS
+    f"utter_rpa_job_{news}": NEWS_TEXTS.get(news, GENERIC_NEWS_TEXT) for news in NEWS
 }
-#: Responses the actions utter; without one an action says plain English.
-ACTION_RESPONSES: dict[str, str] = {
-    "utter_rpa_job_started": (
-        "OK, I started {rpa_automation} (job {rpa_job_ref}). I'll keep you posted."
-    ),
-    "utter_rpa_job_start_failed": (
-        "Sorry, I couldn't start {rpa_automation}: {rpa_error}"
-    ),
-    "utter_rpa_job_already_running": (
-        "Your {rpa_automation} job is still running, so I did not start another "
-        "one. I'll keep you posted."
-    ),
-    "utter_rpa_job_status": "{rpa_status}",
-    "utter_rpa_no_job": "You have not started any job in this conversation.",
-    "utter_rpa_job_cancelling": "OK, I'm stopping your {rpa_automation} job.",
-    "utter_rpa_jobs_cancelling": (
-        "OK, I'm stopping your {rpa_count} jobs ({rpa_automation})."
-    ),
-    "utter_rpa_job_cancel_failed": (
-        "Sorry, I could not stop your {rpa_automation} job. It may still be running."
-    ),
-    "utter_rpa_job_already_finished": (
-        "Your {rpa_automation} job already ended ({rpa_state})."
-    ),
-}
+#: Responses the actions utter; without one an action says the English default.
+ACTION_RESPONSES: dict[str, str] = dict(ACTION_TEXTS)
 RESPONSES = {**NEWS_RESPONSES, **ACTION_RESPONSES}
 
 

@@ -15,6 +15,7 @@ from rasa_rpa import strictjson
 from rasa_rpa.controls import escape_controls
 from rasa_rpa.models import Job, OutboxMessage
 from rasa_rpa.ops.export import export_row, iso
+from rasa_rpa.variables import job_ref
 
 __all__ = [
     "ProgressBar",
@@ -61,6 +62,7 @@ def jobs_table(jobs: Iterable[Job]) -> str:
     rows = [
         (
             job.id,
+            job_ref(job.id),
             job.automation,
             job.state.value,
             "" if job.progress is None else f"{job.progress:.0f}%",
@@ -71,7 +73,7 @@ def jobs_table(jobs: Iterable[Job]) -> str:
         )
         for job in jobs
     ]
-    header = ("JOB", "AUTOMATION", "STATE", "PROG", "CREATED (UTC)", "TOOK")
+    header = ("JOB", "REF", "AUTOMATION", "STATE", "PROG", "CREATED (UTC)", "TOOK")
     return table((*header, "CONVERSATION", "ERROR / MESSAGE"), rows)
 
 
@@ -137,7 +139,7 @@ def job_details(
         ("inputs", strictjson.dumps(job.inputs, default=str)),
         ("outputs", strictjson.dumps(job.outputs, default=str)),
     ]
-    lines = [f"job {job.id}"]
+    lines = [f"job {job.id} (reference {job_ref(job.id)})"]
     lines += [
         f"  {k:<14}{escape_controls(v)}" for k, v in fields if v not in (None, "")
     ]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from rasa_rpa.configvalues import DEFAULT_CONFIG
 from rasa_rpa.errors import ConfigError
-from rasa_rpa.stores.base import EventResult, JobStore
+from rasa_rpa.stores.base import EventResult, JobStore, find_job
 
-__all__ = ["STORE_BACKENDS", "EventResult", "JobStore", "open_store"]
+__all__ = ["STORE_BACKENDS", "EventResult", "JobStore", "find_job", "open_store"]
 
 #: What a good URL looks like, for each scheme (shown in errors).
 _EXAMPLES = {

@@ -10,15 +10,17 @@ was acknowledged is never lost and never delivered twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rasa_rpa.errors import RpaError
+from rasa_rpa.errors import JobNotFound, RpaError
 from rasa_rpa.lifecycle import Planner
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
+from rasa_rpa.variables import job_ref, ref_id_prefix
 
-__all__ = ["EventResult", "Guard", "JobStore"]
+__all__ = ["EventResult", "Guard", "JobStore", "find_job"]
 
 #: A check on the job, run inside the recording transaction.
 Guard = Callable[[Job], None]
@@ -77,6 +79,13 @@ class JobStore(Protocol):
 
     async def update_job(self, job_id: str, **fields: Any) -> Job:
         """Set plain fields (``provider_ref``...) that are not state changes."""
+
+    async def jobs_with_id_prefix(self, prefix: str, *, limit: int = 10) -> list[Job]:
+        """Jobs whose id starts with ``prefix`` (lower-case hex), newest first.
+
+        For the short references users are given (:mod:`rasa_rpa.variables`):
+        a range scan on the primary key, whatever the store's size.
+        """
 
     async def find_by_ref(self, provider: str, provider_ref: str) -> Job | None:
         """The job a provider knows as ``provider_ref`` (for vendor webhooks)."""
@@ -169,3 +178,29 @@ class JobStore(Protocol):
         A dead message in doubt stays in doubt, so the tracker is checked
         before it is sent; a delivered one is sent again, as asked.
         """
+
+
+async def find_job(store: JobStore, wanted: str) -> Job:
+    """The job named by its id or by the short reference the user was shown.
+
+    A reference (``7K3-Q9X``, typed in any case, dash optional) leads to a
+    few candidates by id prefix, kept when their own reference matches;
+    two jobs sharing one is rare, and then both ids are named.
+    """
+    with contextlib.suppress(JobNotFound):
+        return await store.get_job(wanted)
+    parsed = ref_id_prefix(wanted)
+    if parsed is None:
+        raise JobNotFound(wanted)
+    ref, prefix = parsed
+    found = [
+        job
+        for job in await store.jobs_with_id_prefix(prefix)
+        if job_ref(job.id) == ref
+    ]
+    if len(found) > 1:
+        ids = ", ".join(job.id for job in found)
+        raise JobNotFound(ref, f"{ref} names several jobs ({ids}): give the id")
+    if not found:
+        raise JobNotFound(ref)
+    return found[0]

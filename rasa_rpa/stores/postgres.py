@@ -228,6 +228,16 @@ class PostgresJobStore(PostgresOutbox, SqlStore):
             raise JobNotFound(job_id)
         return job_from_row(row)
 
+    async def jobs_with_id_prefix(self, prefix: str, *, limit: int = 10) -> list[Job]:
+        # A range, not LIKE, which only uses the index under the C collation.
+        # Ids are lower-case hex, and "g" sorts after every hex digit.
+        query = (
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $2 "
+            "ORDER BY created_at DESC LIMIT $3"
+        )
+        rows = await self._call("fetch", query, prefix, prefix + "g", limit)
+        return [job_from_row(row) for row in rows]
+
     async def update_job(self, job_id: str, **fields: Any) -> Job:
         unknown = set(fields) - UPDATABLE
         if unknown:

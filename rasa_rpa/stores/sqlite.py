@@ -165,6 +165,15 @@ class SQLiteJobStore(SQLiteOutbox, SqlStore):
             raise JobNotFound(job_id)
         return job_from_row(row)
 
+    async def jobs_with_id_prefix(self, prefix: str, *, limit: int = 10) -> list[Job]:
+        with self._errors():
+            rows = self.db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id >= ? AND id < ? "
+                "ORDER BY created_at DESC LIMIT ?",
+                (prefix, prefix + "g", limit),
+            ).fetchall()
+        return [job_from_row(row) for row in rows]
+
     async def update_job(self, job_id: str, **fields: Any) -> Job:
         unknown = set(fields) - UPDATABLE
         if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -69,14 +70,14 @@ def test_user_sees_started_and_completed_without_asking(page: Page, chat_page_ur
     box.fill("get my orders")
     box.press("Enter")
     expect(
-        replies.filter(has_text="OK, I started collect_order_details")
+        replies.filter(has_text="OK, I started your order details report job")
     ).to_be_visible(timeout=30_000)
     # From here on the user types nothing: the rest is pushed by the robot.
     expect(replies.filter(has_text="robot is now working")).to_be_visible(
         timeout=30_000
     )
     expect(replies.filter(has_text="Progress: 50%")).to_be_visible(timeout=30_000)
-    expect(replies.filter(has_text="Order details completed: 8 orders")).to_be_visible(
+    expect(replies.filter(has_text=re.compile(r"is ready: 8 orders"))).to_be_visible(
         timeout=30_000
     )
 

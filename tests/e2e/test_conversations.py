@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -10,13 +11,15 @@ import pytest
 import requests
 
 from rasa_rpa.security import JobKeys, sign_webhook
+from rasa_rpa.variables import job_ref
 from tests.e2e.stack import MASTER_KEY, Stack
 from tests.waiting import knocks_on, processes_with, wait_until
 
 pytestmark = pytest.mark.e2e
 
-STARTED = r"OK, I started collect_order_details \(job \w{8}\)"
-RUNNING = r"robot is now working on collect_order_details"
+STARTED = r"OK, I started your order details report job \(reference \w{3}-\w{3}\)"
+RUNNING = r"robot is now working on your order details report job"
+DONE = r"Your order details report \(\w{3}-\w{3}\) is ready"
 
 
 def test_happy_path_started_progress_completed(stack: Stack):
@@ -25,9 +28,8 @@ def test_happy_path_started_progress_completed(stack: Stack):
     stack.inbox.wait_text(sender, STARTED)
     stack.inbox.wait_text(sender, RUNNING)
     stack.inbox.wait_text(sender, r"Progress: 50% - Found 3 orders for ACME")
-    done = stack.inbox.wait_text(sender, r"Order details completed")
-    assert "3 orders, report at " in done
-    assert done.endswith("orders-ACME.csv")
+    done = stack.inbox.wait_text(sender, DONE)
+    assert done.endswith("is ready: 3 orders.")
     texts = stack.inbox.texts(sender)
     # Everything arrives once and in the order it happened.
     order = [
@@ -38,7 +40,7 @@ def test_happy_path_started_progress_completed(stack: Stack):
             "Progress: 10%",
             "Progress: 50%",
             "Progress: 90%",
-            "completed",
+            "is ready",
         )
     ]
     assert order == sorted(order)
@@ -51,7 +53,8 @@ def test_robot_failure_is_told_with_the_reason(stack: Stack):
     stack.inbox.wait_text(sender, STARTED)
     failed = stack.inbox.wait_text(sender, r"failed")
     assert failed.startswith(
-        "Sorry, collect_order_details failed: Unknown customer 'Nobody Inc'"
+        f"Sorry, your order details report job ({job_ref(stack.job_id(sender))}) "
+        "failed: Unknown customer 'Nobody Inc'"
     )
     # rpa.yml's handover: the failure is followed by the hand-over, in that order.
     handover = stack.inbox.wait_text(sender, r"passing this conversation to a")
@@ -64,9 +67,9 @@ def test_status_question_while_running(stack: Stack):
     stack.say(sender, "get my orders")
     stack.inbox.wait_text(sender, RUNNING)
     stack.say(sender, "what is the status of my job?")
-    status = stack.inbox.wait_text(sender, r"Your collect_order_details job is")
-    assert "running" in status or "queued" in status
-    stack.inbox.wait_text(sender, r"Order details completed: 8 orders")
+    status = stack.inbox.wait_text(sender, r"Your order details report job \(")
+    assert re.search(r"\) is (running|queued|\d+% done) \(\d+ s so far\)", status)
+    stack.inbox.wait_text(sender, DONE + r": 8 orders")
     stack.say(sender, "is my job done?")
     stack.inbox.wait_text(sender, r"finished successfully after")
 
@@ -77,12 +80,12 @@ def test_cancel_stops_the_job(stack: Stack):
     stack.inbox.wait_text(sender, RUNNING)
     job_id = stack.job_id(sender)
     stack.say(sender, "cancel my job")
-    stack.inbox.wait_text(sender, r"OK, I'm stopping your collect_order_details job")
-    stack.inbox.wait_text(sender, r"job was cancelled")
+    stack.inbox.wait_text(sender, r"OK, I'm stopping your order details report job")
+    stack.inbox.wait_text(sender, r"\) was cancelled")
     # Once the robot is gone and the outbox is empty, nothing more can come.
     wait_until(lambda: not processes_with(b"robot", job_id.encode()), 30, "robot ended")
     wait_until(lambda: stack.outbox_pending() == 0, 30, "the outbox is empty")
-    assert not any("completed" in t for t in stack.inbox.texts(sender))
+    assert not any("is ready" in t for t in stack.inbox.texts(sender))
 
 
 def test_forged_and_cross_job_callbacks_show_nothing(stack: Stack):
@@ -123,8 +126,8 @@ def test_forged_and_cross_job_callbacks_show_nothing(stack: Stack):
         for h in attempts
     ]
     assert statuses == [401, 401, 403, 403]
-    stack.inbox.wait_text(victim, r"Order details completed")
-    stack.inbox.wait_text(other, r"Order details completed")
+    stack.inbox.wait_text(victim, DONE)
+    stack.inbox.wait_text(other, DONE)
     assert "FORGED" not in stack.inbox.texts(victim) + stack.inbox.texts(other)
 
 
@@ -136,7 +139,7 @@ def test_action_server_restart_while_the_robot_runs(stack: Stack):
     # The robot's next report finds nobody (a dropped connection) and is retried.
     assert knocks_on(stack.actions_port, timeout=30), "the robot never called"
     stack.actions.start(timeout=60)
-    done = stack.inbox.wait_text(sender, r"Order details completed", timeout=60)
+    done = stack.inbox.wait_text(sender, DONE, timeout=60)
     assert "2 orders" in done
     assert stack.inbox.texts(sender).count(done) == 1
 
@@ -156,5 +159,5 @@ def test_rasa_down_when_the_robot_calls_back(stack: Stack):
     health = requests.get(f"{stack.actions_url}/rpa/health", timeout=5).json()
     assert health["outbox"]["pending"] >= 1, health
     stack.rasa.start(timeout=240)
-    done = stack.inbox.wait_text(sender, r"Order details completed", timeout=60)
+    done = stack.inbox.wait_text(sender, DONE, timeout=60)
     assert "2 orders" in done

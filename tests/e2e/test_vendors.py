@@ -29,13 +29,15 @@ def test_order_report_through_uipath_orchestrator(stack: Stack):
         with stack.order_automation_on("uipath", settings):
             sender = stack.new_sender()
             stack.say(sender, "get orders for customer ACME")
-            stack.inbox.wait_text(sender, r"OK, I started collect_order_details")
+            stack.inbox.wait_text(
+                sender, r"OK, I started your order details report job"
+            )
             stack.inbox.wait_text(sender, r"robot is now working")
             stack.inbox.wait_text(sender, r"Progress: 50% - Processing in UiPath")
-            done = stack.inbox.wait_text(sender, r"Order details completed")
-            assert done == (
-                "Order details completed: 3 orders, report at /reports/orders-ACME.csv"
+            done = stack.inbox.wait_text(
+                sender, r"Your order details report \(\w{3}-\w{3}\) is ready"
             )
+            assert done.endswith("is ready: 3 orders.")
             failing = stack.new_sender()
             stack.say(failing, "get orders for customer Nobody Inc")
             failed = stack.inbox.wait_text(failing, r"failed")
@@ -48,10 +50,14 @@ def test_order_report_through_sap_build_process_automation(stack: Stack):
         with stack.order_automation_on("sap", sap.provider_options()):
             sender = stack.new_sender()
             stack.say(sender, "get orders for customer Globex")
-            stack.inbox.wait_text(sender, r"OK, I started collect_order_details")
+            stack.inbox.wait_text(
+                sender, r"OK, I started your order details report job"
+            )
             stack.inbox.wait_text(sender, r"robot is now working")
             stack.inbox.wait_text(sender, r"Progress: 50% - Processing in SAP")
-            done = stack.inbox.wait_text(sender, r"Order details completed")
+            done = stack.inbox.wait_text(
+                sender, r"Your order details report \(\w{3}-\w{3}\) is ready"
+            )
             assert "2 orders" in done
             failing = stack.new_sender()
             stack.say(failing, "get orders for customer Nobody Inc")

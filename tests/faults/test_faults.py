@@ -236,7 +236,7 @@ def test_provider_unreachable_at_start_fails_the_job_with_the_reason(
             "answer time (s)": round(answered, 2),
         },
     )
-    assert reply.startswith("Sorry, I couldn't start remote:")
+    assert reply.startswith("Sorry, I couldn't start your remote job:")
     assert "not answering right now" in reply
     assert "127.0.0.1" not in reply  # the URL is for the log, not the chat
     assert job["state"] == "failed"

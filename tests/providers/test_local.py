@@ -166,7 +166,9 @@ def test_unknown_task_tells_the_user(server):
     sender = uuid.uuid4().hex
     result = server.run_action("action_start_rpa_job", sender, intent="missing")
     reply = result["responses"][0]["text"]
-    assert reply == "Sorry, I couldn't start missing: its robot is not installed here."
+    assert reply == (
+        "Sorry, I couldn't start your missing job: its robot is not installed here."
+    )
     job_id = result["events"][0]["value"]
     # The user (and the status action) read plain words; the task and path
     # are for the operator, in the log and the job's event log.

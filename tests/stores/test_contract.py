@@ -130,6 +130,16 @@ async def test_job_round_trip(store: JobStore) -> None:
         await store.create_job(new_job())
 
 
+async def test_jobs_are_found_by_id_prefix_newest_first(store: JobStore) -> None:
+    ids = ["abc1230" + "0" * 25, "abc1231" + "f" * 25, "abc1240" + "0" * 25]
+    for n, job_id in enumerate(ids):
+        await store.create_job(new_job(job_id, f"c{n}", created_at=100.0 + n))
+    found = await store.jobs_with_id_prefix("abc123")
+    assert [job.id for job in found] == [ids[1], ids[0]]
+    assert [j.id for j in await store.jobs_with_id_prefix("abc1")] == ids[::-1]
+    assert await store.jobs_with_id_prefix("abd") == []
+
+
 async def test_update_job_sets_only_plain_fields(store: JobStore) -> None:
     await store.create_job(new_job())
     job = await store.update_job("j1", provider_ref="R-1", message="queued")

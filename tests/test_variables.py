@@ -1,0 +1,74 @@
+"""The response variables: short references, elapsed time, reasons fit for the chat."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasa_rpa.models import Job, JobState, new_job_id
+from rasa_rpa.variables import (
+    TECHNICAL_PROBLEM,
+    duration_words,
+    job_variables,
+    user_reason,
+)
+
+
+@pytest.mark.parametrize(
+    "seconds,words", [(0, "0 s"), (89, "89 s"), (90, "2 min"), (5400, "1.5 h")]
+)
+def test_elapsed_time_reads_at_a_glance(seconds, words):
+    assert duration_words(seconds) == words
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "FileNotFoundError: [Errno 2] No such file or directory: '/srv/bot/x.csv'",
+        "cannot read /home/rasa/robots/orders.robot",
+        "POST http://10.0.0.5:8080/api failed",
+        'Traceback (most recent call last):\n  File "x", line 1',
+        "job 3638760f77d649769a91b7287c7b5ffa failed",
+        r"C:\Users\robot\report.xlsx is locked",
+        "Keyword 'Open Workbook' failed in orders.robot",
+    ],
+)
+def test_a_reason_naming_internals_becomes_plain_words(reason):
+    assert user_reason(reason) == TECHNICAL_PROBLEM
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Unknown customer 'Nobody Inc'",
+        "3 task(s) failed",
+        "the robot was stopped",
+        "the order book is empty / closed",
+    ],
+)
+def test_a_robots_own_words_pass(reason):
+    assert user_reason(reason) == reason
+
+
+def test_a_long_reason_is_cut_and_blank_is_none():
+    assert len(user_reason("word " * 100) or "") == 200
+    assert user_reason("  \n ") is None
+
+
+def test_job_variables_name_the_job_by_title_and_reference_only():
+    job = Job(
+        new_job_id(),
+        "collect_order_details",
+        "local",
+        "conv",
+        state=JobState.FAILED,
+        created_at=0,
+        finished_at=150,
+        progress=12.5,
+        error="PermissionError: /etc/x",
+    )
+    found = job_variables(job, {"collect_order_details": "order report"})
+    assert found["rpa_title"] == "order report"
+    assert found["rpa_elapsed"] == "2 min"
+    assert found["rpa_progress"] == 12.5
+    assert found["rpa_error"] == TECHNICAL_PROBLEM
+    assert job.id not in str(found.values())
