@@ -185,3 +185,9 @@ def test_nav_lists_every_page() -> None:
     listed = set(pages(config["nav"]))
     written = {str(p.relative_to(DOCS)) for p in Path(DOCS).rglob("*.md")}
     assert written == listed
+
+
+def test_the_reference_file_shown_is_the_reference_bots() -> None:
+    text = page("configuration.md")
+    shown = text.split("## The reference bot's file", 1)[1].split("```yaml\n")[1]
+    assert shown.split("```", 1)[0] == (ROOT / "rpa.yml").read_text()
