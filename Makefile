@@ -6,7 +6,7 @@ RASA_BIN := .venv-rasa/bin
 MODEL := models/reference.tar.gz
 export RASA_TOKEN ?= rasa-rpa-dev-token
 
-.PHONY: run test lint unit bench setup clean
+.PHONY: run test lint unit bench docs setup clean
 
 setup: $(VENV)/.installed .venv-rasa/.installed $(MODEL) web/node_modules/rasa-webchat/lib/index.js
 
@@ -33,7 +33,8 @@ web/node_modules/rasa-webchat/lib/index.js: web/package.json
 run: setup
 	$(BIN)/python -m devtools.runner
 
-## every test: lint, types, unit, integration, end to end with real Rasa, browser
+## every test: lint, types, unit, integration, end to end with real Rasa, browser,
+## and the documentation site built with --strict (tests/test_docs.py)
 test: setup lint
 	$(BIN)/python -m pytest -q
 
@@ -49,5 +50,9 @@ unit: $(VENV)/.installed
 bench: setup
 	$(BIN)/python -m benchmarks
 
+## the documentation site on http://127.0.0.1:8000, rebuilt as docs/ changes
+docs: $(VENV)/.installed
+	$(BIN)/python -m mkdocs serve
+
 clean:
-	rm -rf .rasa-rpa models .pytest_cache .mypy_cache
+	rm -rf .rasa-rpa models .pytest_cache .mypy_cache site

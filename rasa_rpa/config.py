@@ -307,7 +307,7 @@ def load_config(path: str | Path | None = None) -> RpaConfig:
             source,
             "",
             "file not found",
-            f"create it (see README, 'rpa.yml reference') or set {CONFIG_ENV}",
+            f"create it (see docs/configuration.md) or set {CONFIG_ENV}",
         ) from None
     try:
         raw = yaml.safe_load(text) or {}

@@ -102,9 +102,9 @@ def fix_for(error: Any) -> str:
     """The fix for one of pydantic's validation errors (its ``errors()`` items)."""
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return "remove the key, or check its spelling in the README's rpa.yml reference"
+        return "remove the key, or check its spelling in docs/configuration.md"
     if kind == "missing":
         return "add the key"
     if kind == "literal_error":
         return "use version: 1"
-    return "see the README's rpa.yml reference"
+    return "see docs/configuration.md"

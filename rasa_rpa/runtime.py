@@ -115,7 +115,8 @@ def current_runtime() -> Runtime:
     if runtime is None:
         raise RpaError(
             "rasa-rpa is not running in this action server: attach it with the "
-            "rasa_sdk_plugins shim (see README) or start the server with `rasa-rpa run`"
+            "rasa_sdk_plugins hook (docs/install.md) or start the server with "
+            "`rasa-rpa run`"
         )
     found: Runtime = runtime
     return found

@@ -238,7 +238,7 @@ def test_every_mistake_names_the_real_file_and_the_fix(tmp_path, kind):
     error = caught.value
     assert error.source == str(path), str(error)
     assert str(error).startswith(f"{path}: "), str(error)
-    # (The README section the fix may point to is called "rpa.yml reference".)
+    # (The docs page the fix may point to is called "rpa.yml reference".)
     assert "rpa.yml" not in str(error).replace("rpa.yml reference", "")
     assert error.fix, f"no fix given: {error}"
 

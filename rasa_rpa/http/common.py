@@ -62,7 +62,8 @@ def runtime_of(request: Request) -> Runtime:
     if runtime is None:
         raise RpaError(
             "rasa-rpa is not running in this action server: attach it with the "
-            "rasa_sdk_plugins shim (see README) or start the server with `rasa-rpa run`"
+            "rasa_sdk_plugins hook (docs/install.md) or start the server with "
+            "`rasa-rpa run`"
         )
     return runtime
 

@@ -284,7 +284,7 @@ class _Doctor:
                 cls = provider_class(settings.type, source=self.config.source)
                 provider = cls(name, settings, self.config, _ignore)
             except ConfigError as exc:
-                fix = exc.fix or "see the README's Providers section"
+                fix = exc.fix or "see the provider's page under docs/providers/"
                 self.report.add(check, "error", f"{exc.key}: {exc.problem}", fix)
                 continue
             try:

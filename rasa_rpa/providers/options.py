@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 _O = TypeVar("_O", bound="ProviderOptions")
-_SEE = "see the README's Providers section"
+_SEE = "see the provider's page under docs/providers/"
 
 
 class OptionError(ValueError):
@@ -124,7 +124,7 @@ class ProviderOptions(BaseModel):
     def fix_for(cls, key: str, kind: str) -> str:
         """The advice for a wrong ``key`` (``kind`` is pydantic's error type)."""
         if kind == "extra_forbidden":
-            return "remove it, or check its spelling in the README's Providers section"
+            return "remove it, or check its spelling on the provider's page in docs/"
         for klass in cls.__mro__:
             fixes = getattr(klass, "fixes", {})
             if key in fixes:

@@ -478,10 +478,10 @@ async def test_failure_details_of_any_shape_become_the_reason(
     assert event.data["error"] == shown
 
 
-def readme_templates() -> list[str]:
-    """The notifier payload templates the README's sap section shows."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("### `sap`", 1)[1].split("\n### ", 1)[0]
+def documented_templates() -> list[str]:
+    """The notifier payload templates the SAP provider's docs page shows."""
+    docs = Path(__file__).parents[2] / "docs" / "providers" / "sap.md"
+    section = docs.read_text()
     return [block for block in section.split("```json\n")[1:] if "${" in block]
 
 
@@ -490,13 +490,13 @@ ENDED = {EventType.SUCCEEDED, EventType.FAILED}
 
 
 @pytest.mark.parametrize("details", ["Agent offline", {"message": "Agent offline"}])
-async def test_readme_templates_send_valid_json_for_every_value_type(
+async def test_documented_templates_send_valid_json_for_every_value_type(
     build: Callable[..., SapProvider],
     receiver: FakeServer,
     notify_path: str,
     details: Any,
 ) -> None:
-    templates = readme_templates()
+    templates = documented_templates()
     assert templates
     for template in templates:
         template = template.split("```", 1)[0]
