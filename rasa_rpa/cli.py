@@ -26,13 +26,20 @@ if TYPE_CHECKING:
 
     from rasa_rpa.security import JobKeys
 
-from rasa_rpa.config import CONFIG_ENV, DEFAULT_CONFIG, RpaConfig, load_config
+from rasa_rpa.config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    PUBLIC_URL_ENV,
+    RpaConfig,
+    load_config,
+)
 from rasa_rpa.errors import ConfigError, JobNotFound, StoreError
 from rasa_rpa.logs import configure_logging
 from rasa_rpa.ops.commands import (
     doctor_command,
     domain_command,
     export_command,
+    jobs_discard_command,
     jobs_list_command,
     jobs_replay_command,
     jobs_show_command,
@@ -75,10 +82,16 @@ def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from rasa_rpa.listening import connect_url, public_url_for, server_recorded
+
     config_path = str(Path(args.config).resolve())
     os.environ[CONFIG_ENV] = config_path  # the actions package may read it too
     # Fail here, in the terminal, not in a worker: the file and every provider.
-    check_providers(load_config(config_path))
+    config = load_config(config_path)
+    check_providers(config)
+    public_url, notes = public_url_for(config, args.host, args.port)
+    if public_url is not None:  # rpa.yml names none: the workers use ours
+        os.environ[PUBLIC_URL_ENV] = public_url
     sys.path.insert(0, os.getcwd())
     loader = AppLoader(factory=partial(factory, config_path))
     app = loader.load()
@@ -90,7 +103,11 @@ def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -
         motd=False,
     )
     print(f"rasa-rpa: action server on http://{args.host}:{args.port}", flush=True)
-    Sanic.serve(primary=app, app_loader=loader)
+    for note in notes:
+        print(f"rasa-rpa: {note}", file=sys.stderr, flush=True)
+    own = connect_url(args.host, args.port)
+    with server_recorded(config, own, public_url or config.callbacks.public_url):
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--domain", help="domain.yml (or folder) instead of Rasa's")
     doctor.add_argument("--json", action="store_true", help="findings as JSON")
     doctor.add_argument("--progress", action="store_true", help="always draw bars")
+    doctor.add_argument("--server", help="the running action server's base URL")
     domain = commands.add_parser("domain", help="print what a bot's domain needs")
     domain.add_argument("--config", help="rpa.yml: adds its automations' intents")
     domain.add_argument("--part", choices=("all", "domain", "rules"), default="all")
@@ -139,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         ("list", jobs_list_command, "jobs, newest first"),
         ("show", jobs_show_command, "a job, its event timeline and its outbox"),
         ("replay", jobs_replay_command, "send dead outbox messages to Rasa again"),
+        ("discard", jobs_discard_command, "set dead outbox messages aside for good"),
     ):
         sub = actions.add_parser(name, help=help, description=help)
         sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
@@ -154,6 +173,8 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("seq", type=int, nargs="*", help="outbox seq numbers")
             sub.add_argument("--all-dead", action="store_true")
+        if name == "discard":
+            sub.add_argument("--yes", action="store_true", help="do not ask first")
     send = command(
         "send-event", send_event_command, "report an event as the job's robot"
     )

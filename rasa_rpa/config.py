@@ -28,6 +28,7 @@ from pydantic import (
 from rasa_rpa.configvalues import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
+    PUBLIC_URL_ENV,
     Duration,
     fix_for,
     interpolate,
@@ -40,6 +41,7 @@ from rasa_rpa.registry import check_provider_options, known_provider_types
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
+    "PUBLIC_URL_ENV",
     "Automation",
     "Duration",
     "InputSource",
@@ -322,6 +324,11 @@ def load_config(path: str | Path | None = None) -> RpaConfig:
             "the top level must be a mapping",
             "write the settings as `key: value` lines, e.g. `version: 1`",
         )
+    callbacks = raw.get("callbacks") or {}
+    default_url = os.environ.get(PUBLIC_URL_ENV)
+    if default_url and isinstance(callbacks, dict) and "public_url" not in callbacks:
+        # `rasa-rpa run --port N` for a config that names no public URL.
+        raw["callbacks"] = {**callbacks, "public_url": default_url}
     return config_from_dict(raw, source=source, base_dir=file.resolve().parent)
 
 

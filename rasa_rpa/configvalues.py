@@ -19,6 +19,7 @@ from rasa_rpa.errors import ConfigError
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
+    "PUBLIC_URL_ENV",
     "Duration",
     "fix_for",
     "interpolate",
@@ -31,6 +32,9 @@ CONFIG_ENV = "RASA_RPA_CONFIG"
 #: The config file read when none is named; also the ``source`` of configs
 #: built from a dict. Errors name the file actually read (``RpaConfig.source``).
 DEFAULT_CONFIG = "rpa.yml"
+#: ``callbacks.public_url`` for a config that sets none: ``rasa-rpa run``
+#: puts its own address here for its workers (see rasa_rpa.listening).
+PUBLIC_URL_ENV = "RASA_RPA_PUBLIC_URL"
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

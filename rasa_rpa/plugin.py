@@ -28,6 +28,7 @@ from rasa_rpa.http.admin import admin_blueprint
 from rasa_rpa.http.botpress import botpress_blueprint
 from rasa_rpa.http.callbacks import blueprint
 from rasa_rpa.http.common import json
+from rasa_rpa.http.diagnostics import diagnostics_blueprint
 from rasa_rpa.http.limits import apply_server_limits
 from rasa_rpa.http.monitor import monitor_blueprint
 from rasa_rpa.http.vendors import vendor_blueprint
@@ -78,6 +79,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     app.blueprint(botpress_blueprint)
     app.blueprint(admin_blueprint)
     app.blueprint(monitor_blueprint)
+    app.blueprint(diagnostics_blueprint)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
         runtime = Runtime(settings)

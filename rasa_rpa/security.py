@@ -11,6 +11,12 @@ Robots prove who they are in one of two ways:
 * **Bearer tokens** (a JWT) for robots that can only set a header. The token
   names the job, its conversation, an audience and an expiry.
 
+The same master key also mints short-lived **operator tokens** (another key,
+another audience: never a job's), with which ``rasa-rpa doctor`` reads the
+running server's own state, and **fingerprints** of the other credentials, so
+the doctor can tell which of them differ from the server's without either
+side ever sending one.
+
 Comparisons are constant-time, and nothing here logs or returns a secret.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import time
@@ -34,10 +41,12 @@ from rasa_rpa_robot import signing
 from rasa_rpa_robot.signing import SECRET_PREFIX, TOLERANCE, same_text, sign_webhook
 
 __all__ = [
+    "OPERATOR_AUDIENCE",
     "TOKEN_AUDIENCE",
     "JobCredentials",
     "JobKeys",
     "TokenClaims",
+    "fingerprints",
     "keys_for",
     "load_or_create_master_key",
     "same_text",
@@ -46,6 +55,7 @@ __all__ = [
 ]
 
 TOKEN_AUDIENCE = "rasa-rpa:callback"
+OPERATOR_AUDIENCE = "rasa-rpa:operator"
 #: Per-job secrets kept derived at once (a few hundred KB at most).
 _SECRET_CACHE = 4096
 
@@ -105,6 +115,9 @@ class JobKeys:
         self.master_key = master_key
         # Separate 32-byte keys for tokens and secrets: one never helps forge the other.
         self._token_key = hmac.new(self._key, b"token-key", hashlib.sha256).digest()
+        self._operator_key = hmac.new(
+            self._key, b"operator-key", hashlib.sha256
+        ).digest()
         self._token_ttl = token_ttl
         # A batch robot calls back for the same job again and again: derive
         # its secret once. In memory only, bounded, cleared when full.
@@ -161,6 +174,40 @@ class JobKeys:
             str(claims["sub"]), str(claims["conv"]), float(claims["exp"])
         )
 
+    def mint_operator_token(self, *, ttl: float = 60.0) -> str:
+        """A short-lived token for the server's operator routes (the doctor's)."""
+        now = int(time.time())
+        claims = {"aud": OPERATOR_AUDIENCE, "iat": now, "exp": now + int(ttl)}
+        token: str = jwt.encode(claims, self._operator_key, algorithm="HS256")
+        return token
+
+    def verify_operator_token(self, token: str) -> None:
+        """Check an operator token; AuthenticationFailed when it is not one of ours."""
+        try:
+            jwt.decode(
+                token,
+                self._operator_key,
+                algorithms=["HS256"],
+                audience=OPERATOR_AUDIENCE,
+                options={"require": ["exp", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("the operator token has expired") from None
+        except (jwt.InvalidTokenError, UnicodeError):
+            raise AuthenticationFailed(
+                "the operator token is not valid: it was minted with another "
+                "callbacks.secret (or .rasa-rpa/master.key) than this server's"
+            ) from None
+
+    def fingerprint(self, key: str, value: str) -> str:
+        """8 hex characters that tell two values of ``key`` apart, and nothing more.
+
+        Keyed with the master key: whoever reads a fingerprint without that
+        key learns nothing about the value, not even by guessing weak ones.
+        """
+        message = f"fingerprint:{key}\x00{value}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:8]
+
     def credentials(
         self, job_id: str, conversation_id: str, public_url: str
     ) -> JobCredentials:
@@ -209,6 +256,32 @@ def _read_key(path: Path, attempts: int = 50) -> str:
         "the master key file is empty",
         "delete it (a new key is made) or set callbacks.secret",
     )
+
+
+def fingerprints(config: RpaConfig, keys: JobKeys) -> dict[str, str | None]:
+    """A fingerprint of each credential in ``config`` by its key; None when unset.
+
+    A provider's fingerprint covers all its options (URLs, ids and secrets
+    alike), so a difference there means "not the same vendor account".
+    """
+    single = {
+        "rasa.token": config.rasa.token,
+        "rasa.jwt_secret": config.rasa.jwt_secret,
+        "admin.token": config.admin.token,
+    }
+    found = {
+        key: keys.fingerprint(key, value.get_secret_value()) if value else None
+        for key, value in single.items()
+    }
+    webhook = "\x00".join(
+        sorted(s.get_secret_value() for s in config.callbacks.webhook_secrets)
+    )
+    key = "callbacks.webhook_secrets"
+    found[key] = keys.fingerprint(key, webhook) if webhook else None
+    for name, settings in sorted(config.providers.items()):
+        options = json.dumps(settings.model_dump(), sort_keys=True, default=str)
+        found[f"providers.{name}"] = keys.fingerprint(f"providers.{name}", options)
+    return found
 
 
 def keys_for(config: RpaConfig) -> JobKeys:

@@ -25,9 +25,10 @@ from rasa_rpa.errors import (
     ProviderUnavailable,
     UnsendableInput,
 )
+from rasa_rpa.expiry import expiry_data
 from rasa_rpa.logs import job_context
 from rasa_rpa.metrics import Metrics
-from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
+from rasa_rpa.models import EventType, Job, JobEvent, JobState, new_job_id
 from rasa_rpa.providers.base import Provider, StartRequest
 from rasa_rpa.scrub import scrub_event
 from rasa_rpa.security import JobKeys
@@ -320,18 +321,27 @@ class JobService:
             await asyncio.wait_for(done.wait(), CANCEL_TIMEOUT + 5)
 
     async def expire(self, job: Job, now: float) -> EventResult:
-        """End an overdue job as expired and stop whatever still runs."""
-        waited = now - job.created_at
+        """End an overdue job as expired and stop whatever still runs.
+
+        Whether its robot was ever heard from changes what the user and the
+        operator are told (:func:`rasa_rpa.expiry.expiry_data`).
+        """
+        pending = job.state is JobState.PENDING
+        events = await self.store.job_events(job.id) if pending else []
+        data = expiry_data(job, events, now, self.config.callbacks.public_url)
         result = await self.record(
             JobEvent(
                 f"expired:{job.id}",
                 job.id,
                 EventType.EXPIRED,
-                {"error": f"no result after {waited:.0f}s (timeout)"},
+                data,
                 source="reconciler",
             )
         )
         if result.applied:
+            if "detail" in data:
+                ids = {"job_id": job.id, "conversation_id": job.conversation_id}
+                log.warning("job %s expired: %s", job.id, data["detail"], extra=ids)
             self._stop_in_background(result.job)
         return result
 

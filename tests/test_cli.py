@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 
+import pytest
 import yaml
 
 from rasa_rpa.cli import main
@@ -379,3 +382,178 @@ def test_jobs_tables_print_control_characters_escaped(tmp_path, capsys):
         assert not any(line.startswith("1999") for line in out.splitlines())
     assert "evil\\n1999-01-01" in listed and "FORGED\\x1b[31mred\\x00" in shown
     assert "error         evil\\n1999-01-01" in shown
+
+
+# -- jobs discard: both stores, with a confirmation ----------------------------
+
+
+class Terminal:
+    """Standard input as a person at a terminal: answers the prompt once."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.asked = 0
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        self.asked += 1
+        return self.answer
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def dead_store(request, tmp_path):
+    """rpa.yml over a store (SQLite, or a PostgreSQL schema of its own) holding
+    three dead messages and a pending one; yields (config path, dead seqs)."""
+    import asyncio
+    import secrets
+
+    from rasa_rpa.models import EventType, Job, JobEvent
+    from rasa_rpa.stores import open_store
+
+    schema = f"rpa_cli_{secrets.token_hex(6)}"
+    url = (
+        f"sqlite:///{tmp_path / 'jobs.db'}"
+        if request.param == "sqlite"
+        else f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
+    )
+
+    async def seed() -> list[int]:
+        store = open_store(url, tmp_path)
+        await store.open()
+        try:
+            for n in range(3):
+                job = Job(f"job-{n}", "collect_order_details", "local", f"conv-{n}")
+                await store.create_job(job)
+                await store.record_event(JobEvent("s", job.id, EventType.STARTED))
+            heads = await store.claim_due(time.time() + 60, limit=10, lease=30)
+            for head in heads:
+                await store.mark_dead(head.seq, "Rasa answered 400: bad", time.time())
+            await store.record_event(JobEvent("p", "job-0", EventType.PROGRESS))
+            return sorted(m.seq for m in heads)
+        finally:
+            await store.close()
+
+    async def drop() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    seqs = asyncio.run(seed())
+    yield write(tmp_path, store={"url": url}), seqs
+    if request.param == "postgres":
+        asyncio.run(drop())
+
+
+def outbox_of(path, status):
+    import asyncio
+
+    from rasa_rpa.config import load_config
+    from rasa_rpa.stores import open_store
+
+    async def listed():
+        config = load_config(path)
+        store = open_store(config.store.url, config.base_dir)
+        await store.open()
+        try:
+            return sorted(m.seq for m in await store.list_outbox(status=status))
+        finally:
+            await store.close()
+
+    return asyncio.run(listed())
+
+
+def test_jobs_discard_asks_first_and_keeps_them_listed(dead_store, monkeypatch, capsys):
+    path, seqs = dead_store
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    assert main(["jobs", "discard", "--all-dead", "--config", path]) == 1
+    err = capsys.readouterr().err
+    assert "Discard 3 dead messages to Rasa? They will never be delivered. [y/N]" in err
+    assert "nothing discarded" in err
+    assert outbox_of(path, "dead") == seqs  # a no keeps them
+
+    terminal = Terminal("y\n")
+    monkeypatch.setattr(sys, "stdin", terminal)
+    assert main(["jobs", "discard", "--all-dead", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert terminal.asked == 1
+    assert all(f"seq {seq}: discarded" in out for seq in seqs)
+    assert "3 message(s) discarded" in out
+    assert outbox_of(path, "dead") == []
+    assert outbox_of(path, "discarded") == seqs
+    # Never replayed, and the job's timeline still shows them.
+    assert main(["jobs", "replay", str(seqs[0]), "--config", path]) == 1
+    capsys.readouterr()
+    assert main(["jobs", "show", "job-0", "--config", path, "--json"]) == 0
+    statuses = {
+        m["seq"]: m["status"] for m in json.loads(capsys.readouterr().out)["outbox"]
+    }
+    assert statuses[seqs[0]] == "discarded"
+    assert main(["jobs", "show", "job-0", "--config", path]) == 0
+    assert "discarded" in capsys.readouterr().out
+
+
+def test_jobs_discard_with_yes_asks_nothing(dead_store, monkeypatch, capsys):
+    path, seqs = dead_store
+    terminal = Terminal("n\n")
+    monkeypatch.setattr(sys, "stdin", terminal)
+    pending = outbox_of(path, "pending")
+    args = ["jobs", "discard", str(seqs[1]), *map(str, pending), "--yes", "--json"]
+    assert main([*args, "--config", path]) == 1  # the pending one is not dead
+    assert terminal.asked == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body == {"discarded": [seqs[1]], "not_found": pending}
+    assert outbox_of(path, "dead") == [seqs[0], seqs[2]]
+    assert outbox_of(path, "pending") == pending
+
+
+def test_jobs_discard_without_a_terminal_refuses_without_yes(
+    dead_store, monkeypatch, capsys
+):
+    import io
+
+    path, seqs = dead_store
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # piped, not typed
+    assert main(["jobs", "discard", str(seqs[0]), "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "not discarding 1 dead message without a confirmation" in err
+    assert "pass --yes" in err
+    assert outbox_of(path, "dead") == seqs
+    assert main(["jobs", "discard", "--config", path]) == 2  # names nothing
+
+
+# -- run --port: robots are told the server's own port ----------------------------
+
+
+def test_run_on_another_port_tells_robots_that_port(tmp_path, rasa_stand_in):
+    """rpa.yml names no callbacks.public_url: robots call back where the server is.
+
+    (Before, they were told :5055 whatever --port said: the job ended on the
+    robot's exit code, and everything it reported was lost.)
+    """
+    import uuid
+
+    from devtools.stack import free_port
+    from tests.conftest import ActionServer, kill_robots_of
+
+    port = free_port()
+    config = base_config(tmp_path, callbacks={"secret": MASTER_KEY})
+    config["rasa"] = {**config["rasa"], "url": rasa_stand_in.url}
+    config["callbacks"] = {"secret": MASTER_KEY}  # no public_url
+    server = ActionServer(tmp_path, config, port)
+    try:
+        server.start()
+        sender = uuid.uuid4().hex
+        job_id = server.start_job(sender, intent="env")
+        outputs = server.wait_job(job_id, sender, "succeeded")["outputs"]
+        assert outputs["has_path"] != "absent"  # reported by the robot itself
+        expected = f"http://127.0.0.1:{port} (callbacks.public_url is not set)"
+        assert f"rasa-rpa: robots call back at {expected}" in server.log()
+    finally:
+        server.stop()
+        kill_robots_of(tmp_path)

@@ -266,3 +266,22 @@ def test_an_unknown_provider_class_names_the_file_it_was_asked_for(tmp_path):
     with pytest.raises(ConfigError) as caught:
         provider_class("nope", source=str(tmp_path / "custom-name.yml"))
     assert str(caught.value).startswith(f"{tmp_path / 'custom-name.yml'}: ")
+
+
+def test_run_s_public_url_applies_only_where_rpa_yml_names_none(tmp_path, monkeypatch):
+    from rasa_rpa.config import PUBLIC_URL_ENV
+
+    monkeypatch.setenv("TEST_RASA_TOKEN", "t")
+    monkeypatch.setenv(PUBLIC_URL_ENV, "http://127.0.0.1:5155")
+    unset = load_config(write(tmp_path, VALID))
+    assert unset.callbacks.public_url == "http://127.0.0.1:5155"
+    (tmp_path / "named").mkdir()
+    named = write(
+        tmp_path / "named",
+        VALID + "callbacks:\n  public_url: https://bot.example.com\n",
+    )
+    assert load_config(named).callbacks.public_url == "https://bot.example.com"
+    monkeypatch.delenv(PUBLIC_URL_ENV)
+    assert load_config(write(tmp_path, VALID)).callbacks.public_url == (
+        "http://127.0.0.1:5055"
+    )

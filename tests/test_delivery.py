@@ -55,7 +55,12 @@ async def test_status_goes_to_trigger_intent_with_token_and_latest_channel(setup
     assert call.params["output_channel"] == "latest"
     assert call.body["name"] == "EXTERNAL_rpa_job_running"
     assert call.body["entities"]["rpa_job_id"] == "j1"
-    assert (await store.outbox_stats()) == {"pending": 0, "delivered": 1, "dead": 0}
+    assert (await store.outbox_stats()) == {
+        "pending": 0,
+        "delivered": 1,
+        "dead": 0,
+        "discarded": 0,
+    }
 
 
 async def test_messages_and_slots_go_to_tracker_events(setup):
@@ -133,7 +138,7 @@ async def test_wrong_token_is_retried_not_dropped(setup, make_config):
     await queue(store, "j1", "c1", [(EventType.STARTED, {})])
     await drain(dispatcher)
     stats = await store.outbox_stats()
-    assert stats == {"pending": 1, "delivered": 0, "dead": 0}
+    assert stats == {"pending": 1, "delivered": 0, "dead": 0, "discarded": 0}
 
 
 async def test_unknown_intent_is_set_aside_as_dead(setup):
@@ -258,7 +263,12 @@ async def test_message_in_doubt_set_aside_as_dead_is_checked_when_replayed(
     rasa.come_back()
     assert await store.replay(dead.seq, time.time())
     await drain(dispatcher)
-    assert await store.outbox_stats() == {"pending": 0, "delivered": 1, "dead": 0}
+    assert await store.outbox_stats() == {
+        "pending": 0,
+        "delivered": 1,
+        "dead": 0,
+        "discarded": 0,
+    }
     assert [c.body["name"] for c in rasa.calls] == ["EXTERNAL_rpa_job_running"]
 
 

@@ -97,3 +97,37 @@ def test_generated_master_key_is_kept_private_and_stable(tmp_path):
     assert load_or_create_master_key(None, tmp_path) == first
     assert (tmp_path / "master.key").stat().st_mode & 0o077 == 0
     assert load_or_create_master_key("configured-key", tmp_path) == "configured-key"
+
+
+def test_operator_token_is_short_lived_and_no_job_token(keys):
+    token = keys.mint_operator_token()
+    keys.verify_operator_token(token)
+    with pytest.raises(AuthenticationFailed, match=r"another callbacks\.secret"):
+        JobKeys("another-master-key-0123456789").verify_operator_token(token)
+    with pytest.raises(AuthenticationFailed):
+        keys.verify_token(token, "job-1")  # it opens no job
+    with pytest.raises(AuthenticationFailed):
+        keys.verify_operator_token(keys.mint_token("job-1", "conv-1"))
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        keys.verify_operator_token(keys.mint_operator_token(ttl=-5))
+
+
+def test_fingerprints_tell_values_apart_and_show_none(tmp_path):
+    from rasa_rpa.config import config_from_dict
+    from rasa_rpa.security import fingerprints
+
+    def of(token, master="m" * 32):
+        raw = {"version": 1, "rasa": {"token": token}, "admin": {"token": "adm"}}
+        config = config_from_dict(raw, base_dir=tmp_path)
+        return fingerprints(config, JobKeys(master))
+
+    first = of("rasa-token-1")
+    assert first == of("rasa-token-1")
+    assert first["rasa.token"] != of("rasa-token-2")["rasa.token"]
+    assert first["admin.token"] == of("rasa-token-2")["admin.token"]
+    assert first["rasa.jwt_secret"] is None
+    assert first["callbacks.webhook_secrets"] is None
+    assert len(first["rasa.token"]) == 8 and int(first["rasa.token"], 16) >= 0
+    # Keyed with the master key: without it, a fingerprint says nothing.
+    assert of("rasa-token-1", master="n" * 32)["rasa.token"] != first["rasa.token"]
+    assert "rasa-token-1" not in repr(first)

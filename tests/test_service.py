@@ -187,9 +187,12 @@ async def test_a_refused_cancel_leaves_the_job_running(service):
 
 async def test_expire_ends_the_job_and_stops_the_robot_once(service):
     job = await service.start_job("idle", "c1", {})
+    job = (await service.record(JobEvent("s", job.id, EventType.STARTED))).job
     result = await service.expire(job, now=job.created_at + 601)
     assert result.applied and result.job.state is JobState.EXPIRED
-    assert "no result after 601s" in (result.job.error or "")
+    # It reported, then went quiet: the old words, no guess at a cause.
+    assert result.job.error == "no result after 601s (timeout)"
+    assert "detail" not in (await service.store.job_events(job.id))[-1]["data"]
     await asyncio.wait_for(asyncio.gather(*service._background), 5)
     assert service.providers["testbots"].cancelled == [job.id]
     # Expiring it again changes nothing and stops nothing.
@@ -197,6 +200,35 @@ async def test_expire_ends_the_job_and_stops_the_robot_once(service):
     assert not again.applied
     assert not service._background
     assert service.providers["testbots"].cancelled == [job.id]
+
+
+async def test_a_robot_never_heard_from_is_expired_with_its_likely_cause(
+    service, caplog
+):
+    job = await service.start_job("idle", "c1", {})
+    with caplog.at_level(logging.WARNING, logger="rasa_rpa.service"):
+        result = await service.expire(job, now=job.created_at + 120)
+    # The user's words: plain, no URL, no key (they become {rpa_error}).
+    assert result.job.error == "the robot never reported back"
+    [event] = await service.store.job_events(job.id)
+    assert event["data"]["error"] == "the robot never reported back"
+    # The operator's: the likely causes, where robots were told to call.
+    detail = event["data"]["detail"]
+    assert "no callback arrived from the robot in 120s" in detail
+    assert "never started" in detail and "401" in detail
+    assert f"callbacks.public_url ({service.config.callbacks.public_url})" in detail
+    [logged] = [r for r in caplog.records if "expired" in r.getMessage()]
+    assert logged.levelno == logging.WARNING and detail in logged.getMessage()
+    assert logged.job_id == job.id
+
+
+async def test_a_chat_line_from_a_pending_robot_counts_as_hearing_from_it(service):
+    job = await service.start_job("idle", "c1", {})
+    said = JobEvent("m", job.id, EventType.MESSAGE, {"text": "looking..."})
+    job = (await service.record(said)).job
+    assert job.state is JobState.PENDING  # a chat line does not start a job
+    result = await service.expire(job, now=job.created_at + 120)
+    assert result.job.error == "no result after 120s (timeout)"
 
 
 async def test_aclose_closes_every_provider(service):

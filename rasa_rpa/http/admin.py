@@ -2,8 +2,10 @@
 
 * ``GET /rpa/v1/jobs?conversation_id=&limit=``: jobs, newest first.
 * ``GET /rpa/v1/jobs/{job_id}/events``: a job's event log and its outbox.
-* ``GET /rpa/v1/outbox?status=dead|pending|delivered&job_id=``: messages to Rasa.
+* ``GET /rpa/v1/outbox?status=dead|failing|pending|delivered|discarded&job_id=``:
+  messages to Rasa.
 * ``POST /rpa/v1/outbox/{seq}/replay``: queue a dead message again.
+* ``POST /rpa/v1/outbox/{seq}/discard``: set a dead message aside for good.
 
 Without ``admin.token`` in rpa.yml the API is off (403), so a deployment
 never exposes job listings by accident.
@@ -22,10 +24,21 @@ from rasa_rpa.runtime import Runtime
 from rasa_rpa.security import same_text
 from rasa_rpa.stores import find_job
 
-__all__ = ["MAX_LIMIT", "admin_blueprint", "query_limit", "require_admin"]
+__all__ = [
+    "MAX_LIMIT",
+    "OUTBOX_STATUSES",
+    "admin_blueprint",
+    "query_limit",
+    "require_admin",
+]
 
 admin_blueprint = Blueprint("rasa_rpa_admin", url_prefix="/rpa/v1")
 MAX_LIMIT = 1000
+#: Each outbox message is in exactly one of these (a job's timeline lists all).
+OUTBOX_STATUSES = ("pending", "delivered", "dead", "discarded")
+#: What ``GET /outbox?status=`` takes: the statuses, and the pending messages
+#: that have failed at least once.
+OUTBOX_FILTERS = (*OUTBOX_STATUSES, "failing")
 
 
 def require_admin(runtime: Runtime, request: Request) -> None:
@@ -83,7 +96,7 @@ async def job_events(request: Request, job_id: str) -> HTTPResponse:
             m.public()
             for m in await runtime.store.list_outbox(status=status, job_id=job_id)
         ]
-        for status in ("pending", "delivered", "dead")
+        for status in OUTBOX_STATUSES
     }
     return json({"job": job.public(), "events": events, "outbox": outbox})
 
@@ -94,9 +107,11 @@ async def list_outbox(request: Request) -> HTTPResponse:
     runtime = runtime_of(request)
     require_admin(runtime, request)
     status = request.args.get("status", "dead")
-    if status not in ("pending", "delivered", "dead"):
+    if status not in OUTBOX_FILTERS:
         raise InvalidPayload(
-            "status must be pending, delivered or dead", status=400, code="bad_query"
+            f"status must be one of {', '.join(OUTBOX_FILTERS)}",
+            status=400,
+            code="bad_query",
         )
     messages = await runtime.store.list_outbox(
         status=status, job_id=request.args.get("job_id"), limit=query_limit(request)
@@ -115,6 +130,22 @@ async def replay(request: Request, seq: int) -> HTTPResponse:
         )
     runtime.dispatcher.wake()
     return json({"seq": seq, "replayed": True}, status=202)
+
+
+@admin_blueprint.post("/outbox/<seq:int>/discard")
+async def discard(request: Request, seq: int) -> HTTPResponse:
+    """Set a dead message aside for good: never delivered, never replayed.
+
+    It stays in the job's timeline as ``discarded``. No confirmation here:
+    the caller (``rasa-rpa jobs discard``, a script) asked for exactly this.
+    """
+    runtime = runtime_of(request)
+    require_admin(runtime, request)
+    if not 0 < seq < 2**63 or not await runtime.store.discard(seq, time.time()):
+        raise InvalidPayload(
+            f"no dead outbox message {seq}", status=404, code="not_found"
+        )
+    return json({"seq": seq, "discarded": True})
 
 
 install_error_handlers(admin_blueprint)

@@ -30,6 +30,7 @@ __all__ = [
     "doctor_command",
     "domain_command",
     "export_command",
+    "jobs_discard_command",
     "jobs_list_command",
     "jobs_replay_command",
     "jobs_show_command",
@@ -56,7 +57,12 @@ def doctor_command(args: argparse.Namespace) -> int:
     bar = _bar(args, "checking")
     try:
         report = asyncio.run(
-            diagnose(args.config, args.domain, progress=bar.update if bar else None)
+            diagnose(
+                args.config,
+                args.domain,
+                progress=bar.update if bar else None,
+                server=args.server,
+            )
         )
     finally:
         if bar:
@@ -123,7 +129,7 @@ async def _timeline(
     job_id = job.id
     outbox = [
         (status, message)
-        for status in ("pending", "delivered", "dead")
+        for status in ("pending", "delivered", "dead", "discarded")
         for message in await store.list_outbox(status=status, job_id=job_id)
     ]
     outbox.sort(key=lambda item: item[1].seq or 0)
@@ -170,6 +176,68 @@ def jobs_replay_command(args: argparse.Namespace) -> int:
             f"sends them within {config.delivery.poll_interval:g}s"
         )
     return 0 if all(done.values()) else 1
+
+
+def jobs_discard_command(args: argparse.Namespace) -> int:
+    """Set dead messages aside for good, once the operator has confirmed it.
+
+    They stay in the store (``jobs show`` lists them as discarded) but no
+    longer count as dead and are never replayed. Asking first, because
+    nothing brings them back: a script says --yes, and a script that does
+    not is refused rather than left waiting for an answer it cannot give.
+    """
+    if not args.seq and not args.all_dead:
+        print("rasa-rpa: name outbox seq numbers or pass --all-dead", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+
+    async def dead_seqs(store: JobStore) -> list[int]:
+        dead = await store.list_outbox(status="dead", limit=1_000_000)
+        return [m.seq for m in reversed(dead) if m.seq is not None]
+
+    dead = _with_store(config, dead_seqs)
+    wanted = dead if args.all_dead else list(dict.fromkeys(args.seq))
+    chosen = [seq for seq in wanted if seq in set(dead)]
+    missing = [seq for seq in wanted if seq not in set(dead)]
+    if chosen and not args.yes and not _confirmed(len(chosen)):
+        return 2 if not sys.stdin.isatty() else 1
+
+    async def discard(store: JobStore) -> dict[int, bool]:
+        return {seq: await store.discard(seq, time.time()) for seq in chosen}
+
+    done = _with_store(config, discard) if chosen else {}
+    discarded = [seq for seq, ok in done.items() if ok]
+    missing += [seq for seq, ok in done.items() if not ok]  # replayed meanwhile
+    if args.json:
+        print(json.dumps({"discarded": discarded, "not_found": missing}))
+    else:
+        for seq in wanted:
+            print(f"seq {seq}: " + ("discarded" if seq in discarded else "not dead"))
+        print(
+            f"{len(discarded)} message(s) discarded: never delivered, still listed "
+            "by `rasa-rpa jobs show <job>`"
+        )
+    return 1 if missing else 0
+
+
+def _confirmed(count: int) -> bool:
+    """Ask on the terminal; refuse outright when there is no one to ask."""
+    noun = "message" if count == 1 else "messages"
+    if not sys.stdin.isatty():
+        print(
+            f"rasa-rpa: not discarding {count} dead {noun} without a confirmation, "
+            "and standard input is not a terminal: pass --yes to discard them",
+            file=sys.stderr,
+        )
+        return False
+    sys.stderr.write(
+        f"Discard {count} dead {noun} to Rasa? They will never be delivered. [y/N] "
+    )
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return True
+    print("rasa-rpa: nothing discarded", file=sys.stderr)
+    return False
 
 
 def send_event_command(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ domain without the ``EXTERNAL_rpa_job_*`` intents, a callback URL robots
 cannot reach, a vendor secret that expired. Each shows up far from its cause
 (a dead outbox message, a job that never starts), so the doctor asks every
 party in turn and reports each :class:`Finding` with its cause and its fix.
+When the action server runs, it is asked too (:mod:`rasa_rpa.ops.live`): the
+server may hold other credentials than the file says, and failing deliveries.
 
 Secrets are never part of a finding: vendor errors come from
 :class:`~rasa_rpa.errors.ProviderError`, whose messages are secret-free.
@@ -13,12 +15,9 @@ Secrets are never part of a finding: vendor errors come from
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import jwt
@@ -26,13 +25,15 @@ import yaml
 
 from rasa_rpa.config import RasaSettings, RpaConfig, load_config
 from rasa_rpa.errors import ConfigError, ProviderError, ProviderUnavailable
+from rasa_rpa.listening import is_loopback
 from rasa_rpa.models import JobEvent
 from rasa_rpa.ops.domain_snippet import check_domain, load_domain_file
+from rasa_rpa.ops.findings import Finding, Report, Status
+from rasa_rpa.ops.live import LiveServer, read_live
 from rasa_rpa.providers import Provider, provider_class
 
 __all__ = ["Finding", "ProgressFn", "Report", "diagnose"]
 
-Status = Literal["ok", "warning", "error"]
 #: ``progress(done, total, label)``: long checks report how far they are.
 ProgressFn = Callable[[int, int, str], None]
 _ENABLE_API = "start Rasa with --enable-api (and --auth-token <rasa.token>)"
@@ -57,59 +58,6 @@ _STATUS: dict[int, tuple[str, Status, str, str]] = {
 _URL_OPTIONS = ("url", "service_key_url", "trigger_url_template")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One check's verdict: what was found (the cause) and how to fix it."""
-
-    check: str
-    status: Status
-    message: str
-    fix: str = ""
-
-
-@dataclass
-class Report:
-    """Every finding, in the order the checks ran."""
-
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(self, check: str, status: Status, message: str, fix: str = "") -> None:
-        """Record one finding."""
-        self.findings.append(Finding(check, status, message, fix))
-
-    def count(self, status: Status) -> int:
-        """How many findings have ``status``."""
-        return sum(1 for f in self.findings if f.status == status)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when nothing is broken (warnings allowed), 1 otherwise."""
-        return 1 if self.count("error") else 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report for ``--json``."""
-        return {
-            "ok": self.exit_code == 0,
-            "errors": self.count("error"),
-            "warnings": self.count("warning"),
-            "findings": [asdict(f) for f in self.findings],
-        }
-
-    def render(self) -> str:
-        """The report for a terminal: one line per finding, the fix below it."""
-        labels = {"ok": "ok", "warning": "WARN", "error": "ERROR"}
-        lines = []
-        for f in self.findings:
-            lines.append(f"{labels[f.status]:<6} {f.check:<24} {f.message}")
-            if f.fix and f.status != "ok":
-                lines.append(f"{'':<31} fix: {f.fix}")
-        lines.append(
-            f"{self.count('error')} error(s), {self.count('warning')} warning(s), "
-            f"{self.count('ok')} ok"
-        )
-        return "\n".join(lines)
-
-
 def _rasa_auth(settings: RasaSettings) -> tuple[dict[str, str], dict[str, str]]:
     """Query parameters and headers, as the outbox dispatcher sends them."""
     params: dict[str, str] = {}
@@ -124,16 +72,6 @@ def _rasa_auth(settings: RasaSettings) -> tuple[dict[str, str], dict[str, str]]:
         )
         headers["Authorization"] = f"Bearer {bearer}"
     return params, headers
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname
-    if not host or host == "localhost":
-        return True  # no URL: nothing remote has to reach us
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _ignore(event: JobEvent) -> None:
@@ -212,51 +150,83 @@ class _Doctor:
         self.report.add(check, status, message, fix)
         return False
 
-    async def callbacks(self) -> None:
-        """Robots reach ``public_url``; a loopback URL only works for local robots."""
-        public = self.config.callbacks.public_url.rstrip("/")
-        health = f"{public}/rpa/health"
+    async def callbacks(self, live: LiveServer | None) -> None:
+        """Robots reach ``public_url``; a loopback URL only works for local robots.
+
+        With the running server's state, its own call to its public URL is
+        the verdict (it runs where local robots run); without it, the doctor
+        calls the URL from here. Either way an unreachable URL is an error:
+        robots would run and never be heard.
+        """
         check = "callbacks.public_url"
-        try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
-                response = await client.get(health)
-        except httpx.HTTPError as exc:
-            self.report.add(
-                check,
-                "warning",
-                f"nothing answers at {health} ({type(exc).__name__}): the action "
-                "server is not running, or robots use another address",
-                "start it (rasa-rpa run) or set callbacks.public_url to where "
-                "robots reach it",
-            )
+        source = self.config.source
+        if live is not None:
+            public = live.public_url.rstrip("/")
+            if live.reachable:
+                self.report.add(
+                    check,
+                    "ok",
+                    f"robots reach the action server at {public} (tested from "
+                    "the server itself)",
+                )
+            else:
+                self.report.add(
+                    check,
+                    "error",
+                    f"robots cannot call back: {live.problem} (tested from the "
+                    "action server itself)",
+                    f"set callbacks.public_url in {source} to an address that "
+                    f"reaches the server (on its machine: {live.url}), then "
+                    "restart it",
+                )
         else:
-            self._health(health, response)
+            public = self.config.callbacks.public_url.rstrip("/")
+            await self._from_here(public)
         remote = [
             name
             for name, settings in self.config.providers.items()
             if not all(
-                _is_loopback(str((settings.model_extra or {}).get(key) or ""))
+                is_loopback(str((settings.model_extra or {}).get(key) or ""))
                 for key in _URL_OPTIONS
             )
         ]
-        if _is_loopback(public) and remote:
+        if is_loopback(public) and remote:
             self.report.add(
                 check,
                 "warning",
                 f"{public} is this machine only, but the robots of "
                 f"{', '.join(remote)} run elsewhere and cannot call back",
-                "set callbacks.public_url to an address those robots can reach",
+                f"set callbacks.public_url in {source} to an address those "
+                "robots can reach",
             )
+
+    async def _from_here(self, public: str) -> None:
+        health = f"{public}/rpa/health"
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(health)
+        except httpx.HTTPError as exc:
+            self.report.add(
+                "callbacks.public_url",
+                "error",
+                f"nothing answers at {health} ({type(exc).__name__}): the action "
+                "server is not running, or robots would call another address",
+                "start it (rasa-rpa run), or set callbacks.public_url in "
+                f"{self.config.source} to where robots reach it",
+            )
+        else:
+            self._health(health, response)
 
     def _health(self, url: str, response: httpx.Response) -> None:
         if response.status_code != 200:
             self.report.add(
                 "callbacks.public_url",
-                "warning",
+                "error",
                 f"{url} answered {response.status_code}: the server there does not "
                 "run rasa-rpa",
                 "start the action server with `rasa-rpa run` (or add the "
-                "rasa_sdk_plugins shim), or correct callbacks.public_url",
+                "rasa_sdk_plugins shim), or correct callbacks.public_url in "
+                f"{self.config.source}",
             )
             return
         self.report.add("callbacks.public_url", "ok", f"the plugin answers at {url}")
@@ -270,7 +240,7 @@ class _Doctor:
                 "warning",
                 f"{dead} message(s) never reached Rasa and were set aside",
                 "see why with `rasa-rpa jobs show <job>`, then `rasa-rpa jobs "
-                "replay --all-dead`",
+                "replay --all-dead` (or `rasa-rpa jobs discard --all-dead`)",
             )
 
     async def providers(self, progress: ProgressFn | None) -> None:
@@ -323,8 +293,13 @@ async def diagnose(
     domain_path: str | Path | None = None,
     *,
     progress: ProgressFn | None = None,
+    server: str | None = None,
 ) -> Report:
-    """Run every check; the report says what is wrong and how to fix it."""
+    """Run every check; the report says what is wrong and how to fix it.
+
+    ``server``: the running action server's base URL, if the doctor is not
+    to look for it (where ``rasa-rpa run`` recorded it, then public_url).
+    """
     report = Report()
     config: RpaConfig | None = None
     try:
@@ -363,7 +338,8 @@ async def diagnose(
             "pass --domain domain.yml",
         )
     if doctor is not None:
-        await doctor.callbacks()
+        live = await read_live(doctor.config, report, server)
+        await doctor.callbacks(live)
         await doctor.providers(progress)
     return report
 

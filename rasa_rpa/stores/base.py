@@ -162,21 +162,31 @@ class JobStore(Protocol):
         """Set the message aside for an operator (refused, too old), doubt and all."""
 
     async def outbox_stats(self) -> dict[str, int]:
-        """Counts of pending, delivered and dead messages."""
+        """Counts of pending, delivered, dead and discarded messages."""
 
     async def list_outbox(
         self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
-        """Outbox messages by status (pending, delivered or dead), newest first.
+        """Outbox messages by status, newest first.
 
-        ``OutboxMessage.last_error`` says why a message is dead.
+        ``status`` is pending, delivered, dead or discarded, or ``failing``:
+        pending messages that have failed at least once. ``OutboxMessage.
+        last_error`` says why a message is dead, or failing.
         """
 
     async def replay(self, seq: int, now: float) -> bool:
         """Queue a dead (or delivered) message again; False if there is none.
 
         A dead message in doubt stays in doubt, so the tracker is checked
-        before it is sent; a delivered one is sent again, as asked.
+        before it is sent; a delivered one is sent again, as asked. A
+        discarded message is never replayed.
+        """
+
+    async def discard(self, seq: int, now: float) -> bool:
+        """Set a dead message aside for good; False if ``seq`` is not dead.
+
+        It stops counting as dead and is never replayed nor delivered, but
+        stays listed (status ``discarded``) with its last error, for the record.
         """
 
 

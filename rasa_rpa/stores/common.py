@@ -15,6 +15,7 @@ from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = [
+    "OUTBOX_FILTERS",
     "OUTBOX_STATUS",
     "UNFINISHED",
     "UPDATABLE",
@@ -27,10 +28,19 @@ __all__ = [
 ]
 
 #: SQL conditions for each outbox status (the same columns in both schemas).
+#: Every message has exactly one. A discarded message is a dead one an operator
+#: set aside for good: it no longer counts as dead and is never replayed.
 OUTBOX_STATUS = {
     "pending": "delivered_at IS NULL AND dead_at IS NULL",
     "delivered": "delivered_at IS NOT NULL",
-    "dead": "dead_at IS NOT NULL",
+    "dead": "dead_at IS NOT NULL AND discarded_at IS NULL",
+    "discarded": "discarded_at IS NOT NULL",
+}
+#: What ``list_outbox`` filters by: the statuses, and ``failing``, the pending
+#: messages that have failed at least once (what keeps news from a user now).
+OUTBOX_FILTERS = {
+    **OUTBOX_STATUS,
+    "failing": f"{OUTBOX_STATUS['pending']} AND attempts > 0",
 }
 #: SQL condition for jobs not yet in a final state (both schemas).
 UNFINISHED = "state IN ('pending', 'running')"
@@ -42,12 +52,12 @@ def outbox_condition(status: str) -> str:
     """The SQL condition for outbox messages in ``status`` (both schemas).
 
     Raises:
-        ValueError: ``status`` is none of :data:`OUTBOX_STATUS`'s (the admin
+        ValueError: ``status`` is none of :data:`OUTBOX_FILTERS`'s (the admin
             API answers 400).
     """
-    where = OUTBOX_STATUS.get(status)
+    where = OUTBOX_FILTERS.get(status)
     if where is None:
-        raise ValueError(f"status must be one of {sorted(OUTBOX_STATUS)}")
+        raise ValueError(f"status must be one of {sorted(OUTBOX_FILTERS)}")
     return where
 
 

@@ -16,6 +16,7 @@ from rasa_rpa.models import OutboxMessage
 from rasa_rpa.stores.common import outbox_condition
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
+    DISCARD,
     MARK_DEAD,
     MARK_DELIVERED,
     MARK_RETRY,
@@ -29,7 +30,7 @@ __all__ = ["PostgresOutbox"]
 
 
 class PostgresOutbox:
-    """Claims, settles and replays outbox messages, one pooled statement each."""
+    """Claims, settles, replays and discards outbox messages, one statement each."""
 
     if TYPE_CHECKING:  # PostgresJobStore defines it, with its error mapping
 
@@ -78,3 +79,6 @@ class PostgresOutbox:
 
     async def replay(self, seq: int, now: float) -> bool:
         return str(await self._call("execute", REPLAY, seq, now)) == "UPDATE 1"
+
+    async def discard(self, seq: int, now: float) -> bool:
+        return str(await self._call("execute", DISCARD, seq, now)) == "UPDATE 1"

@@ -16,6 +16,7 @@ from rasa_rpa.stores.common import OUTBOX_STATUS, UNFINISHED, UPDATABLE, dump
 __all__ = [
     "CLAIM",
     "CONVERSATION_LOCK",
+    "DISCARD",
     "INSERT_JOB",
     "JOB_COLUMNS",
     "JOB_FIELDS",
@@ -90,6 +91,11 @@ MIGRATIONS = [
     ALTER TABLE outbox ADD COLUMN in_doubt BOOLEAN NOT NULL DEFAULT false;
     UPDATE outbox SET in_doubt = true
         WHERE lease_until IS NOT NULL AND delivered_at IS NULL AND dead_at IS NULL;
+    """,
+    # 4: an operator can set a dead message aside for good (``jobs discard``);
+    # it keeps its dead_at, so it stays out of every pending query.
+    """
+    ALTER TABLE outbox ADD COLUMN discarded_at DOUBLE PRECISION;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -227,6 +233,11 @@ REPLAY = (
     "UPDATE outbox SET dead_at = NULL, delivered_at = NULL, lease_until = NULL,"
     " next_attempt_at = $2, attempts = 0"
     " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
+    " AND discarded_at IS NULL"
+)
+DISCARD = (
+    "UPDATE outbox SET discarded_at = $2"
+    " WHERE seq = $1 AND dead_at IS NOT NULL AND discarded_at IS NULL"
 )
 
 

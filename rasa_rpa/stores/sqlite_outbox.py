@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from rasa_rpa.models import OutboxMessage
-from rasa_rpa.stores.common import outbox_condition
+from rasa_rpa.stores.common import OUTBOX_STATUS, outbox_condition
 from rasa_rpa.stores.sqlite_schema import (
     CLAIM_HEADS,
     claimed_from_row,
@@ -25,7 +25,7 @@ __all__ = ["SQLiteOutbox"]
 
 
 class SQLiteOutbox:
-    """Claims, settles and replays outbox messages on the one connection.
+    """Claims, settles, replays and discards outbox messages on the one connection.
 
     A claim is a write transaction of its own (``BEGIN IMMEDIATE``), so the
     heads it picks cannot be claimed by another process before it commits.
@@ -97,12 +97,10 @@ class SQLiteOutbox:
     async def outbox_stats(self) -> dict[str, int]:
         with self._errors():
             row = self.db.execute(
-                "SELECT"
-                " SUM(delivered_at IS NULL AND dead_at IS NULL),"
-                " SUM(delivered_at IS NOT NULL), SUM(dead_at IS NOT NULL)"
+                f"SELECT {', '.join(f'SUM({c})' for c in OUTBOX_STATUS.values())}"
                 " FROM outbox"
             ).fetchone()
-        return {"pending": row[0] or 0, "delivered": row[1] or 0, "dead": row[2] or 0}
+        return {status: row[n] or 0 for n, status in enumerate(OUTBOX_STATUS)}
 
     async def list_outbox(
         self, *, status: str = "dead", job_id: str | None = None, limit: int = 100
@@ -124,7 +122,17 @@ class SQLiteOutbox:
             cursor = self.db.execute(
                 "UPDATE outbox SET dead_at = NULL, delivered_at = NULL,"
                 " lease_until = NULL, next_attempt_at = ?, attempts = 0"
-                " WHERE seq = ? AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)",
+                " WHERE seq = ? AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
+                " AND discarded_at IS NULL",
+                (now, seq),
+            )
+        return cursor.rowcount == 1
+
+    async def discard(self, seq: int, now: float) -> bool:
+        with self._errors():
+            cursor = self.db.execute(
+                "UPDATE outbox SET discarded_at = ?"
+                " WHERE seq = ? AND dead_at IS NOT NULL AND discarded_at IS NULL",
                 (now, seq),
             )
         return cursor.rowcount == 1

@@ -99,6 +99,11 @@ MIGRATIONS = [
     UPDATE outbox SET in_doubt = 1
         WHERE lease_until IS NOT NULL AND delivered_at IS NULL AND dead_at IS NULL;
     """,
+    # 4: an operator can set a dead message aside for good (``jobs discard``);
+    # it keeps its dead_at, so it stays out of every pending query.
+    """
+    ALTER TABLE outbox ADD COLUMN discarded_at REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_COLUMNS = (

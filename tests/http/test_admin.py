@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 
 import pytest
@@ -119,6 +120,46 @@ async def test_admin_api_writes_strict_json_even_for_a_stored_nan(app):
         body = strict_json(response.text)
     assert body["job"]["outputs"] == {"ratio": None}
     assert body["events"][0]["data"] == {"progress": None}
+
+
+async def test_a_dead_message_is_discarded_for_good(app):
+    store = app.runtime.store
+    await app.runtime.dispatcher.stop()  # the messages are settled by hand here
+    job = await app.new_job()
+    [head] = await store.claim_due(time.time() + 1, limit=10, lease=30)
+    await store.mark_dead(head.seq, "Rasa answered 400: bad", time.time())
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    url = f"/rpa/v1/outbox/{head.seq}/discard"
+    assert (await app.client.post(url)).status_code == 401
+    response = await app.client.post(url, headers=admin)
+    assert response.status_code == 200
+    assert response.json() == {"seq": head.seq, "discarded": True}
+    # Once: it is not dead any more, so neither discarded again nor replayed.
+    again = await app.client.post(url, headers=admin)
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+    replay = f"/rpa/v1/outbox/{head.seq}/replay"
+    assert (await app.client.post(replay, headers=admin)).status_code == 404
+    assert (await admin_get_in(app, "/outbox")).json()["messages"] == []
+    kept = (await admin_get_in(app, "/outbox", status="discarded")).json()
+    assert [m["seq"] for m in kept["messages"]] == [head.seq]
+    timeline = (await admin_get_in(app, f"/jobs/{job.id}/events")).json()
+    assert [m["seq"] for m in timeline["outbox"]["discarded"]] == [head.seq]
+    assert timeline["outbox"]["dead"] == []
+    health = (await app.client.get("/rpa/health")).json()["outbox"]
+    assert (health["dead"], health["discarded"]) == (0, 1)
+
+
+async def test_failing_messages_are_listed(app):
+    store = app.runtime.store
+    await app.runtime.dispatcher.stop()
+    job = await app.new_job()
+    [head] = await store.claim_due(time.time() + 1, limit=10, lease=30)
+    await store.mark_retry(head.seq, "Rasa unreachable: ClientConnectorError", 0)
+    listed = (await admin_get_in(app, "/outbox", status="failing")).json()
+    assert listed["status"] == "failing"
+    assert [(m["job_id"], m["attempts"]) for m in listed["messages"]] == [(job.id, 1)]
+    wrong = await admin_get_in(app, "/outbox", status="lost")
+    assert wrong.status_code == 400 and "failing" in wrong.json()["error"]["message"]
 
 
 async def test_callback_flood_is_rate_limited_per_job(app):

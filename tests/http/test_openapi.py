@@ -38,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from rasa_rpa.http.admin import admin_blueprint
 from rasa_rpa.http.botpress import botpress_blueprint
 from rasa_rpa.http.callbacks import OPENAPI_PATH, blueprint
+from rasa_rpa.http.diagnostics import diagnostics_blueprint
 from rasa_rpa.http.monitor import monitor_blueprint
 from rasa_rpa.http.vendors import vendor_blueprint
 from rasa_rpa.plugin import attach
@@ -129,6 +130,7 @@ def test_every_route_is_described_and_every_description_is_a_route(make_config):
         botpress_blueprint,
         admin_blueprint,
         monitor_blueprint,
+        diagnostics_blueprint,
     ):
         for future in bp._future_routes:
             path = re.sub(r"<(\w+):\w+>", r"{\1}", (bp.url_prefix or "") + future.uri)

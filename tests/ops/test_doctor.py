@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,15 @@ from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from rasa_rpa.ops.doctor import Finding, Report, diagnose
 from rasa_rpa.providers.base import Diagnosis, Provider
-from tests.conftest import MASTER_KEY, TOKEN
+from rasa_rpa.testing import RasaStandIn
+from tests.conftest import (
+    MASTER_KEY,
+    TOKEN,
+    ActionServer,
+    base_config,
+    kill_robots_of,
+)
+from tests.waiting import async_wait_until
 
 DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
 
@@ -268,20 +278,31 @@ async def test_robots_dir_missing(
     assert "robots_dir" in finding.fix
 
 
-async def test_callback_url_unreachable_is_a_warning(
+async def test_no_server_running_is_said_and_offline_checks_go_on(
     tmp_path: Path, rasa: FakeRasa
 ) -> None:
     public = f"http://127.0.0.1:{free_port()}"
-    report = await run(config(tmp_path, rasa.url, public))
-    find(report, "callbacks.public_url", "warning", "/rpa/health", "not running")
-    assert report.exit_code == 0  # robots may still reach it from elsewhere
+    path = config(tmp_path, rasa.url, public)
+    report = await run(path)
+    find(report, "server", "warning", "no action server answers at", public)
+    # Robots could not call back: an error, whose fix names the key and file.
+    finding = find(
+        report, "callbacks.public_url", "error", "/rpa/health", "not running"
+    )
+    assert f"callbacks.public_url in {path}" in finding.fix
+    assert report.exit_code == 1
+    find(report, "rasa.api", "ok")  # the rest was checked all the same
+    find(report, "providers.local", "ok", "robot file(s) found")
 
 
 async def test_callback_url_without_the_plugin(tmp_path: Path, rasa: FakeRasa) -> None:
     with FakeServer() as other:  # answers 404 to everything
-        report = await run(config(tmp_path, rasa.url, other.url))
-    finding = find(report, "callbacks.public_url", "warning", "404", "rasa-rpa")
+        path = config(tmp_path, rasa.url, other.url)
+        report = await run(path)
+    finding = find(report, "callbacks.public_url", "error", "404", "rasa-rpa")
     assert "rasa-rpa run" in finding.fix
+    assert f"callbacks.public_url in {path}" in finding.fix
+    assert report.exit_code == 1
 
 
 async def test_dead_outbox_messages_are_reported(
@@ -560,3 +581,155 @@ async def test_a_provider_is_checked_through_its_diagnose(
     find(report, "providers.d", "ok", "signed in")
     finding = find(report, "automations.a", "error", "no robot for t1")
     assert finding.fix == "correct automations.a.task"
+
+
+# -- the running server's own state -------------------------------------------
+#
+# Real action servers (`rasa-rpa run`) on 127.0.0.1, with robots, delivering to
+# a Rasa stand-in that accepts TOKEN only; the doctor checks the bot's domain
+# file (the stand-in serves no domain).
+
+DOMAIN_FILE = str(ROOT / "domain.yml")
+TOKEN_VARIABLE = "RPA_DOCTOR_TEST_RASA_TOKEN"
+STALE = "stale-token-4711"
+
+
+@pytest.fixture(scope="module")
+def rasa_api() -> Iterator[RasaStandIn]:
+    with RasaStandIn(token=TOKEN) as stand_in:
+        yield stand_in
+
+
+def start_server(
+    folder: Path, rasa_api: RasaStandIn, public_url: str | None = None, **env: str
+) -> ActionServer:
+    """`rasa-rpa run` on a free port, reading rasa.token from the environment."""
+    port = free_port()
+    data = base_config(folder)
+    data["rasa"] = {
+        **data["rasa"],
+        "url": rasa_api.url,
+        "token": f"${{{TOKEN_VARIABLE}}}",
+    }
+    data["callbacks"] = {
+        **data["callbacks"],
+        "public_url": public_url or f"http://127.0.0.1:{port}",
+    }
+    server = ActionServer(folder, data, port)
+    server.service.env.update({TOKEN_VARIABLE: TOKEN, **env})
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def stale_server(
+    tmp_path_factory: pytest.TempPathFactory, rasa_api: RasaStandIn
+) -> Iterator[ActionServer]:
+    """Started from a shell whose token variable held an old value."""
+    folder = tmp_path_factory.mktemp("stale")
+    server = start_server(folder, rasa_api, **{TOKEN_VARIABLE: STALE})
+    yield server
+    server.stop()
+    kill_robots_of(folder)
+
+
+def failing_deliveries(server: ActionServer) -> int:
+    with sqlite3.connect(server.tmp / "jobs.db") as db:
+        [(count,)] = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND delivered_at IS NULL"
+        ).fetchall()
+    return int(count)
+
+
+async def test_the_running_servers_stale_token_and_failing_deliveries(
+    stale_server: ActionServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The doctor runs in a shell with the right token; the server has another.
+
+    Read from the files alone, everything looks right (Rasa accepts the
+    doctor's token). Only the server's own state shows why nothing arrives.
+    """
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    stale_server.start_job(uuid.uuid4().hex, intent="chat")
+    await async_wait_until(
+        lambda: failing_deliveries(stale_server), 30, "a delivery failing"
+    )
+    path = str(stale_server.config_path)
+    report = await diagnose(path, DOMAIN_FILE)
+    find(report, "rasa.api", "ok", "accepts our credentials")
+    find(report, "server", "ok", stale_server.url, path)
+    token = find(
+        report, "server.rasa.token", "error", "differs from the one the running"
+    )
+    assert "restart the action server" in token.fix
+    failing = find(report, "outbox.failing", "error", "Rasa refused our credentials")
+    assert "EXTERNAL_rpa_job_running" in failing.message
+    assert "rasa.token" in failing.fix
+    find(report, "callbacks.public_url", "ok", "tested from the server itself")
+    assert report.exit_code == 1
+    shown = report.render() + json.dumps(report.as_dict())
+    assert STALE not in shown and TOKEN not in shown and MASTER_KEY not in shown
+
+
+async def test_same_credentials_and_no_failures_are_said_too(
+    tmp_path: Path, rasa_api: RasaStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    server = start_server(tmp_path, rasa_api)
+    try:
+        sender = uuid.uuid4().hex
+        job_id = server.start_job(sender, intent="chat")
+        server.wait_job(job_id, sender, "succeeded")
+        report = await diagnose(str(server.config_path), DOMAIN_FILE)
+    finally:
+        server.stop()
+        kill_robots_of(tmp_path)
+    find(report, "server.credentials", "ok", "the Rasa URL and credentials of")
+    find(report, "outbox", "ok", "no message to Rasa is failing or dead")
+    live = ("server", "outbox", "callbacks")
+    assert not [f for f in errors(report) if f.check.startswith(live)], report.render()
+
+
+async def test_a_doctor_with_another_master_key_says_it_is_not_the_servers(
+    tmp_path: Path, stale_server: ActionServer, rasa: FakeRasa
+) -> None:
+    secret = {"public_url": stale_server.url, "secret": "another-key-0123456789abc"}
+    path = config(tmp_path, rasa.url, stale_server.url, callbacks=secret)
+    report = await diagnose(path, DOMAIN_FILE, server=stale_server.url)
+    finding = find(report, "server", "error", "does not know this rpa.yml's key")
+    assert "--config" in finding.fix
+    assert not [f for f in report.findings if f.check.startswith("outbox.")]
+
+
+async def test_an_unreachable_public_url_is_tested_from_the_server_itself(
+    tmp_path: Path, rasa_api: RasaStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rpa.yml points robots at a port where nothing listens.
+
+    The doctor finds the server where `rasa-rpa run` left its address, and
+    the server's own call to its public URL fails: robots would never be heard.
+    """
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, rasa_api, public_url=elsewhere)
+    try:
+        report = await diagnose(str(server.config_path), DOMAIN_FILE)
+        log = server.log()
+    finally:
+        server.stop()
+        kill_robots_of(tmp_path)
+    find(report, "server", "ok", server.url)
+    finding = find(
+        report,
+        "callbacks.public_url",
+        "error",
+        f"nothing answers at {elsewhere}",
+        "tested from the action server itself",
+    )
+    assert f"callbacks.public_url in {server.config_path}" in finding.fix
+    assert server.url in finding.fix  # where it does listen
+    assert report.exit_code == 1
+    # `rasa-rpa run` said so when it started, too.
+    assert (
+        f"WARNING: callbacks.public_url in {server.config_path} is {elsewhere}" in log
+    )
+    assert f"listens on port {server.port}" in log

@@ -20,11 +20,16 @@ from rasa_rpa.errors import JobLimitReached, JobNotFound, StoreError
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.stores import JobStore
 from rasa_rpa.stores.postgres import PostgresJobStore
-from rasa_rpa.stores.postgres_schema import CLAIM as _CLAIM
+from rasa_rpa.stores.postgres_schema import (
+    CLAIM as _CLAIM,
+    SCHEMA_VERSION as PG_SCHEMA_VERSION,
+)
 from rasa_rpa.stores.sqlite import SQLiteJobStore
+from rasa_rpa.stores.sqlite_schema import SCHEMA_VERSION
 from tests.waiting import async_wait_until
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+assert SCHEMA_VERSION == PG_SCHEMA_VERSION == 4, "both stores move in step"
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -156,7 +161,12 @@ async def test_event_updates_job_and_queues_in_one_go(store: JobStore) -> None:
     assert result.job.state is JobState.RUNNING
     assert (result.applied, result.duplicate, result.queued) == (True, False, 1)
     assert (await store.get_job("j1")) == result.job
-    assert await store.outbox_stats() == {"pending": 1, "delivered": 0, "dead": 0}
+    assert await store.outbox_stats() == {
+        "pending": 1,
+        "delivered": 0,
+        "dead": 0,
+        "discarded": 0,
+    }
 
 
 async def test_duplicate_event_is_acknowledged_not_applied(store: JobStore) -> None:
@@ -282,6 +292,7 @@ async def test_doubt_kept_in_the_lease_before_schema_3_is_migrated(
     await store.record_event(event("e2", EventType.STARTED, "b"))
     await store.close()
     await backend.sql("ALTER TABLE outbox DROP COLUMN in_doubt")
+    await backend.sql("ALTER TABLE outbox DROP COLUMN discarded_at")
     await backend.sql("UPDATE schema_version SET version = 2")
     # Schema 2's mark_retry(in_doubt=True): the lease set to the next attempt.
     await backend.sql(
@@ -289,7 +300,7 @@ async def test_doubt_kept_in_the_lease_before_schema_3_is_migrated(
         " WHERE job_id = 'a'"
     )
     await backend.open()
-    assert await backend.sql("SELECT version FROM schema_version") == 3
+    assert await backend.sql("SELECT version FROM schema_version") == SCHEMA_VERSION
     assert await backend.sql("SELECT job_id FROM outbox WHERE in_doubt") == "a"
     assert await backend.sql("SELECT COUNT(*) FROM outbox WHERE in_doubt") == 1
 
@@ -337,6 +348,64 @@ async def test_list_outbox_and_replay(store: JobStore) -> None:
     assert again.seq == head.seq
 
 
+async def dead_head(store: JobStore, job_id: str = "j1") -> int:
+    """The job's first message (its started intent), set aside as dead."""
+    await store.create_job(new_job(job_id, f"conv-{job_id}"))
+    await store.record_event(event(f"s-{job_id}", EventType.STARTED, job_id))
+    [head] = await store.claim_due(1.0, limit=10, lease=30)
+    await store.mark_dead(head.seq or 0, "Rasa answered 400: bad", 2.0)
+    return head.seq or 0
+
+
+async def test_discard_sets_a_dead_message_aside_for_good(store: JobStore) -> None:
+    seq = await dead_head(store)
+    await store.record_event(event("p", EventType.PROGRESS, progress=5))
+    assert await store.discard(seq, 3.0)
+    assert not await store.discard(seq, 4.0)  # once is enough
+    stats = await store.outbox_stats()
+    assert (stats["dead"], stats["discarded"], stats["pending"]) == (0, 1, 1)
+    assert await store.list_outbox(status="dead") == []
+    [kept] = await store.list_outbox(status="discarded", job_id="j1")
+    assert (kept.seq, kept.last_error) == (seq, "Rasa answered 400: bad")
+    # Never replayed, never handed out again.
+    assert not await store.replay(seq, 5.0)
+    assert [m.seq for m in await store.claim_due(6.0, limit=10, lease=30)] != [seq]
+    assert (await store.outbox_stats())["discarded"] == 1
+    # Only dead messages can be discarded: not pending ones, nor unknown seqs.
+    [pending] = await store.list_outbox(status="pending")
+    assert not await store.discard(pending.seq or 0, 7.0)
+    assert not await store.discard(999_999, 7.0)
+
+
+async def test_failing_lists_pending_messages_that_failed(store: JobStore) -> None:
+    await store.create_job(new_job())
+    await store.create_job(new_job("j2", "c2"))
+    await store.record_event(event("e1", EventType.STARTED))
+    await store.record_event(event("e2", EventType.STARTED, "j2"))
+    first, _ = await store.claim_due(1.0, limit=10, lease=30)
+    await store.mark_retry(first.seq or 0, "Rasa refused our credentials", 2.0)
+    [failing] = await store.list_outbox(status="failing")
+    assert (failing.seq, failing.attempts) == (first.seq, 1)
+    assert failing.last_error == "Rasa refused our credentials"
+    await store.mark_delivered(first.seq or 0, 3.0)
+    assert await store.list_outbox(status="failing") == []
+    assert "failing" not in await store.outbox_stats()  # a part of pending
+
+
+async def test_dead_messages_stay_dead_when_schema_3_is_migrated(
+    backend: Backend,
+) -> None:
+    store = await backend.open()
+    seq = await dead_head(store)
+    await store.close()
+    await backend.sql("ALTER TABLE outbox DROP COLUMN discarded_at")
+    await backend.sql("UPDATE schema_version SET version = 3")
+    store = await backend.open()
+    assert await backend.sql("SELECT version FROM schema_version") == SCHEMA_VERSION
+    assert [m.seq for m in await store.list_outbox(status="dead")] == [seq]
+    assert await store.discard(seq, 5.0)
+
+
 async def test_everything_survives_reopening(backend: Backend) -> None:
     first = backend.new()
     await first.open()
@@ -352,7 +421,7 @@ async def test_schema_version_is_recorded_and_newer_schema_refused(
     backend: Backend,
 ) -> None:
     await backend.open()
-    assert await backend.sql("SELECT version FROM schema_version") == 3
+    assert await backend.sql("SELECT version FROM schema_version") == SCHEMA_VERSION
     assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
     await (await backend.open()).close()  # reopening migrates nothing
     assert await backend.sql("SELECT COUNT(*) FROM schema_version") == 1
@@ -365,7 +434,7 @@ async def test_stores_opening_together_migrate_once(backend: Backend) -> None:
     stores = [backend.new() for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     backend.opened.extend(stores)
-    assert await backend.sql("SELECT version FROM schema_version") == 3
+    assert await backend.sql("SELECT version FROM schema_version") == SCHEMA_VERSION
 
 
 async def test_latest_job_per_conversation(store: JobStore) -> None:
@@ -504,7 +573,12 @@ async def test_concurrent_claimers_deliver_each_message_once_in_order(
         *(worker(s) for s in (one, two) for _ in range(4)),
     )
     assert len(delivered) == total
-    assert await one.outbox_stats() == {"pending": 0, "delivered": total, "dead": 0}
+    assert await one.outbox_stats() == {
+        "pending": 0,
+        "delivered": total,
+        "dead": 0,
+        "discarded": 0,
+    }
     for c in range(conversations):
         seqs = [s for s, conv in claimed.items() if conv == f"c{c}"]
         assert seqs == sorted(seqs), "a conversation's messages went out of order"
