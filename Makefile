@@ -45,7 +45,7 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 unit: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m "not e2e and not browser"
+	$(BIN)/python -m pytest -q -m "not e2e and not browser and not pypi"
 
 ## benchmarks: every figure next to its baseline (table + bench-results/latest.json)
 bench: setup
