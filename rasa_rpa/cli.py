@@ -33,6 +33,7 @@ from rasa_rpa.ops.commands import (
     doctor_command,
     domain_command,
     export_command,
+    init_command,
     jobs_list_command,
     jobs_replay_command,
     jobs_show_command,
@@ -129,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--domain", help="domain.yml (or folder) instead of Rasa's")
     doctor.add_argument("--json", action="store_true", help="findings as JSON")
     doctor.add_argument("--progress", action="store_true", help="always draw bars")
+    init = commands.add_parser(
+        "init",
+        help="add rasa-rpa to a Rasa project, or create a starter bot",
+        description="Add what rasa-rpa needs to the Rasa project in PATH (or a "
+        "starter bot, if PATH is empty). It only adds: your own content stays.",
+    )
+    init.add_argument("path", nargs="?", default=".", help="the bot's folder")
+    init.add_argument("--dry-run", action="store_true", help="print a diff only")
+    init.add_argument("--config", help="rpa.yml to read or create (PATH/rpa.yml)")
+    init.set_defaults(handler=init_command)
     domain = commands.add_parser("domain", help="print what a bot's domain needs")
     domain.add_argument("--config", help="rpa.yml: adds its automations' intents")
     domain.add_argument("--part", choices=("all", "domain", "rules"), default="all")
