@@ -21,7 +21,7 @@ from rasa_rpa.ops.domain_snippet import (
     load_domain_file,
     rules,
 )
-from rasa_rpa.ops.yamledit import add_entries, load
+from rasa_rpa.ops.yamledit import Additions, YamlEditError, add_entries, load
 
 if TYPE_CHECKING:
     from rasa_rpa.config import RpaConfig
@@ -91,6 +91,14 @@ def _parse(plan: Plan, path: Path) -> Any:
         raise yaml.YAMLError(f"{plan.name(path)}: not valid YAML ({exc})") from None
 
 
+def _added(plan: Plan, path: Path, text: str, additions: Additions) -> str:
+    """``text`` of ``path`` with ``additions``; a mistake names the file."""
+    try:
+        return add_entries(text, additions, note=NOTE)
+    except YamlEditError as exc:
+        raise YamlEditError(f"{plan.name(path)}: {exc}") from None
+
+
 def add_domain(plan: Plan, domain: Path) -> None:
     """The domain entries the plugin and rpa.yml's automations need."""
     if domain.is_dir():
@@ -120,7 +128,7 @@ def add_domain(plan: Plan, domain: Path) -> None:
     if text is None and not additions:
         return
     added = ", ".join(_count(len(new), key) for key, new in additions.items())
-    new_text = add_entries(text or EMPTY, additions, note=NOTE)
+    new_text = _added(plan, target, text or EMPTY, additions)
     plan.put(target, new_text, added=f"added {added}" if added else "", kept=kept)
 
 
@@ -165,7 +173,7 @@ def add_nlu(plan: Plan) -> None:
         return
     intents = ", ".join(item["intent"] for item in new)
     added = f"added examples for {intents}" if new else ""
-    plan.put(target, add_entries(text or EMPTY, {"nlu": new}, note=NOTE), added)
+    plan.put(target, _added(plan, target, text or EMPTY, {"nlu": new}), added)
 
 
 def add_rules(plan: Plan) -> None:
@@ -192,7 +200,8 @@ def add_rules(plan: Plan) -> None:
     if text is None and not new:
         return
     added = f"added {_count(len(new), 'rules')}" if new else ""
-    plan.put(target, add_entries(text or EMPTY, {"rules": new}, note=NOTE), added, kept)
+    new_text = _added(plan, target, text or EMPTY, {"rules": new})
+    plan.put(target, new_text, added, kept)
 
 
 def add_robots(plan: Plan) -> None:
@@ -238,7 +247,7 @@ def add_endpoint(plan: Plan) -> None:
         plan.put(path, text or "")
         return
     url = f"http://127.0.0.1:{port}/webhook"
-    new = add_entries(text or "", {"action_endpoint": {"url": url}}, note=NOTE)
+    new = _added(plan, path, text or "", {"action_endpoint": {"url": url}})
     plan.put(path, new, added=f"added action_endpoint {url}")
 
 

@@ -250,3 +250,29 @@ def _conversation(chat: Chat) -> None:
     chat.say("cancel my job")
     assert chat.intent_of("cancel my job") == "cancel_job"
     chat.wait(pattern("utter_rpa_job_cancelled"))
+
+
+#: Rasa's warnings that a bot with rasa-rpa has by design: the EXTERNAL_
+#: intents come from the plugin, never from users, and the actions (not
+#: rules) say the utter_rpa_ responses.
+EXPECTED_WARNINGS = (
+    r"The intent 'EXTERNAL_rpa_job_\w+' is listed in the domain file, but is not "
+    r"found in the NLU training data",
+    r"The utterance 'utter_rpa_\w+' is not used in any story or rule",
+)
+
+
+@pytest.mark.timeout(300)
+def test_the_starter_bot_passes_rasas_own_validation(tmp_path: Path) -> None:
+    bot = tmp_path / "starter"
+    command = [sys.executable, "-m", "rasa_rpa.cli", "init", str(bot)]
+    run(command, tmp_path, tmp_path / "init.log", 60)
+    rasa = str(RASA_VENV / "bin" / "rasa")
+    run([rasa, "data", "validate"], bot, tmp_path / "validate.log", 240)
+    log = (tmp_path / "validate.log").read_text()
+    assert "No story structure conflicts found" in log
+    warnings = re.findall(r"UserWarning: (.+)", log)
+    unexpected = [
+        w for w in warnings if not any(re.match(p, w) for p in EXPECTED_WARNINGS)
+    ]
+    assert not unexpected, unexpected
