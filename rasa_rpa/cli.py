@@ -4,7 +4,8 @@
 with the plugin attached, so no ``rasa_sdk_plugins`` shim is needed. The
 operator commands (``doctor``, ``jobs``, ``send-event``, ``export``,
 ``domain``) work from the same rpa.yml, reading the job store directly, so
-they answer even while the action server is down.
+they answer even while the action server is down. ``rasa-rpa init`` adds
+the plugin to a bot's own files (see rasa_rpa.ops.init).
 """
 
 from __future__ import annotations
@@ -136,9 +137,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Add what rasa-rpa needs to the Rasa project in PATH (or a "
         "starter bot, if PATH is empty). It only adds: your own content stays.",
     )
-    init.add_argument("path", nargs="?", default=".", help="the bot's folder")
-    init.add_argument("--dry-run", action="store_true", help="print a diff only")
-    init.add_argument("--config", help="rpa.yml to read or create (PATH/rpa.yml)")
+    init.add_argument("path", nargs="?", default=".", metavar="PATH")
+    init.add_argument("--dry-run", action="store_true", help="diff, write nothing")
+    init.add_argument(
+        "--config", metavar="FILE", help="rpa.yml to read or create (PATH/rpa.yml)"
+    )
     init.set_defaults(handler=init_command)
     domain = commands.add_parser("domain", help="print what a bot's domain needs")
     domain.add_argument("--config", help="rpa.yml: adds its automations' intents")
