@@ -93,7 +93,7 @@ def init_command(args: argparse.Namespace) -> int:
         print(f"rasa-rpa init: {result.root}")
     print(result.summary())
     print()
-    print(next_steps(result))
+    print(next_steps(result, written=not args.dry_run))
     return 0
 
 

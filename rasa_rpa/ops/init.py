@@ -202,9 +202,14 @@ def plan(root: Path, config_path: Path | None = None) -> Plan:
     return result
 
 
-def next_steps(result: Plan, cwd: Path | None = None) -> str:
-    """What to run now: train, Rasa, the action server, and why two environments."""
-    token = result.new_token or "<rasa.token of rpa.yml>"
+def next_steps(result: Plan, cwd: Path | None = None, written: bool = True) -> str:
+    """What to run now: train, Rasa, the action server, and why two environments.
+
+    The token init generated for a new rpa.yml is shown once it is written:
+    Rasa must be started with it. (A dry run's would never exist.)
+    """
+    token = result.new_token if written else None
+    token = token or "<rasa.token of rpa.yml>"
     options = ""
     if result.config_path != result.root / "rpa.yml":
         options += f" --config {result.config_path}"

@@ -372,3 +372,14 @@ def test_a_gitignore_without_the_state_folder_is_pointed_out(tmp_path, capsys):
     starter = tmp_path / "starter"
     assert init(capsys, str(starter))[0] == 0
     assert ".rasa-rpa/" in (starter / ".gitignore").read_text()
+
+
+def test_next_steps_give_rasas_token_once_it_is_written(tmp_path, capsys):
+    bot = stock_bot(tmp_path / "bot")
+    out = init(capsys, str(bot), "--dry-run")[1]
+    assert "--auth-token <rasa.token of rpa.yml>" in out
+    out = init(capsys, str(bot))[1]
+    token = load_config(bot / "rpa.yml").rasa.token
+    assert token is not None and len(token.get_secret_value()) == 40
+    assert f"--auth-token {token.get_secret_value()}" in out
+    assert f"cd {bot}" in out  # run from elsewhere: where to run the rest
