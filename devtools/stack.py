@@ -217,11 +217,13 @@ def action_service(
     env: dict[str, str] | None = None,
     actions: str = "actions",
     entry: tuple[str, ...] = ("rasa_rpa.cli", "run"),
+    cwd: Path = ROOT,
 ) -> Service:
     """The rasa-sdk action server with rasa-rpa, as ``rasa-rpa run`` starts it.
 
     ``entry`` is the module (and arguments) to run instead, for a server that
-    adds routes of its own (the benchmark's floor routes).
+    adds routes of its own (the benchmark's floor routes). ``cwd`` is the
+    bot's folder: the actions package is imported from there.
     """
     command = [
         sys.executable,
@@ -234,9 +236,8 @@ def action_service(
         "--port",
         str(port),
     ]
-    return Service(
-        "actions", command, f"http://127.0.0.1:{port}/rpa/health", log, env=env or {}
-    )
+    health = f"http://127.0.0.1:{port}/rpa/health"
+    return Service("actions", command, health, log, env=env or {}, cwd=cwd)
 
 
 def web_service(port: int, *, log: Path) -> Service:

@@ -4,7 +4,8 @@
 with the plugin attached, so no ``rasa_sdk_plugins`` shim is needed. The
 operator commands (``doctor``, ``jobs``, ``send-event``, ``export``,
 ``domain``) work from the same rpa.yml, reading the job store directly, so
-they answer even while the action server is down.
+they answer even while the action server is down. ``rasa-rpa init`` adds
+the plugin to a bot's own files (see rasa_rpa.ops.init).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from rasa_rpa.ops.commands import (
     doctor_command,
     domain_command,
     export_command,
+    init_command,
     jobs_discard_command,
     jobs_list_command,
     jobs_replay_command,
@@ -147,6 +149,18 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="findings as JSON")
     doctor.add_argument("--progress", action="store_true", help="always draw bars")
     doctor.add_argument("--server", help="the running action server's base URL")
+    init = commands.add_parser(
+        "init",
+        help="add rasa-rpa to a Rasa project, or create a starter bot",
+        description="Add what rasa-rpa needs to the Rasa project in PATH (or a "
+        "starter bot, if PATH is empty). It only adds: your own content stays.",
+    )
+    init.add_argument("path", nargs="?", default=".", metavar="PATH")
+    init.add_argument("--dry-run", action="store_true", help="diff, write nothing")
+    init.add_argument(
+        "--config", metavar="FILE", help="rpa.yml to read or create (PATH/rpa.yml)"
+    )
+    init.set_defaults(handler=init_command)
     domain = commands.add_parser("domain", help="print what a bot's domain needs")
     domain.add_argument("--config", help="rpa.yml: adds its automations' intents")
     domain.add_argument("--part", choices=("all", "domain", "rules"), default="all")

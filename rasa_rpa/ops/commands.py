@@ -30,6 +30,7 @@ __all__ = [
     "doctor_command",
     "domain_command",
     "export_command",
+    "init_command",
     "jobs_discard_command",
     "jobs_list_command",
     "jobs_replay_command",
@@ -79,6 +80,26 @@ def domain_command(args: argparse.Namespace) -> int:
     path = find_config_path(args.config)
     config = load_config(path) if args.config or path.is_file() else None
     print(render(config, args.part), end="")
+    return 0
+
+
+def init_command(args: argparse.Namespace) -> int:
+    from rasa_rpa.ops.init import InitError, next_steps, plan
+
+    try:
+        result = plan(Path(args.path), Path(args.config) if args.config else None)
+    except InitError as exc:
+        print(f"rasa-rpa init: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(result.diff(), end="")
+        print(f"rasa-rpa init --dry-run: {result.root} (nothing written)")
+    else:
+        result.write()
+        print(f"rasa-rpa init: {result.root}")
+    print(result.summary())
+    print()
+    print(next_steps(result, written=not args.dry_run))
     return 0
 
 

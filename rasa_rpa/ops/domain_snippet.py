@@ -35,6 +35,7 @@ __all__ = [
     "Problem",
     "check_domain",
     "domain_additions",
+    "input_domain",
     "load_domain_file",
     "render",
     "rules",
@@ -122,13 +123,35 @@ def _automation_actions(config: RpaConfig | None) -> list[str]:
     return [a.action for a in config.automations.values() if a.action]
 
 
+def input_domain(
+    config: RpaConfig | None,
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The entities and slots the automations' inputs read (rpa.yml ``inputs``).
+
+    An ``entity:`` input needs the entity, or the NLU never extracts it. A
+    ``slot:`` input needs the slot; it is filled from the entity of the same
+    name, so a user can give the value in words (a form may fill it too).
+    """
+    entities: list[str] = []
+    slots: dict[str, dict[str, Any]] = {}
+    for automation in config.automations.values() if config else ():
+        for source in automation.inputs.values():
+            name = source.entity or source.slot
+            if name and name not in ENTITIES and name not in entities:
+                entities.append(name)
+            if source.slot and source.slot not in SLOTS:
+                slots[source.slot] = _slot(source.slot)
+    return entities, slots
+
+
 def domain_additions(config: RpaConfig | None = None) -> dict[str, Any]:
     """The domain.yml keys rasa-rpa needs, with the automations' intents if known."""
+    input_entities, input_slots = input_domain(config)
     return {
         "version": DOMAIN_VERSION,
         "intents": [*_automation_intents(config), *INTENTS],
-        "entities": list(ENTITIES),
-        "slots": SLOTS,
+        "entities": [*input_entities, *ENTITIES],
+        "slots": {**input_slots, **SLOTS},
         "responses": {name: [{"text": text}] for name, text in RESPONSES.items()},
         "actions": [*ACTIONS, *_automation_actions(config)],
     }
