@@ -272,7 +272,25 @@ def check_domain(
             cause = f"its action {automation.action!r} is not in {source}"
             fix = f"add {automation.action} under actions: in domain.yml"
             found.append((f"automations.{name}", "error", cause, fix))
+    found.extend(_input_problems(domain, source, config))
     return found
+
+
+def _input_problems(
+    domain: dict[str, Any], source: str, config: RpaConfig | None
+) -> list[Problem]:
+    """The automations' input entities and slots the domain lacks."""
+    entities, slots = input_domain(config)
+    have_entities = _names(domain.get("entities"))
+    have_slots = _names(domain.get("slots"))
+    missing = [e for e in entities if e not in have_entities]
+    missing += [f"slot {s}" for s in slots if s not in have_slots]
+    if not missing:
+        return []
+    cause = f"{source} lacks what automations' inputs read: {', '.join(missing)}"
+    cause += "; those inputs stay at their default"
+    fix = "run `rasa-rpa init` again, or add them (`rasa-rpa domain --config rpa.yml`)"
+    return [("domain.inputs", "warning", cause, fix)]
 
 
 def load_domain_file(path: Path) -> dict[str, Any]:

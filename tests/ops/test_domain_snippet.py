@@ -47,3 +47,19 @@ def test_entity_and_slot_inputs_need_their_entity_and_slot():
 def test_without_a_config_only_the_plugins_own():
     assert input_domain(None) == ([], {})
     assert domain_additions()["entities"] == list(ENTITIES)
+
+
+def test_the_doctor_names_input_entities_and_slots_the_domain_lacks():
+    config = config_with_inputs(
+        {"customer": {"entity": "customer"}, "month": {"slot": "invoice_month"}}
+    )
+    complete = domain_additions(config)
+    assert [p for p in check_domain(complete, "domain.yml", config)
+            if p[0] == "domain.inputs"] == []
+    lacking = {**complete, "entities": list(ENTITIES), "slots": dict(SLOTS)}
+    [(_, status, cause, _)] = [
+        p for p in check_domain(lacking, "domain.yml", config)
+        if p[0] == "domain.inputs"
+    ]
+    assert status == "warning"
+    assert "customer" in cause and "slot invoice_month" in cause
