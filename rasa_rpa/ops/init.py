@@ -17,6 +17,7 @@ so a second run changes nothing. The whole change is planned in memory first:
 from __future__ import annotations
 
 import difflib
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,9 @@ def next_steps(result: Plan, cwd: Path | None = None, written: bool = True) -> s
     Rasa must be started with it. (A dry run's would never exist.)
     """
     token = result.new_token if written else None
+    if token and os.environ.get("RASA_TOKEN"):
+        # rpa.yml reads ${RASA_TOKEN:-...}: the shell's value wins over ours.
+        token = '"$RASA_TOKEN"'
     token = token or "<rasa.token of rpa.yml>"
     options = ""
     if result.config_path != result.root / "rpa.yml":

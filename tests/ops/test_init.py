@@ -374,7 +374,10 @@ def test_a_gitignore_without_the_state_folder_is_pointed_out(tmp_path, capsys):
     assert ".rasa-rpa/" in (starter / ".gitignore").read_text()
 
 
-def test_next_steps_give_rasas_token_once_it_is_written(tmp_path, capsys):
+def test_next_steps_give_rasas_token_once_it_is_written(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("RASA_TOKEN", raising=False)
     bot = stock_bot(tmp_path / "bot")
     out = init(capsys, str(bot), "--dry-run")[1]
     assert "--auth-token <rasa.token of rpa.yml>" in out
@@ -383,3 +386,16 @@ def test_next_steps_give_rasas_token_once_it_is_written(tmp_path, capsys):
     assert token is not None and len(token.get_secret_value()) == 40
     assert f"--auth-token {token.get_secret_value()}" in out
     assert f"cd {bot}" in out  # run from elsewhere: where to run the rest
+
+
+def test_next_steps_name_the_shells_token_when_rpa_yml_will_read_it(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("RASA_TOKEN", "from-the-shell-0123")
+    bot = stock_bot(tmp_path / "bot")
+    out = init(capsys, str(bot))[1]
+    assert load_config(bot / "rpa.yml").rasa.token.get_secret_value() == (
+        "from-the-shell-0123"
+    )
+    assert '--auth-token "$RASA_TOKEN"' in out
+    assert "from-the-shell-0123" not in out
