@@ -84,13 +84,26 @@ def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from rasa_rpa.listening import connect_url, public_url_for, server_recorded
+    from rasa_rpa.listening import (
+        connect_url,
+        port_taken,
+        public_url_for,
+        server_recorded,
+    )
 
     config_path = str(Path(args.config).resolve())
     os.environ[CONFIG_ENV] = config_path  # the actions package may read it too
     # Fail here, in the terminal, not in a worker: the file and every provider.
     config = load_config(config_path)
     check_providers(config)
+    taken = port_taken(args.host, args.port)
+    if taken:
+        print(
+            f"rasa-rpa: {taken}. Stop what uses it, or pass --port.",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1)
     public_url, notes = public_url_for(config, args.host, args.port)
     if public_url is not None:  # rpa.yml names none: the workers use ours
         os.environ[PUBLIC_URL_ENV] = public_url
@@ -113,20 +126,39 @@ def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rasa-rpa", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="rasa-rpa",
+        description="Start RPA jobs from a Rasa conversation. `rasa-rpa run` serves "
+        "the action server with the plugin; the other commands set up a bot and "
+        "operate the plugin from the same rpa.yml.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Callable[..., int], help: str) -> Any:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+        sub.add_argument(
+            "--config",
+            default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+            help=f"rpa.yml to read (default: ${CONFIG_ENV}, else ./rpa.yml)",
+        )
         sub.set_defaults(handler=handler)
         return sub
 
     run = command("run", _run, "start the action server with rasa-rpa")
     run.add_argument("--actions", default="actions", help="actions package")
-    run.add_argument("--host", default=os.environ.get("SANIC_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=5055)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--host",
+        default=os.environ.get("SANIC_HOST", "127.0.0.1"),
+        help="interface to listen on (0.0.0.0 in a container; default $SANIC_HOST "
+        "or 127.0.0.1)",
+    )
+    run.add_argument(
+        "--port",
+        type=int,
+        default=5055,
+        help="port (robots call back here unless rpa.yml sets callbacks.public_url)",
+    )
+    run.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
     command("check-config", _check, "validate rpa.yml and build its providers")
     token = command("token", _token, "print a job's callback token (manual tests)")
     token.add_argument("job_id")
@@ -174,7 +206,11 @@ def _parser() -> argparse.ArgumentParser:
         ("discard", jobs_discard_command, "set dead outbox messages aside for good"),
     ):
         sub = actions.add_parser(name, help=help, description=help)
-        sub.add_argument("--config", default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+        sub.add_argument(
+            "--config",
+            default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+            help=f"rpa.yml to read (default: ${CONFIG_ENV}, else ./rpa.yml)",
+        )
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(handler=handler)
         if name == "list":

@@ -308,8 +308,9 @@ def load_config(path: str | Path | None = None) -> RpaConfig:
         raise ConfigError(
             source,
             "",
-            "file not found",
-            f"create it (see docs/configuration.md) or set {CONFIG_ENV}",
+            f"file not found (looked in {file.parent.resolve()})",
+            "run the command from the bot's folder, pass --config FILE, or set "
+            f"{CONFIG_ENV}; `rasa-rpa init` writes one for a new bot",
         ) from None
     try:
         raw = yaml.safe_load(text) or {}

@@ -22,6 +22,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ __all__ = [
     "SERVER_FILE",
     "connect_url",
     "is_loopback",
+    "port_taken",
     "public_url_for",
     "recorded_server",
     "server_recorded",
@@ -151,3 +153,20 @@ def _alive(pid: int) -> bool:
     except (OSError, OverflowError):
         return False
     return True
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None when it can.
+
+    Checked before Sanic starts its workers, so a busy port is one line in
+    the terminal instead of a worker's traceback.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As a server binds: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None

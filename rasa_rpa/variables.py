@@ -54,7 +54,8 @@ JOB_VARIABLES = (
 def duration_words(seconds: float) -> str:
     """``42 s``, ``3 min`` or ``1.5 h``: elapsed time a person reads at a glance."""
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        # Never "0 s": "finished after 0 s" reads like nothing happened.
+        return f"{max(1, round(seconds))} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"

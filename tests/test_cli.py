@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -557,3 +558,33 @@ def test_run_on_another_port_tells_robots_that_port(tmp_path, rasa_stand_in):
     finally:
         server.stop()
         kill_robots_of(tmp_path)
+
+
+def test_run_on_a_busy_port_says_so_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "rasa_rpa.cli", "run", "--config", write(tmp_path),
+             "--port", str(port)],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"rasa-rpa: cannot listen on 127.0.0.1:{port}: Address already in use. "
+        "Stop what uses it, or pass --port."
+    ]
+
+
+def test_a_missing_rpa_yml_says_where_it_looked_and_how_to_point_elsewhere(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RASA_RPA_CONFIG", raising=False)
+    assert main(["jobs", "list"]) == 2
+    err = capsys.readouterr().err
+    assert f"file not found (looked in {tmp_path.resolve()})" in err
+    assert "--config FILE" in err and "rasa-rpa init" in err

@@ -14,7 +14,15 @@ from rasa_rpa.variables import (
 
 
 @pytest.mark.parametrize(
-    "seconds,words", [(0, "0 s"), (89, "89 s"), (90, "2 min"), (5400, "1.5 h")]
+    "seconds,words",
+    [
+        (0, "1 s"),
+        (0.4, "1 s"),
+        (1.6, "2 s"),
+        (89, "89 s"),
+        (90, "2 min"),
+        (5400, "1.5 h"),
+    ],
 )
 def test_elapsed_time_reads_at_a_glance(seconds, words):
     assert duration_words(seconds) == words

@@ -36,6 +36,8 @@ __all__ = ["Finding", "ProgressFn", "Report", "diagnose"]
 
 #: ``progress(done, total, label)``: long checks report how far they are.
 ProgressFn = Callable[[int, int, str], None]
+#: How findings name the domain the running Rasa serves (``GET /domain``).
+RASA_DOMAIN = "Rasa's domain"
 _ENABLE_API = "start Rasa with --enable-api (and --auth-token <rasa.token>)"
 #: What Rasa's answer to ``GET /status`` means, when it is not 200.
 _STATUS: dict[int, tuple[str, Status, str, str]] = {
@@ -327,7 +329,7 @@ async def diagnose(
     if domain_path is not None:
         _domain_file(Path(domain_path), config, report)
     elif from_rasa is not None:
-        _domain(from_rasa, "Rasa's domain", config, report)
+        _domain(from_rasa, RASA_DOMAIN, config, report)
     elif default.is_file():
         _domain_file(default, config, report)
     else:
@@ -349,6 +351,10 @@ def _domain(
 ) -> None:
     problems = check_domain(domain, source, config)
     for check, status, cause, fix in problems:
+        if source == RASA_DOMAIN:
+            # The running Rasa serves the model it started with: the most
+            # common cause is an edit made since, not a missing one.
+            fix += "; if domain.yml has it already, train and restart Rasa"
         report.add(check, "error" if status == "error" else "warning", cause, fix)
     if not problems:
         report.add("domain", "ok", f"{source} holds everything rasa-rpa needs")

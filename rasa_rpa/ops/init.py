@@ -130,7 +130,11 @@ class Plan:
                 "/dev/null" if change.before is None else f"a/{name}",
                 f"b/{name}",
             )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+        if self.new_token:
+            # A dry run's token is never written: the real run draws another.
+            text = text.replace(self.new_token, "<generated when written>")
+        return text
 
     def summary(self) -> str:
         """One line per file: created, what was added, or unchanged."""

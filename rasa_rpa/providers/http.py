@@ -73,6 +73,10 @@ def safe_url(url: str) -> str:
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
+    if not parts.netloc and url.startswith(f"{parts.scheme}://"):
+        # sqlite:///relative.db: urlunsplit would drop the empty authority
+        # and print sqlite:/relative.db, which reads as a path from the root.
+        return f"{parts.scheme}://{parts.path}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

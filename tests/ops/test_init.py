@@ -381,6 +381,7 @@ def test_next_steps_give_rasas_token_once_it_is_written(
     bot = stock_bot(tmp_path / "bot")
     out = init(capsys, str(bot), "--dry-run")[1]
     assert "--auth-token <rasa.token of rpa.yml>" in out
+    assert "${RASA_TOKEN:-<generated when written>}" in out  # not a token to copy
     out = init(capsys, str(bot))[1]
     token = load_config(bot / "rpa.yml").rasa.token
     assert token is not None and len(token.get_secret_value()) == 40

@@ -22,6 +22,9 @@ from rasa_rpa.providers.http import async_client, safe_url, send
             "http://vendor.example:8443/odata/Jobs",
         ),
         ("https://token@vendor.example:443/x?a=1", "https://vendor.example:443/x"),
+        # A relative SQLite file keeps its three slashes, not "sqlite:/x.db".
+        ("sqlite:///.rasa-rpa/jobs.db?synchronous=FULL", "sqlite:///.rasa-rpa/jobs.db"),
+        ("sqlite:////srv/jobs.db", "sqlite:////srv/jobs.db"),
     ],
 )
 def test_safe_url_drops_what_may_carry_secrets(url, shown):
