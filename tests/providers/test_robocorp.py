@@ -93,6 +93,7 @@ def starts(room: FakeRobocorp) -> list[Any]:
 
 
 async def test_a_run_carries_the_inputs_and_the_job_context(build, room, receiver):
+    room.step_delay = 0.5  # long enough for a poll to see the run in progress
     provider = build()
     start = request(public_url=receiver.url, customer="ACME")
     job = await started(provider, start)
