@@ -301,3 +301,10 @@ def test_options_are_checked_at_load(make_config, pad):
     with pytest.raises(ConfigError) as caught:
         make_config(providers={"pa": pad.provider_options(run_mode="sometimes")})
     assert caught.value.key == "providers.pa.run_mode"
+
+
+def test_the_client_secret_is_a_secret_the_logs_hide(make_config, pad):
+    from rasa_rpa.config import secret_values
+
+    config = make_config(providers={"pa": pad.provider_options()})
+    assert pad.client_secret in secret_values(config)

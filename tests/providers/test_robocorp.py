@@ -237,3 +237,10 @@ def test_an_empty_key_is_refused_at_load(make_config, room):
         make_config(providers={"rc": room.provider_options(api_key="")})
     assert caught.value.key == "providers.rc.api_key"
     assert "API keys" in caught.value.fix
+
+
+def test_the_key_is_a_secret_the_logs_hide(make_config, room):
+    from rasa_rpa.config import secret_values
+
+    config = make_config(providers={"rc": room.provider_options()})
+    assert room.api_key in secret_values(config)
