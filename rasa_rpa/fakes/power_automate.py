@@ -43,6 +43,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import threading
 import time
 import uuid
@@ -59,6 +60,7 @@ __all__ = ["FINAL", "FakePowerAutomate", "Session"]
 API = "/api/data/v9.2/"
 _ID = r"\((?P<id>[0-9a-fA-F-]{36})\)"
 _MAX_INPUTS = 2 * 1024 * 1024
+_NAME_EQ = re.compile(r"name eq '((?:[^']|'')*)'")
 
 
 def dataverse_error(status: int, code: str, message: str) -> Reply:
@@ -262,15 +264,15 @@ class FakePowerAutomate(FlowSessions, FakeVendor):
         }
 
     def _workflows(self, request: FakeRequest) -> Reply:
+        """Desktop flows are the workflows of ``category eq 6``; ``name eq``
+        narrows them (an OData string literal doubles its quotes)."""
         wanted = request.query.get("$filter", "")
+        named = _NAME_EQ.search(wanted)
         flows = [
             {"@odata.etag": 'W/"1"', "name": name, "workflowid": flow_id}
             for name, flow_id in self.flow_ids.items()
             if "category eq 6" in wanted
-            and (
-                "name eq " not in wanted
-                or f"name eq '{name.replace(chr(39), chr(39) * 2)}'" in wanted
-            )
+            and (named is None or named.group(1).replace("''", "'") == name)
         ]
         context = self._context("workflows(name,workflowid)")
         return 200, {"@odata.context": context, "value": flows}
