@@ -165,7 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("conversation_id")
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds")
     fake = command("fake", _fake, "serve a fake vendor API on 127.0.0.1")
-    fake.add_argument("vendor", help="uipath, sap or automation_anywhere")
+    fake.add_argument(
+        "vendor",
+        help="uipath, sap, automation_anywhere, robocorp or power-automate",
+    )
     fake.add_argument("--port", type=int, default=0)
     fake.add_argument(
         "--set",
@@ -248,9 +251,9 @@ def _fake(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from rasa_rpa.fakes import FAKES
+    from rasa_rpa.fakes import FAKES, fake_target
 
-    target = FAKES.get(args.vendor)
+    target = fake_target(args.vendor)
     if target is None:
         print(
             f"rasa-rpa: no fake for {args.vendor!r}; choose one of: "

@@ -34,6 +34,8 @@ BUILTIN_PROVIDERS = {
         "rasa_rpa.providers.automation_anywhere:AutomationAnywhereProvider"
     ),
     "webhook": "rasa_rpa.providers.webhook:WebhookProvider",
+    "robocorp": "rasa_rpa.providers.robocorp:RobocorpProvider",
+    "power_automate": "rasa_rpa.providers.power_automate:PowerAutomateProvider",
 }
 
 

@@ -76,7 +76,53 @@ def test_fake_command_serves_the_vendor_api(tmp_path):
 
 def test_fake_command_lists_vendors(capsys):
     assert main(["fake", "nope"]) == 2
-    assert "automation_anywhere" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    for name in ("automation_anywhere", "robocorp", "power-automate"):
+        assert name in err
+
+
+@pytest.mark.parametrize(
+    "name, fake",
+    [
+        ("robocorp", "FakeRobocorp"),
+        ("power-automate", "FakePowerAutomate"),
+        ("power_automate", "FakePowerAutomate"),
+        ("automation-anywhere", "FakeControlRoom"),
+    ],
+)
+def test_fake_names_match_with_dash_or_underscore(name, fake):
+    from rasa_rpa.fakes import fake_target
+
+    assert str(fake_target(name)).endswith(f":{fake}")
+
+
+def test_fake_power_automate_serves_entra_and_dataverse():
+    import subprocess
+    import sys
+
+    import requests
+
+    from devtools.stack import free_port, wait_http
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "rasa_rpa.cli", "fake", "power-automate"),
+            *("--port", str(port), "--set", "tenant_id=contoso"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/api/data/v9.2/WhoAmI", 20, process)
+        assert requests.get(f"{url}/api/data/v9.2/WhoAmI", timeout=5).status_code == 401
+        refused = requests.post(f"{url}/contoso/oauth2/v2.0/token", timeout=5)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "unsupported_grant_type"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 # -- check-config builds providers ---------------------------------------------

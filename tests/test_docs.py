@@ -35,6 +35,8 @@ PROVIDER_PAGES = {
     "uipath": "uipath.md",
     "sap": "sap.md",
     "automation_anywhere": "automation-anywhere.md",
+    "robocorp": "robocorp.md",
+    "power_automate": "power-automate.md",
     "webhook": "webhook.md",
 }
 #: Responses the actions say only when the domain has them (not in `domain`).
@@ -191,3 +193,108 @@ def test_the_reference_file_shown_is_the_reference_bots() -> None:
     text = page("configuration.md")
     shown = text.split("## The reference bot's file", 1)[1].split("```yaml\n")[1]
     assert shown.split("```", 1)[0] == (ROOT / "rpa.yml").read_text()
+
+
+# -- the robot-side examples of the vendor pages ---------------------------------
+
+#: Stands in for rpaframework's RPA.Robocorp.WorkItems (too heavy to install
+#: here): the input work item comes from $STUB_WORK_ITEM, what the robot does
+#: with its items goes to $STUB_RESULTS.
+WORK_ITEMS_STUB = """
+import json, os
+
+def _record(**what):
+    with open(os.environ["STUB_RESULTS"], "a") as out:
+        out.write(json.dumps(what) + "\\n")
+
+def get_work_item_variable(name):
+    return json.loads(os.environ["STUB_WORK_ITEM"])[name]
+
+def create_output_work_item(variables=None, files=None, save=False):
+    _record(output=dict(variables or {}), saved=save)
+
+def release_input_work_item(state, exception_type=None, code=None, message=None):
+    _record(release=str(state), exception_type=exception_type, message=message)
+"""
+
+
+def _example(name: str, language: str) -> str:
+    return page(name).split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("customer", ["ACME", "Nobody Inc"])
+def test_the_control_room_robot_reports_to_the_conversation(
+    tmp_path: Path, customer: str
+) -> None:
+    from rasa_rpa.fakes.base import FakeRequest, FakeServer
+
+    stub = tmp_path / "stub" / "RPA" / "Robocorp"
+    stub.mkdir(parents=True)
+    for package in (stub.parent, stub):
+        (package / "__init__.py").write_text("")
+    (stub / "WorkItems.py").write_text(WORK_ITEMS_STUB)
+    robot_file = tmp_path / "tasks.robot"
+    robot_file.write_text(_example("providers/robocorp.md", "robotframework"))
+    events: list[FakeRequest] = []
+    api = FakeServer()
+    api.route(
+        "POST",
+        "/rpa/v1/jobs/job-1/events",
+        lambda r: (events.append(r), (202, {"recorded": True}))[1],
+    )
+    results = tmp_path / "results.jsonl"
+    with api:
+        item = {
+            "customer": customer,
+            "rasa_rpa_job_id": "job-1",
+            "rasa_rpa_events_url": f"{api.url}/rpa/v1/jobs/job-1/events",
+            "rasa_rpa_token": "the-job-token",
+        }
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(tmp_path / "stub"), str(ROOT / "robot-client")]
+            ),
+            "STUB_WORK_ITEM": json.dumps(item),
+            "STUB_RESULTS": str(results),
+        }
+        for key in ("RASA_RPA_EVENTS_URL", "RASA_RPA_TOKEN", "RASA_RPA_SIGNING_SECRET"):
+            env.pop(key, None)
+        ran = subprocess.run(
+            [sys.executable, "-m", "robot", "--output", "NONE", "--report", "NONE",
+             "--log", "NONE", "--console", "quiet", str(robot_file)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    done = [json.loads(line) for line in results.read_text().splitlines()]
+    sent = [e.json() for e in events]
+    assert {e.headers["authorization"] for e in events} == {"Bearer the-job-token"}
+    assert sent[0]["type"] == "job.progress"
+    assert sent[0]["data"] == {"progress": 10.0, "message": f"Looking up {customer}"}
+    if customer == "ACME":
+        assert [e["type"] for e in sent] == ["job.progress", "job.progress", "message"]
+        assert done == [
+            {"output": {"order_count": "3"}, "saved": True},
+            {"release": "DONE", "exception_type": None, "message": None},
+        ]
+    else:
+        assert len(sent) == 1
+        assert done == [
+            {
+                "release": "FAILED",
+                "exception_type": "BUSINESS",
+                "message": "Unknown customer 'Nobody Inc'",
+            }
+        ]
+
+
+def test_the_desktop_flow_request_body_is_a_native_event() -> None:
+    from rasa_rpa.http.payloads import parse_event
+
+    body = _example("providers/power-automate.md", "json").strip()
+    # What Power Automate Desktop sends once it has replaced its %variables%.
+    sent = body.replace("%rasaRpaJobId%", "job-1").replace("%OrderCount%", "3")
+    assert "%" not in sent
+    event = parse_event("job-1", sent.encode())
+    assert event.type.value == "job.progress"
+    assert event.data == {"progress": 50, "message": "Read 3 orders"}

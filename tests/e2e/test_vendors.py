@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rasa_rpa.fakes.power_automate import FakePowerAutomate
+from rasa_rpa.fakes.robocorp import FakeRobocorp
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from tests.e2e.stack import Stack
@@ -59,6 +61,54 @@ def test_order_report_through_sap_build_process_automation(stack: Stack):
                 sender, r"Your order details report \(\w{3}-\w{3}\) is ready"
             )
             assert "2 orders" in done
+            failing = stack.new_sender()
+            stack.say(failing, "get orders for customer Nobody Inc")
+            failed = stack.inbox.wait_text(failing, r"failed")
+            assert "Unknown customer 'Nobody Inc'" in failed
+
+
+def test_order_report_through_robocorp_control_room(stack: Stack):
+    """Polled: the process run's state, its output work item, its failed item."""
+    with FakeRobocorp(step_delay=1.0) as control_room:
+        settings = control_room.provider_options(poll_interval=1)
+        with stack.order_automation_on("robocorp", settings):
+            sender = stack.new_sender()
+            stack.say(sender, "get orders for customer ACME")
+            stack.inbox.wait_text(
+                sender, r"OK, I started your order details report job"
+            )
+            stack.inbox.wait_text(sender, r"Progress: 50% - Processing in Robocorp")
+            done = stack.inbox.wait_text(
+                sender, r"Your order details report \(\w{3}-\w{3}\) is ready"
+            )
+            assert done.endswith("is ready: 3 orders.")
+            failing = stack.new_sender()
+            stack.say(failing, "get orders for customer Nobody Inc")
+            failed = stack.inbox.wait_text(failing, r"failed")
+            assert "Unknown customer 'Nobody Inc'" in failed
+
+
+def test_order_report_through_power_automate_desktop_flows(stack: Stack):
+    """The completion callback through the real webhook route, Dataverse re-read."""
+    callback = f"{stack.actions_url}/rpa/v1/providers/power_automate/webhook"
+    # The service calls back only to HTTPS with a DNS name; the action
+    # server here is plain HTTP on loopback, so the fake is told to allow it.
+    with FakePowerAutomate(step_delay=1.0, insecure_callbacks=True) as pad:
+        settings = pad.provider_options(callback_url=callback, poll_interval="1h")
+        with stack.order_automation_on("power_automate", settings):
+            sender = stack.new_sender()
+            stack.say(sender, "get orders for customer Initech")
+            stack.inbox.wait_text(
+                sender, r"OK, I started your order details report job"
+            )
+            stack.inbox.wait_text(
+                sender, r"Progress: 50% - Processing in Power Automate"
+            )
+            done = stack.inbox.wait_text(
+                sender, r"Your order details report \(\w{3}-\w{3}\) is ready"
+            )
+            assert "2 orders" in done
+            assert [c["status"] for c in pad.callbacks] == [202]
             failing = stack.new_sender()
             stack.say(failing, "get orders for customer Nobody Inc")
             failed = stack.inbox.wait_text(failing, r"failed")

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
+from rasa_rpa.fakes.power_automate import FakePowerAutomate
+from rasa_rpa.fakes.robocorp import FakeRobocorp
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 
@@ -21,6 +23,11 @@ VENDORS: dict[str, tuple[Callable[[], FakeVendor], str]] = {
     "uipath": (FakeOrchestrator, "/identity_/connect/token"),
     "sap": (FakeSapIrpa, "/oauth/token"),
     "automation_anywhere": (FakeControlRoom, "/v2/authentication"),
+    "robocorp": (
+        FakeRobocorp,
+        "/api/v1/workspaces/fake-workspace/processes/p/process-runs",
+    ),
+    "power_automate": (FakePowerAutomate, "/fake-tenant/oauth2/v2.0/token"),
 }
 
 

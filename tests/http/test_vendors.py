@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
+from rasa_rpa.fakes.power_automate import FakePowerAutomate
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from tests.conftest import running_job
 from tests.rawhttp import post_bytes
@@ -409,3 +410,71 @@ def test_credential_headers_that_are_not_utf8_are_401(vendor_server, path, body)
         )
         assert answer.status == 401, (token, answer.body)
     assert "Traceback" not in vendor_server.log()
+
+
+# -- Power Automate's unauthenticated completion callback ------------------------
+
+
+@pytest.fixture
+def pad() -> Iterator[FakePowerAutomate]:
+    with FakePowerAutomate(step_delay=1.0) as fake:
+        yield fake
+
+
+@pytest.fixture
+def pad_server(action_server, rasa_stand_in, pad):
+    """Polling is put off for an hour: only the callback can finish a job."""
+    return action_server(
+        rasa_url=rasa_stand_in.url,
+        providers={"pa": pad.provider_options(poll_interval="1h")},
+        automations={
+            "pa_orders": {
+                "provider": "pa",
+                "task": "collect_order_details",
+                "intent": "pa",
+                "inputs": {"customer": "ACME"},
+            }
+        },
+    )
+
+
+def pad_callback(server, pad, session, statuscode):
+    """The body and headers Power Automate sends, for any run and status."""
+    headers = {
+        "x-ms-workflow-id": pad.flow_ids["collect_order_details"],
+        "x-ms-run-id": session,
+        "User-Agent": "EnterpriseConnectors/1.0",
+    }
+    body = {"statuscode": statuscode, "statecode": 0, "flowsessionid": session}
+    return vendor_hook(server, "pa", body, headers)
+
+
+def test_a_forged_power_automate_callback_cannot_finish_a_job(pad_server, pad):
+    sender = uuid.uuid4().hex
+    job_id = pad_server.start_job(sender, intent="pa")
+    session = next(
+        s.id for s in pad.sessions.values() if s.inputs["rasaRpaJobId"] == job_id
+    )
+    # "Succeeded", while Dataverse says the run still waits for a machine.
+    early = pad_callback(pad_server, pad, session, 4)
+    assert early.status_code == 202, early.text
+    assert pad_server.job(job_id, sender)["state"] in ("pending", "running")
+    pad.wait(session)
+    # Now Dataverse agrees: the same call finishes the job, with the outputs
+    # read from Dataverse (the callback carries none).
+    done = pad_callback(pad_server, pad, session, 8)  # its status is not read
+    assert done.status_code == 202, done.text
+    job = pad_server.job(job_id, sender)
+    assert job["state"] == "succeeded"
+    assert job["outputs"]["order_count"] == 3
+
+
+def test_power_automate_callbacks_need_its_headers_and_a_known_run(pad_server, pad):
+    bare = vendor_hook(pad_server, "pa", {"statuscode": 4})
+    assert bare.status_code == 401, bare.text
+    stranger = str(uuid.uuid4())
+    unknown = pad_callback(pad_server, pad, stranger, 4)
+    assert unknown.status_code == 202, unknown.text
+    assert unknown.json()["events"][0]["ignored"] == "unknown job"
+    # Nobody asked Dataverse about a run no job of ours has.
+    assert not [r for r in pad.server.requests if stranger in r.path]

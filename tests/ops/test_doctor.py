@@ -24,6 +24,8 @@ from rasa_rpa.cli import main
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeRequest, FakeServer, Reply
+from rasa_rpa.fakes.power_automate import FakePowerAutomate
+from rasa_rpa.fakes.robocorp import FakeRobocorp
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from rasa_rpa.ops.doctor import Finding, Report, diagnose
@@ -511,6 +513,79 @@ async def test_vendor_unreachable(
     )
     finding = find(report, "providers.uipath", "error", "cannot reach")
     assert "network" in finding.fix
+
+
+async def test_robocorp_key_workspace_and_processes(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    automations = {
+        "orders": {"provider": "rc", "task": "collect_order_details"},
+        "ghost": {"provider": "rc", "task": "ghost"},
+    }
+
+    async def doctor(**changes: Any) -> Report:
+        entry = fake.provider_options(**changes)
+        providers = {"rc": entry}
+        return await run(
+            config(
+                tmp_path,
+                rasa.url,
+                action_server.url,
+                providers=providers,
+                automations=automations,
+            )
+        )
+
+    with FakeRobocorp() as fake:
+        good = await doctor()
+        bad_key = await doctor(api_key="rc-key-WRONG-5")
+        elsewhere = await doctor(workspace_id="another-workspace")
+    find(good, "providers.rc", "ok", "accepts the API key")
+    find(good, "automations.orders", "ok", "collect_order_details")
+    ghost = find(good, "automations.ghost", "error", "unknown process 'ghost'")
+    assert "processes:" in ghost.fix
+    find(bad_key, "providers.rc", "error", "refused the API key", "api_key")
+    assert "rc-key-WRONG-5" not in bad_key.render()
+    find(elsewhere, "providers.rc", "error", "workspace_id")
+
+
+async def test_power_automate_app_callback_and_flows(
+    tmp_path: Path, rasa: FakeRasa, action_server: FakeServer
+) -> None:
+    automations = {
+        "orders": {"provider": "pa", "task": "collect_order_details"},
+        "ghost": {"provider": "pa", "task": "Ghost flow"},
+    }
+
+    async def doctor(**changes: Any) -> Report:
+        providers = {"pa": fake.provider_options(**changes)}
+        return await run(
+            config(
+                tmp_path,
+                rasa.url,
+                action_server.url,
+                providers=providers,
+                automations=automations,
+            )
+        )
+
+    with FakePowerAutomate() as fake:
+        good = await doctor()
+        bad_secret = await doctor(client_secret="pa-secret-WRONG-7")
+        refused = await doctor(callback_url="https://192.0.2.7/hook")
+        fake.app_user = False
+        no_user = await doctor()
+    find(good, "providers.pa", "ok", "accept the application")
+    # The test's public URL is http://127.0.0.1: Power Automate would not call it.
+    polled = find(good, "providers.pa", "warning", "no callback", "polling")
+    assert "HTTPS" in polled.fix
+    find(good, "automations.orders", "ok")
+    ghost = find(good, "automations.ghost", "error", "unknown desktop flow")
+    assert "flows:" in ghost.fix
+    find(bad_secret, "providers.pa", "error", "client secret is wrong")
+    assert "pa-secret-WRONG-7" not in bad_secret.render()
+    find(refused, "providers.pa", "error", "callback_url", "IP addresses")
+    find(no_user, "providers.pa", "error", "application user")
 
 
 # -- the command ---------------------------------------------------------------

@@ -24,6 +24,8 @@ from rasa_rpa.config import RpaConfig, config_from_dict
 from rasa_rpa.errors import AuthenticationFailed, InvalidPayload, ProviderError
 from rasa_rpa.fakes.automation_anywhere import FakeControlRoom
 from rasa_rpa.fakes.base import FakeRequest, FakeServer
+from rasa_rpa.fakes.power_automate import FakePowerAutomate
+from rasa_rpa.fakes.robocorp import FakeRobocorp
 from rasa_rpa.fakes.sap import FakeSapIrpa
 from rasa_rpa.fakes.uipath import FakeOrchestrator
 from rasa_rpa.models import EventType, Job, JobEvent
@@ -73,6 +75,10 @@ class Case:
     #: Whether the vendor was asked to stop ``job``, for providers that
     #: can neither poll the stop nor report it themselves.
     cancel_seen: Callable[[Job], bool] | None = None
+    #: The vendor's webhook carries no credential at all (Power Automate's
+    #: callback): the provider must believe nothing in it and complete every
+    #: event from the vendor's own records.
+    unsigned: bool = False
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +163,31 @@ def _aa(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
     )
 
 
+def _robocorp(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
+    fake = stack.enter_context(FakeRobocorp(step_delay=0.1))
+    return Case(fake.provider_options(), "echo", long_task="collect_order_details")
+
+
+def _power_automate(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
+    hooks = _path("power-automate-callback")
+    # The service calls back only to HTTPS and a DNS name; the receiver is
+    # plain HTTP on loopback, so the fake is told to allow it.
+    fake = stack.enter_context(
+        FakePowerAutomate(
+            step_delay=0.1, insecure_callbacks=True, callback_retry_delay=0.05
+        )
+    )
+    return Case(
+        fake.provider_options(callback_url=receiver.server.url + hooks),
+        "echo",
+        lambda: fake.token_requests,
+        fake.expire_tokens,
+        long_task="collect_order_details",
+        webhook_path=hooks,
+        unsigned=True,
+    )
+
+
 def _local(stack: contextlib.ExitStack, receiver: Receiver) -> Case:
     entry = {"type": "local", "robots_dir": str(ROOT / "tests" / "robots")}
     return Case(entry, "idle", extra={"duration": "0s"})
@@ -171,6 +202,8 @@ CASES = {
     "uipath": _uipath,
     "sap": _sap,
     "automation_anywhere": _aa,
+    "robocorp": _robocorp,
+    "power_automate": _power_automate,
     "local": _local,
     "webhook": _webhook,
 }
@@ -250,7 +283,7 @@ def declaring(capability: str) -> list[str]:
 
 
 #: The vendors whose API needs a token of their own.
-TOKEN_VENDORS = ["automation_anywhere", "sap", "uipath"]
+TOKEN_VENDORS = ["automation_anywhere", "power_automate", "sap", "uipath"]
 
 
 def test_every_builtin_provider_is_covered() -> None:
@@ -338,12 +371,22 @@ async def test_an_authenticated_webhook_is_accepted(wired, receiver) -> None:
     request = start_request(receiver, case.task, **case.extra)
     job = await started(provider, request)
 
-    def accepted() -> list[WebhookEvent]:
+    async def accepted() -> list[WebhookEvent]:
         events: list[WebhookEvent] = []
         for call in list(receiver.calls):
             if call.path != case.webhook_path:
                 continue
             credential = provider.webhook_credential(call.headers, call.body)
+            parsed = provider.parse_webhook(call.headers, call.body)
+            if case.unsigned:
+                # Nothing in the call is believed: each event is completed
+                # from the vendor's records, whatever the body claimed.
+                assert credential is None
+                assert all(e.incomplete for e in parsed)
+                for event in parsed:
+                    done = await provider.complete_webhook(event, job)
+                    events += [done] if done is not None else []
+                continue
             if credential is None:
                 # The provider checked the vendor's signature itself; a body
                 # changed on the way does not pass.
@@ -354,7 +397,7 @@ async def test_an_authenticated_webhook_is_accepted(wired, receiver) -> None:
                 assert credential.token == request.credentials.token
                 assert credential.job_id in (None, job.id)
                 assert KEYS.identify(credential.token).job_id == job.id
-            events.extend(provider.parse_webhook(call.headers, call.body))
+            events.extend(parsed)
         return events if any(e.type in FINAL for e in events) else []
 
     events = await until(accepted)
