@@ -207,7 +207,8 @@ def _question(
         question_id, text = event.id, str(data.get("text") or "")
     else:
         name = QUESTION_EXPIRED_INTENT
-        question_id, text = str(data["question_id"]), str(data.get("question") or "")
+        question_id = str(data.get("question_id") or "")
+        text = str(data.get("question") or "")
     entities = question_entities(job, question_id, text, titles, event.received_at)
     return OutboxMessage(
         conversation_id=job.conversation_id,

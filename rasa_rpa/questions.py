@@ -30,10 +30,16 @@ from rasa_rpa.cleantext import clean
 from rasa_rpa.configvalues import parse_duration
 
 __all__ = [
+    "ANSWERING_SLOT",
+    "ANSWER_INTENT",
+    "ANSWER_SLOT",
+    "CHOICE_ENTITY",
     "DEFAULT_TIMEOUT",
+    "FORM",
     "MAX_CHOICES",
     "MAX_TIMEOUT",
     "MIN_TIMEOUT",
+    "QUESTION_ID_ENTITY",
     "Choice",
     "Question",
     "QuestionStatus",
@@ -55,6 +61,19 @@ MAX_TITLE = 200
 MAX_VALUE = 1000
 #: Question ids appear in URLs and button payloads: URL-safe characters only.
 QUESTION_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")
+
+# The names the bot's domain and the actions share (rasa_rpa.question_actions,
+# rasa_rpa.ops.question_domain).
+#: The intent a button sends, with the question's id and the choice's value.
+ANSWER_INTENT = "rpa_answer"
+QUESTION_ID_ENTITY = "rpa_question_id"
+CHOICE_ENTITY = "rpa_choice"
+#: The form that takes the user's next message as the answer.
+FORM = "rpa_answer_form"
+#: The form's one slot: the user's words.
+ANSWER_SLOT = "rpa_answer"
+#: The id of the question the form collects words for.
+ANSWERING_SLOT = "rpa_answering"
 
 
 class QuestionStatus(str, enum.Enum):

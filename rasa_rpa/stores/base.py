@@ -3,7 +3,8 @@
 A store keeps four things: jobs, the append-only log of events received for
 them (unique per ``(job_id, event id)``), the outbox of calls still to be
 made to Rasa, and the questions robots ask (changed only by recording the
-events that ask, answer and expire them). :meth:`JobStore.record_event` is the heart: it records the
+events that ask, answer and expire them). :meth:`JobStore.record_event` is
+the heart: it records the
 event, folds it into the job with :func:`rasa_rpa.lifecycle.apply_event` and
 queues the resulting outbox rows in **one transaction**, so a callback that
 was acknowledged is never lost and never delivered twice.

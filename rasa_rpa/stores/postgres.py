@@ -60,14 +60,6 @@ from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
 from rasa_rpa.stores.postgres_outbox import PostgresOutbox
-from rasa_rpa.stores.questions import (
-    SELECT_QUESTIONS,
-    QuestionFolder,
-    QuestionReads,
-    numbered,
-    question_from_row,
-    question_keys,
-)
 from rasa_rpa.stores.postgres_schema import (
     CONVERSATION_LOCK,
     INSERT_JOB,
@@ -83,6 +75,14 @@ from rasa_rpa.stores.postgres_schema import (
     UPDATABLE,
     job_from_row,
     job_row,
+)
+from rasa_rpa.stores.questions import (
+    SELECT_QUESTIONS,
+    QuestionFolder,
+    QuestionReads,
+    numbered,
+    question_from_row,
+    question_keys,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]

@@ -170,7 +170,9 @@ def question_from_row(row: Mapping[str, Any]) -> Question:
         question_id=row["question_id"],
         conversation_id=row["conversation_id"],
         text=row["text"],
-        choices=tuple(Choice(c["title"], c["value"]) for c in json.loads(row["choices"])),
+        choices=tuple(
+            Choice(c["title"], c["value"]) for c in json.loads(row["choices"])
+        ),
         free_text=bool(row["free_text"]),
         asked_at=row["asked_at"],
         expires_at=row["expires_at"],
@@ -192,7 +194,9 @@ class QuestionReads:
         return [question_from_row(row) for row in rows]
 
     async def get_question(self, job_id: str, question_id: str) -> Question | None:
-        found = await self._read("q.job_id = ? AND q.question_id = ?", job_id, question_id)
+        found = await self._read(
+            "q.job_id = ? AND q.question_id = ?", job_id, question_id
+        )
         return found[0] if found else None
 
     async def find_question(

@@ -28,10 +28,10 @@ from urllib.parse import parse_qs, urlparse
 from rasa_rpa.errors import JobLimitReached, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.questions import Question
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
-from rasa_rpa.questions import Question
 from rasa_rpa.stores.questions import (
     SELECT_QUESTIONS,
     QuestionFolder,

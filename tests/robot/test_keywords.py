@@ -37,7 +37,7 @@ def test_order_robot_runs_without_rasa_rpa(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 9
+    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 11
 
 
 def test_progress_outside_range_is_an_error(monkeypatch):

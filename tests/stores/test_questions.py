@@ -4,17 +4,29 @@ expired, kept across restarts and across replicas."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from rasa_rpa.models import EventType, JobEvent
 from rasa_rpa.questions import Choice, QuestionStatus
 from rasa_rpa.stores import JobStore
-from tests.stores.test_contract import (  # noqa: F401 (fixtures)
-    Backend,
-    backend,
-    new_job,
-    store,
-)
+from tests.stores.test_contract import BACKENDS, Backend, new_job
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: Any, tmp_path: Path) -> AsyncIterator[Backend]:
+    made = Backend(request.param, tmp_path)
+    yield made
+    await made.cleanup()
+
+
+@pytest.fixture
+async def store(backend: Backend) -> JobStore:
+    return await backend.open()
+
 
 ASKED = 1000.0
 CHOICES = [{"title": "ACME Corp", "value": "acme-corp"}, "ACME Ltd"]
