@@ -188,8 +188,13 @@ class QuestionDesk:
                 raise QuestionNotFound(job_id, question_id)
             now = time.time()
             remaining = deadline - loop.time()
+            status = question.status(now)
+            if status is QuestionStatus.EXPIRED and question.expired_at is None:
+                # The robot learns of the timeout before the reconciler's next
+                # pass: tell the user first, so the news keeps its order.
+                await self._expire(question, now)
             if (
-                question.status(now) is not QuestionStatus.OPEN
+                status is not QuestionStatus.OPEN
                 or remaining <= 0
                 or self._closing.is_set()
             ):
@@ -217,16 +222,20 @@ class QuestionDesk:
         now = time.time() if now is None else now
         expired = 0
         for question in await self.service.store.due_questions(now):
-            result = await self.service.record(
-                JobEvent(
-                    f"question-expired:{question.question_id}",
-                    question.job_id,
-                    EventType.QUESTION_EXPIRED,
-                    {"question_id": question.question_id, "question": question.text},
-                    source="reconciler",
-                    received_at=now,
-                )
-            )
-            self._wake(question)
-            expired += int(result.applied)
+            expired += await self._expire(question, now)
         return expired
+
+    async def _expire(self, question: Question, now: float) -> bool:
+        """Record that ``question`` expired (once, whoever notices first)."""
+        result = await self.service.record(
+            JobEvent(
+                f"question-expired:{question.question_id}",
+                question.job_id,
+                EventType.QUESTION_EXPIRED,
+                {"question_id": question.question_id, "question": question.text},
+                source="reconciler",
+                received_at=now,
+            )
+        )
+        self._wake(question)
+        return result.applied

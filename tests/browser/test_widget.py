@@ -77,7 +77,7 @@ def test_user_sees_started_and_completed_without_asking(page: Page, chat_page_ur
         timeout=30_000
     )
     expect(replies.filter(has_text="Progress: 50%")).to_be_visible(timeout=30_000)
-    expect(replies.filter(has_text=re.compile(r"is ready: 8 orders"))).to_be_visible(
+    expect(replies.filter(has_text=re.compile(r"is ready: 10 orders"))).to_be_visible(
         timeout=30_000
     )
 
