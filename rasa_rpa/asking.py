@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from rasa_rpa.cleantext import clean
 from rasa_rpa.errors import Forbidden, QuestionNotFound, RateLimited
 from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.questions import Question, QuestionStatus
@@ -115,13 +116,16 @@ class QuestionDesk:
         question = await store.find_question(conversation_id, question_id)
         if question is None:
             return Answered(AnswerOutcome.UNKNOWN)
-        now = time.time()
-        closed = _CLOSED.get(question.status(now))
-        if closed is not None:
-            return Answered(closed, question)
+        status = question.status(time.time())
+        if status in (QuestionStatus.EXPIRED, QuestionStatus.CLOSED):
+            return Answered(_CLOSED[status], question)
         value = question.answer_for(given, typed=typed)
         if value is None:
-            return Answered(AnswerOutcome.NOT_A_CHOICE, question)
+            if status is QuestionStatus.OPEN:
+                return Answered(AnswerOutcome.NOT_A_CHOICE, question)
+            value = str(clean(given))  # a late answer: on the timeline, ignored
+        # An answered question is tried all the same: Rasa retrying this very
+        # answer finds it recorded, and a second answer lands on the timeline.
         unique = message_id or uuid.uuid4().hex
         event = JobEvent(
             f"answer:{question_id}:{unique}"[:200],
@@ -140,7 +144,10 @@ class QuestionDesk:
             if job.conversation_id != conversation_id:
                 raise Forbidden("only the job's own conversation answers it")
 
-        result = await self.service.record(event, same_conversation)
+        try:
+            result = await self.service.record(event, same_conversation)
+        except Forbidden:
+            return Answered(AnswerOutcome.UNKNOWN)
         after = await store.get_question(question.job_id, question_id) or question
         if result.applied:
             self._wake(after)
