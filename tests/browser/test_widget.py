@@ -92,3 +92,28 @@ def test_failure_reason_reaches_the_widget(page: Page, chat_page_url):
     expect(
         replies.filter(has_text="failed: Unknown customer 'Nobody Inc'")
     ).to_be_visible(timeout=30_000)
+
+
+def test_user_answers_the_robots_question_with_a_button(page: Page, chat_page_url):
+    """The robot asks which customer; a click on the answer finishes the report."""
+    page.goto(chat_page_url)
+    replies = page.locator(".rw-messages-container .rw-response")
+    expect(replies.first).to_be_visible(timeout=30_000)
+    box = page.locator(".rw-new-message")
+    box.fill("get orders for customer Umbrella")
+    box.press("Enter")
+    expect(replies.filter(has_text="asks: Which customer did you mean?")).to_be_visible(
+        timeout=30_000
+    )
+    answers = page.locator(".rw-reply")
+    expect(answers).to_have_count(2)
+    answers.filter(has_text="Umbrella Ltd").click()
+    expect(replies.filter(has_text="Thanks, I passed your answer on")).to_be_visible(
+        timeout=30_000
+    )
+    expect(replies.filter(has_text="Found 2 orders for Umbrella Ltd")).to_be_visible(
+        timeout=30_000
+    )
+    expect(replies.filter(has_text=re.compile(r"is ready: 2 orders"))).to_be_visible(
+        timeout=30_000
+    )
