@@ -8,7 +8,7 @@ Library           orders.py
 *** Variables ***
 ${customer}             ALL
 ${step_delay}           1s
-${question_timeout}     10m
+${question_timeout}     5m
 ${book}                 ${CURDIR}/data/orders.csv
 
 *** Tasks ***
