@@ -107,7 +107,7 @@ def test_a_question_nobody_answers_expires(stack: Stack):
     sender = stack.new_sender()
     say_hello(stack, sender)
     job_id = stack.start_asker(
-        sender, question="Go on?", choices="Yes, No", free_text="no", timeout="3s"
+        sender, question="Go on?", choices="Yes, No", free_text="yes", timeout="3s"
     )
     asked = stack.inbox.wait_message(sender, ASKER_QUESTION + "Go on")
     stack.inbox.wait_text(sender, r"Nobody answered in time, so the question from")
@@ -117,6 +117,9 @@ def test_a_question_nobody_answers_expires(stack: Stack):
     assert stack.job(job_id, sender)["state"] == "failed"
     stack.say(sender, button(asked, "Yes"))
     stack.inbox.wait_text(sender, r"that question has expired")
+    # The form waiting for words was left: "hi" is a greeting again.
+    stack.say(sender, "hi")
+    wait_until(lambda: greetings(stack, sender) == 2, 30, "a second greeting")
 
 
 def test_the_answer_reaches_a_robot_whose_action_server_was_killed(stack: Stack):
