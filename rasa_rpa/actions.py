@@ -1,4 +1,5 @@
-"""The rasa-sdk actions a bot uses: start, status and cancel.
+"""The rasa-sdk actions a bot uses: start, status and cancel (and, from
+:mod:`rasa_rpa.question_actions`, asking the robot's questions).
 
 ``action_start_rpa_job`` picks the automation whose ``intent`` matches the
 user's latest intent (or the only one configured), fills its inputs from
@@ -27,6 +28,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_rpa.config import Automation, RpaConfig
 from rasa_rpa.errors import JobLimitReached, ProviderError, StoreError
 from rasa_rpa.models import Job, JobState
+from rasa_rpa.question_actions import (
+    ActionRpaAnswer,
+    ActionRpaAsk,
+    ValidateRpaAnswerForm,
+)
 from rasa_rpa.replies import (
     DomainDict,
     records_unavailable,
@@ -39,8 +45,11 @@ from rasa_rpa.variables import job_ref, job_variables
 
 __all__ = [
     "ActionCancelRpaJob",
+    "ActionRpaAnswer",
+    "ActionRpaAsk",
     "ActionRpaJobStatus",
     "ActionStartRpaJob",
+    "ValidateRpaAnswerForm",
     "define_automation_actions",
     "render_inputs",
 ]
@@ -117,7 +126,10 @@ class ActionStartRpaJob(Action):
             return []
         automation = runtime.config.automations[name]
         inputs, missing = render_inputs(automation, tracker)
-        named = {"rpa_automation": name, "rpa_title": runtime.config.titles()[name]}
+        named: dict[str, Any] = {
+            "rpa_automation": name,
+            "rpa_title": runtime.config.titles()[name],
+        }
         if missing:
             labels = [automation.inputs[key].description or key for key in missing]
             say(
@@ -196,8 +208,24 @@ class ActionRpaJobStatus(Action):
         if latest is None:
             say(dispatcher, domain, "utter_rpa_no_job")
             return []
-        titles = current_runtime().config.titles()
-        say_status(dispatcher, domain, unfinished or [latest], titles, time.time())
+        runtime = current_runtime()
+        titles, now = runtime.config.titles(), time.time()
+        say_status(dispatcher, domain, unfinished or [latest], titles, now)
+        try:
+            waiting = await runtime.store.open_questions(tracker.sender_id, now)
+        except StoreError as exc:
+            return records_unavailable(dispatcher, domain, exc)
+        jobs = {job.id: job for job in unfinished}
+        for question in waiting:  # what the robot waits for, in its own words
+            job = jobs.get(question.job_id)
+            variables = job_variables(job, titles, now) if job else {}
+            say(
+                dispatcher,
+                domain,
+                "utter_rpa_status_question",
+                rpa_question=question.text,
+                **variables,
+            )
         return []
 
 

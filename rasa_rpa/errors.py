@@ -13,6 +13,7 @@ catch one type. Third-party errors are translated at the boundary with
     │   ├── AuthenticationFailed   401: no or bad credential
     │   ├── Forbidden              403: a good credential for another job
     │   ├── InvalidPayload         400/413/415/422: the body is wrong
+    │   ├── QuestionNotFound       404: the job asked no such question
     │   └── RateLimited            429: too many callbacks for one job
     ├── ProviderError          an RPA backend refused or failed (carries the provider)
     │   ├── ProviderUnavailable    the backend did not answer (retry later)
@@ -40,6 +41,7 @@ __all__ = [
     "JobNotFound",
     "ProviderError",
     "ProviderUnavailable",
+    "QuestionNotFound",
     "RateLimited",
     "RpaError",
     "StoreError",
@@ -125,6 +127,19 @@ class InvalidPayload(CallbackError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class QuestionNotFound(CallbackError):
+    """A robot waits for a question its job never asked."""
+
+    status = 404
+    code = "question_not_found"
+
+    def __init__(self, job_id: str, question_id: str) -> None:
+        super().__init__(
+            f"job {job_id} asked no question {question_id!r}: send the question "
+            "event first, and wait with its id"
+        )
 
 
 class RateLimited(CallbackError):

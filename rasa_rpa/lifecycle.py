@@ -17,16 +17,27 @@ from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
 from rasa_rpa.variables import job_variables
 
 __all__ = [
+    "FREE_TEXT_QUESTION_INTENT",
+    "QUESTION_EXPIRED_INTENT",
+    "QUESTION_INTENT",
     "Outcome",
     "Planner",
     "apply_event",
     "intent_for",
+    "question_entities",
     "status_entities",
     "with_handover",
 ]
 
 #: Prefix of the intents Rasa receives; Rasa's convention for external events.
 INTENT_PREFIX = "EXTERNAL_rpa_job_"
+#: A robot's question the user answers with a button.
+QUESTION_INTENT = INTENT_PREFIX + "question"
+#: A robot's question the user may also answer in words: the bot's rules
+#: start a form whose one slot takes the user's next message.
+FREE_TEXT_QUESTION_INTENT = INTENT_PREFIX + "question_free_text"
+#: Nobody answered a question in time.
+QUESTION_EXPIRED_INTENT = INTENT_PREFIX + "question_expired"
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,11 @@ def apply_event(
         return Outcome(job, True, _maybe(event, _message_events(job, event.data)))
     if event.type is EventType.SLOTS:
         return Outcome(job, True, _maybe(event, _slot_events(job, event.data)))
+    if event.type in _QUESTION_NEWS:
+        return Outcome(job, True, _maybe(event, [_question(job, event, titles)]))
+    if event.type is EventType.ANSWER:
+        # The answering action tells the user itself; the robot polls for it.
+        return Outcome(job, True, [])
 
     target = event.type.target_state
     assert target is not None  # every other type moves the state
@@ -158,6 +174,49 @@ def status_entities(
     for key, value in job.outputs.items():
         entities.setdefault(str(key), _scalar(value))
     return entities
+
+
+_QUESTION_NEWS = frozenset({EventType.QUESTION, EventType.QUESTION_EXPIRED})
+
+
+def question_entities(
+    job: Job,
+    question_id: str,
+    text: str,
+    titles: Mapping[str, str] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Entities sent with the question intents: the job's, and the question's."""
+    return {
+        **status_entities(job, titles, now),
+        "rpa_question": text,
+        "rpa_question_id": question_id,
+    }
+
+
+def _question(
+    job: Job, event: JobEvent, titles: Mapping[str, str] | None
+) -> OutboxMessage:
+    """The intent that asks a question, or tells the user it expired.
+
+    A question's id is its event's id; the expiry names it in its data.
+    """
+    data = event.data
+    if event.type is EventType.QUESTION:
+        name = FREE_TEXT_QUESTION_INTENT if data.get("free_text") else QUESTION_INTENT
+        question_id, text = event.id, str(data.get("text") or "")
+    else:
+        name = QUESTION_EXPIRED_INTENT
+        question_id = str(data.get("question_id") or "")
+        text = str(data.get("question") or "")
+    entities = question_entities(job, question_id, text, titles, event.received_at)
+    return OutboxMessage(
+        conversation_id=job.conversation_id,
+        job_id=job.id,
+        kind="intent",
+        payload={"name": name, "entities": entities},
+        created_at=event.received_at,
+    )
 
 
 def _message_events(job: Job, data: dict[str, Any]) -> list[OutboxMessage]:

@@ -69,6 +69,12 @@ class EventType(str, enum.Enum):
     EXPIRED = "job.expired"
     MESSAGE = "message"
     SLOTS = "slots"
+    #: The robot asks the user something (see :mod:`rasa_rpa.questions`).
+    QUESTION = "question"
+    #: Internal only: the user answered a question in the chat.
+    ANSWER = "answer"
+    #: Internal only: the reconciler's verdict on a question nobody answered.
+    QUESTION_EXPIRED = "question.expired"
 
     @property
     def target_state(self) -> JobState | None:
@@ -85,8 +91,13 @@ _TARGETS = {
     EventType.EXPIRED: JobState.EXPIRED,
 }
 
-#: Event types a robot may send; ``job.expired`` is the reconciler's alone.
-ROBOT_EVENT_TYPES = frozenset(EventType) - {EventType.EXPIRED}
+#: Event types a robot may send; expiries are the reconciler's alone, and
+#: answers come from the chat.
+ROBOT_EVENT_TYPES = frozenset(EventType) - {
+    EventType.EXPIRED,
+    EventType.ANSWER,
+    EventType.QUESTION_EXPIRED,
+}
 
 
 def new_job_id() -> str:

@@ -92,6 +92,13 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
             settings.callbacks.public_url,
         )
 
+    async def release_waits(app: Sanic[Any, Any]) -> None:
+        # Robots' long polls would hold the shutdown for Sanic's grace period:
+        # answer them now (their question is still open; they ask again).
+        runtime: Runtime | None = getattr(app.ctx, "rasa_rpa", None)
+        if runtime is not None:
+            runtime.questions.release()
+
     async def stop_runtime(app: Sanic[Any, Any]) -> None:
         runtime: Runtime | None = getattr(app.ctx, "rasa_rpa", None)
         if runtime is not None:
@@ -101,4 +108,5 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     # the caller's mistake and gets its own status, as JSON like ours.
     app.exception(SanicException)(_http_error)
     app.register_listener(start_runtime, "before_server_start")
+    app.register_listener(release_waits, "before_server_stop")
     app.register_listener(stop_runtime, "after_server_stop")

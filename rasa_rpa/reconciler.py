@@ -1,4 +1,5 @@
-"""Background checks on jobs that are not final: expiry, and polling providers.
+"""Background checks on jobs that are not final: expiry, polling providers, and
+the questions nobody answered in time.
 
 Callbacks can be lost (UiPath drops webhooks for an hour after one failure;
 a robot can die before it reports), so every unfinished job is looked at on
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from rasa_rpa.asking import QuestionDesk
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.cleantext import clean_event
 from rasa_rpa.errors import ProviderError, StoreError
@@ -36,9 +38,16 @@ class Reconciler(BackgroundLoop):
     task_name = "rasa-rpa-reconciler"
 
     def __init__(
-        self, service: JobService, *, interval: float, max_concurrent_polls: int = 8
+        self,
+        service: JobService,
+        *,
+        interval: float,
+        max_concurrent_polls: int = 8,
+        questions: QuestionDesk | None = None,
     ) -> None:
         self.service = service
+        #: Expires questions past their timeout (the user is told).
+        self.questions = questions
         self.interval = interval
         self._limit = asyncio.Semaphore(max_concurrent_polls)
         #: job id -> (next poll time, consecutive failures)
@@ -70,6 +79,8 @@ class Reconciler(BackgroundLoop):
             elif self._pollable(job) and self._schedule.get(job.id, (0, 0))[0] <= now:
                 due.append(job)
         counts = await asyncio.gather(*(self._poll(job, now) for job in due))
+        if self.questions is not None:
+            changed += await self.questions.expire_due(now)
         return changed + sum(counts)
 
     def _pollable(self, job: Job) -> bool:

@@ -39,13 +39,19 @@ def say(
     dispatcher: CollectingDispatcher,
     domain: DomainDict,
     response: str,
+    *,
+    buttons: list[dict[str, Any]] | None = None,
     **variables: Any,
 ) -> None:
-    """Utter ``response`` if the domain defines it, else its English default."""
+    """Utter ``response`` if the domain defines it, else its English default.
+
+    ``buttons`` go with either: Rasa adds them to the response's own.
+    """
+    extra: dict[str, Any] = {"buttons": buttons} if buttons else {}
     if response in (domain.get("responses") or {}):
-        dispatcher.utter_message(response=response, **variables)
+        dispatcher.utter_message(response=response, **extra, **variables)
     else:
-        dispatcher.utter_message(text=fallback(response, variables))
+        dispatcher.utter_message(text=fallback(response, variables), **extra)
 
 
 def records_unavailable(

@@ -7,7 +7,8 @@ themselves only when the domain lacks the response (:func:`fallback`), so
 the two can never drift apart.
 
 The variables are those of :mod:`rasa_rpa.variables` plus the few an
-action adds (``rpa_count``, ``rpa_missing``). News responses
+action adds (``rpa_count``, ``rpa_missing``, and ``rpa_question``, the
+words of a robot's question). News responses
 (``utter_rpa_job_<state>``) are uttered by the bot's rules and read the
 variables from slots; action responses get them as arguments.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "ACTION_TEXTS",
     "GENERIC_NEWS_TEXT",
     "NEWS_TEXTS",
+    "QUESTION_NEWS_TEXTS",
     "STATUS_RESPONSES",
     "fallback",
 ]
@@ -35,6 +37,13 @@ NEWS_TEXTS: dict[str, str] = {
     "failed": "Sorry, your {rpa_title} job ({rpa_job_ref}) failed: {rpa_error}",
     "cancelled": "Your {rpa_title} job ({rpa_job_ref}) was cancelled.",
     "expired": "Your {rpa_title} job ({rpa_job_ref}) was stopped: {rpa_error}",
+}
+#: What the bot's rules say when a question's news arrives, by response.
+QUESTION_NEWS_TEXTS: dict[str, str] = {
+    "utter_rpa_question_expired": (
+        "Nobody answered in time, so the question from your {rpa_title} job "
+        "({rpa_job_ref}) has expired: {rpa_question}"
+    ),
 }
 #: For news a future state brings before its wording does.
 GENERIC_NEWS_TEXT = "Your {rpa_title} job ({rpa_job_ref}) is now {rpa_state}."
@@ -112,6 +121,25 @@ ACTION_TEXTS: dict[str, str] = {
     "utter_rpa_records_unavailable": (
         "Sorry, my job records are unavailable right now; please try again soon."
     ),
+    # A robot's question (rasa_rpa.question_actions); the choices come as
+    # buttons. {rpa_question} is the robot's own words.
+    "utter_rpa_question": "Your {rpa_title} job ({rpa_job_ref}) asks: {rpa_question}",
+    "utter_rpa_status_question": "It is waiting for your answer to: {rpa_question}",
+    "utter_rpa_answer_received": (
+        "Thanks, I passed your answer on to your {rpa_title} job ({rpa_job_ref})."
+    ),
+    "utter_rpa_answer_already_given": (
+        "That question was already answered, so I kept the first answer."
+    ),
+    "utter_rpa_answer_expired": (
+        "Sorry, that question has expired, so your answer did not reach the robot."
+    ),
+    "utter_rpa_answer_job_ended": (
+        "Your {rpa_title} job ({rpa_job_ref}) has already ended, so it no longer "
+        "needs an answer."
+    ),
+    "utter_rpa_answer_unknown": "Sorry, I don't know which question that answers.",
+    "utter_rpa_answer_not_a_choice": "Please pick one of the answers offered.",
 }
 assert set(STATUS_RESPONSES.values()) <= set(ACTION_TEXTS)
 

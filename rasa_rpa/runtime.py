@@ -16,6 +16,7 @@ from functools import partial
 from sanic import Request
 from sanic.exceptions import ServerError
 
+from rasa_rpa.asking import QuestionDesk
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
@@ -61,10 +62,13 @@ class Runtime:
         self.dispatcher = OutboxDispatcher(
             self.store, self.rasa, config.delivery, metrics=self.metrics
         )
+        #: Robots' questions: answers from the chat, long polls, expiry.
+        self.questions = QuestionDesk(self.service)
         self.reconciler = Reconciler(
             self.service,
             interval=config.reconciler.interval,
             max_concurrent_polls=config.reconciler.max_concurrent_polls,
+            questions=self.questions,
         )
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
@@ -92,6 +96,7 @@ class Runtime:
     async def stop(self) -> None:
         """Stop background work and release everything."""
         # Each step runs even if an earlier one fails: nothing is left open.
+        self.questions.release()
         try:
             await self.reconciler.stop()
             await self.dispatcher.stop()

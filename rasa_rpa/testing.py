@@ -41,24 +41,30 @@ def action_call(
     text: str = "test",
     channel: str = "rest",
     domain: dict[str, Any] | None = None,
+    slots: dict[str, Any] | None = None,
+    latest_action: str | None = None,
+    message_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON Rasa 3.6 POSTs to ``/webhook`` to run ``action`` for ``sender``.
 
     A minimal tracker: the latest message carries ``intent``, ``entities``
-    and ``text`` as if the user had just said it on ``channel``.
+    and ``text`` as if the user had just said it on ``channel``; ``slots``
+    and ``latest_action`` (the action that ran before, such as a form) as
+    given.
     """
     tracker = {
         "sender_id": sender,
-        "slots": {},
+        "slots": slots or {},
         "events": [],
         "paused": False,
         "followup_action": None,
         "active_loop": {},
-        "latest_action_name": None,
+        "latest_action_name": latest_action,
         "latest_message": {
             "intent": {"name": intent},
             "entities": entities or [],
             "text": text,
+            "message_id": message_id,
         },
         "latest_event_time": time.time(),
         "latest_input_channel": channel,

@@ -8,6 +8,30 @@ from pathlib import Path
 ROBOT_LIBRARY_SCOPE = "GLOBAL"
 
 
+def _customers(book: str) -> list[str]:
+    with Path(book).open(newline="", encoding="utf-8") as file:
+        return list(dict.fromkeys(order["customer"] for order in csv.DictReader(file)))
+
+
+def matching_customers(book: str, customer: str = "ALL") -> list[str]:
+    """The customers ``customer`` may mean, for the robot to ask when several.
+
+    ALL, or a name in the book (in any case), means itself. Otherwise every
+    customer whose name begins with it as whole words: "Umbrella" means
+    "Umbrella Corp" and "Umbrella Ltd". A name that fits none is returned
+    as it is, and Read Orders reports it unknown.
+    """
+    if customer.upper() == "ALL":
+        return [customer]
+    names = _customers(book)
+    wanted = " ".join(customer.split()).lower()
+    exact = [name for name in names if name.lower() == wanted]
+    if exact:
+        return exact
+    found = [name for name in names if name.lower().startswith(wanted + " ")]
+    return found or [customer]
+
+
 def read_orders(book: str, customer: str = "ALL") -> list[dict[str, str]]:
     """Orders of ``customer`` (every order for ALL); an unknown customer fails."""
     with Path(book).open(newline="", encoding="utf-8") as file:

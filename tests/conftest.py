@@ -157,10 +157,15 @@ class ActionServer:
         intent: str = "get_orders",
         entities: list[dict[str, Any]] | None = None,
         domain: dict[str, Any] | None = None,
+        **tracker: Any,
     ) -> dict[str, Any]:
-        """POST /webhook the way Rasa calls a custom action."""
+        """POST /webhook the way Rasa calls a custom action.
+
+        ``tracker``: more of the tracker (slots, latest_action, message_id),
+        as :func:`rasa_rpa.testing.action_call` takes them.
+        """
         body = action_call(
-            action, sender, intent=intent, entities=entities, domain=domain
+            action, sender, intent=intent, entities=entities, domain=domain, **tracker
         )
         response = requests.post(f"{self.url}/webhook", json=body, timeout=20)
         response.raise_for_status()

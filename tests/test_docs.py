@@ -298,3 +298,46 @@ def test_the_desktop_flow_request_body_is_a_native_event() -> None:
     event = parse_event("job-1", sent.encode())
     assert event.type.value == "job.progress"
     assert event.data == {"progress": 50, "message": "Read 3 orders"}
+
+
+def test_the_curl_flow_on_the_questions_page_works(action_server) -> None:
+    """The page's two shell blocks, run as a robot would, get the user's answer."""
+    from tests.conftest import running_job
+    from tests.waiting import wait_until
+
+    blocks = re.findall(r"```bash\n(.*?)```", page("questions.md"), re.DOTALL)
+    assert len(blocks) == 2, "the page has the ask and the wait blocks"
+    server = action_server()
+    with running_job(server) as (job_id, sender):
+        env = {
+            **os.environ,
+            "RASA_RPA_EVENTS_URL": server.events_url(job_id),
+            "RASA_RPA_TOKEN": server.keys.mint_token(job_id, sender),
+        }
+        robot = subprocess.Popen(
+            ["bash", "-euc", "\n".join(blocks)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+
+            def answered() -> bool:
+                result = server.run_action(
+                    "action_rpa_answer",
+                    sender,
+                    intent="rpa_answer",
+                    entities=[
+                        {"entity": "rpa_question_id", "value": "customer-1"},
+                        {"entity": "rpa_choice", "value": "C-200"},
+                    ],
+                )
+                return "Thanks" in result["responses"][0]["text"]
+
+            wait_until(answered, 20, "the question asked with curl")
+            out, err = robot.communicate(timeout=30)
+        finally:
+            robot.kill()
+    assert robot.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "C-200"

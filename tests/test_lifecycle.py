@@ -155,3 +155,50 @@ def test_handover_follows_a_failure_in_the_same_outcome():
     assert len(opted_out(job(JobState.RUNNING), event(EventType.FAILED)).outbox) == 1
     late = plan(job(JobState.FAILED), event(EventType.FAILED))
     assert late.outbox == []
+
+
+# -- questions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("free_text", "intent"),
+    [
+        (False, "EXTERNAL_rpa_job_question"),
+        (True, "EXTERNAL_rpa_job_question_free_text"),
+    ],
+)
+def test_a_question_asks_without_moving_the_job(free_text, intent):
+    running = job(JobState.RUNNING)
+    asked = JobEvent(
+        "q1",
+        "j1",
+        EventType.QUESTION,
+        {"text": "Which customer?", "choices": ["A", "B"], "free_text": free_text},
+    )
+    outcome = apply_event(running, asked, {"orders": "order report"})
+    assert outcome.job is running and outcome.applied
+    [message] = outcome.outbox
+    assert message.payload["name"] == intent
+    entities = message.payload["entities"]
+    assert entities["rpa_question"] == "Which customer?"
+    assert entities["rpa_question_id"] == "q1"
+    assert entities["rpa_title"] == "order report"
+
+
+def test_an_expiry_tells_the_user_and_an_answer_tells_nobody():
+    running = job(JobState.RUNNING)
+    expired = event(EventType.QUESTION_EXPIRED, question_id="q1", question="Which?")
+    [message] = apply_event(running, expired).outbox
+    assert message.payload["name"] == "EXTERNAL_rpa_job_question_expired"
+    assert message.payload["entities"]["rpa_question"] == "Which?"
+    answer = event(EventType.ANSWER, question_id="q1", answer="A")
+    answered = apply_event(running, answer)
+    assert answered.applied and answered.outbox == []
+
+
+def test_robots_can_ask_but_not_answer_or_expire():
+    from rasa_rpa.models import ROBOT_EVENT_TYPES
+
+    assert EventType.QUESTION in ROBOT_EVENT_TYPES
+    assert EventType.ANSWER not in ROBOT_EVENT_TYPES
+    assert EventType.QUESTION_EXPIRED not in ROBOT_EVENT_TYPES

@@ -119,6 +119,16 @@ def event_data(
     elif kind is EventType.SLOTS:
         slots = st.dictionaries(text.filter(bool), JSON, min_size=1, max_size=3)
         return st.fixed_dictionaries({"slots": slots})
+    elif kind is EventType.QUESTION:
+        words = text.filter(lambda t: bool(t.strip()) and "\x00" not in t)
+        return st.fixed_dictionaries(
+            {"text": words, "choices": st.lists(words, min_size=1, max_size=3)},
+            optional={"free_text": st.booleans(), "timeout": st.integers(1, 3600)},
+        )
+    elif kind in (EventType.ANSWER, EventType.QUESTION_EXPIRED):
+        return st.fixed_dictionaries(
+            {"question_id": st.sampled_from(["q1", "q2"]), "answer": text}
+        )
     return st.fixed_dictionaries({}, optional=optional)
 
 
@@ -282,7 +292,7 @@ def test_a_job_only_moves_forward_and_ends_once(sequence):
         for message in outcome.outbox:
             check_message(message, job)
         assert after.progress is None or 0 <= after.progress <= 100
-        if event.type in (EventType.MESSAGE, EventType.SLOTS):
+        if event.type.target_state is None:  # messages, slots, questions
             assert after.state is job.state
         if job.started_at is not None:
             assert after.started_at == job.started_at

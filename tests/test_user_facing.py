@@ -161,6 +161,7 @@ def rendered_jobs(titles: dict[str, str]) -> list[dict[str, Any]]:
                 "customer": "ACME",
                 "rpa_count": "2",
                 "rpa_missing": "the customer's name",
+                "rpa_question": "Which customer did you mean?",
                 **variables,
             }
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["PROCESSES", "ProcessFailed", "run_process"]
 
-ORDERS = {"ACME": 3, "Globex": 2, "Initech": 2, "Umbrella Corp": 1}
+ORDERS = {"ACME": 3, "Globex": 2, "Initech": 2, "Umbrella Corp": 1, "Umbrella Ltd": 2}
 
 
 class ProcessFailed(Exception):

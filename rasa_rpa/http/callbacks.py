@@ -2,6 +2,8 @@
 
 * ``POST /rpa/v1/jobs/{job_id}/events``: report an event (202 when recorded).
 * ``GET /rpa/v1/jobs/{job_id}``: the job as the store knows it.
+* ``GET /rpa/v1/jobs/{job_id}/questions/{question_id}?wait=30s``: a question
+  the job asked, held until it is answered, expires or ``wait`` passes.
 * ``GET /rpa/health``, ``/rpa/metrics``, ``/rpa/openapi.json``.
 
 Credentials are checked before the store is touched, and a credential only
@@ -11,12 +13,16 @@ ever opens the job it was minted for. The shared checks live in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
+from rasa_rpa.asking import MAX_WAIT
+from rasa_rpa.configvalues import parse_duration
+from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.http.common import (
     accepted,
     authenticate,
@@ -58,6 +64,39 @@ async def get_job(request: Request, job_id: str) -> HTTPResponse:
     claims = authenticate(runtime, request, job_id)
     job = await load_job(runtime, job_id, claims)
     return json(job.public())
+
+
+@blueprint.get("/v1/jobs/<job_id:str>/questions/<question_id:str>")
+async def get_question(request: Request, job_id: str, question_id: str) -> HTTPResponse:
+    """A question the job asked: its status, and its answer once there is one.
+
+    With ``?wait=30s`` the answer is held until the question is answered,
+    expires or its job ends, or ``wait`` passes (then ``status`` is still
+    ``open``): a long poll the robot repeats. Asking again after a lost
+    answer gets the same answer.
+    """
+    runtime = runtime_of(request)
+    claims = authenticate(runtime, request, job_id)
+    check_rate(runtime, job_id)
+    wait = wait_seconds(request)
+    await load_job(runtime, job_id, claims)
+    question = await runtime.questions.wait(job_id, question_id, wait)
+    return json(question.public(time.time()))
+
+
+def wait_seconds(request: Request) -> float:
+    """The ``wait`` query parameter in seconds (0 without one); 400 when bad."""
+    raw = request.get_args(keep_blank_values=True).get("wait")
+    if raw is None:
+        return 0.0
+    problem = f"wait must be a duration of at most {MAX_WAIT:g}s, such as 30s"
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        raise InvalidPayload(problem, status=400, code="bad_query") from None
+    if not 0 <= seconds <= MAX_WAIT:
+        raise InvalidPayload(problem, status=400, code="bad_query")
+    return seconds
 
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rasa_rpa import strictjson
 from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.models import ROBOT_EVENT_TYPES, EventType, JobEvent
+from rasa_rpa.questions import check_question, check_question_id
 from rasa_rpa.strictjson import NOT_FINITE
 
 __all__ = ["EventBody", "check_data", "load_json_object", "parse_event"]
@@ -154,6 +155,7 @@ _CHECKS: dict[EventType, Callable[[dict[str, Any], str], None]] = {
     EventType.FAILED: _failure,
     EventType.CANCELLED: _failure,
     EventType.STARTED: _progress,
+    EventType.QUESTION: check_question,
 }
 
 
@@ -213,4 +215,9 @@ def parse_event(
     event_id = parsed.id or fallback_id
     if not event_id:
         raise InvalidPayload('"id" is required: a unique id for this event')
+    if parsed.type is EventType.QUESTION:
+        try:
+            check_question_id(event_id)
+        except ValueError as exc:
+            raise InvalidPayload(f"id: {exc}") from None
     return JobEvent(event_id, job_id, parsed.type, parsed.data)

@@ -17,6 +17,15 @@ import yaml
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.lifecycle import INTENT_PREFIX, intent_for, status_entities
 from rasa_rpa.models import EventType, Job
+from rasa_rpa.ops.question_domain import (
+    QUESTION_ACTIONS,
+    QUESTION_ENTITIES,
+    QUESTION_FORMS,
+    QUESTION_INTENTS,
+    QUESTION_NEWS_RESPONSES,
+    question_rules,
+    question_slots,
+)
 from rasa_rpa.responses import ACTION_TEXTS, GENERIC_NEWS_TEXT, NEWS_TEXTS
 
 __all__ = [
@@ -24,6 +33,7 @@ __all__ = [
     "ACTION_RESPONSES",
     "DOMAIN_VERSION",
     "ENTITIES",
+    "FORMS",
     "INTENTS",
     "JOB_SLOT",
     "NEWS",
@@ -45,7 +55,7 @@ DOMAIN_VERSION = "3.1"
 START_ACTION = "action_start_rpa_job"
 STATUS_ACTION = "action_rpa_job_status"
 CANCEL_ACTION = "action_cancel_rpa_job"
-ACTIONS = (START_ACTION, STATUS_ACTION, CANCEL_ACTION)
+ACTIONS = (START_ACTION, STATUS_ACTION, CANCEL_ACTION, *QUESTION_ACTIONS)
 #: The slot the start action sets; it must equal ``rasa_rpa.actions.JOB_SLOT``.
 JOB_SLOT = "rpa_job_id"
 
@@ -66,7 +76,7 @@ def _news() -> tuple[str, ...]:
 #: What the bot hears about: running, progress, succeeded, failed, ...
 NEWS = _news()
 NEWS_INTENTS = tuple(INTENT_PREFIX + news for news in NEWS)
-INTENTS = ("job_status", "cancel_job", *NEWS_INTENTS)
+INTENTS = ("job_status", "cancel_job", *NEWS_INTENTS, *QUESTION_INTENTS)
 
 
 def _entities() -> tuple[str, ...]:
@@ -78,7 +88,9 @@ def _entities() -> tuple[str, ...]:
 
 
 #: Entities sent with every EXTERNAL_rpa_job_* intent (robot outputs come on top).
-ENTITIES = _entities()
+STATUS_ENTITIES = _entities()
+#: ... and those of robots' questions and of the buttons that answer them.
+ENTITIES = (*STATUS_ENTITIES, *QUESTION_ENTITIES)
 
 
 def _slot(name: str) -> dict[str, Any]:
@@ -91,21 +103,46 @@ def _slot(name: str) -> dict[str, Any]:
     return {"type": kind, "influence_conversation": False, "mappings": mappings}
 
 
-SLOTS: dict[str, dict[str, Any]] = {name: _slot(name) for name in ENTITIES}
-
-#: Responses the EXTERNAL_ rules utter: a missing one breaks training.
-NEWS_RESPONSES: dict[str, str] = {
-    f"utter_rpa_job_{news}": NEWS_TEXTS.get(news, GENERIC_NEWS_TEXT) for news in NEWS
-}
-#: Responses the actions utter; without one an action says the English default.
-ACTION_RESPONSES: dict[str, str] = dict(ACTION_TEXTS)
-RESPONSES = {**NEWS_RESPONSES, **ACTION_RESPONSES}
-
-
 def _handover_intent(config: RpaConfig | None) -> str | None:
     """rpa.yml's ``handover.intent``: Rasa must know it to take the hand-over."""
     intent = getattr(getattr(config, "handover", None), "intent", None)
     return intent if isinstance(intent, str) and intent else None
+
+
+def _never_an_answer(config: RpaConfig | None) -> list[str]:
+    """Intents a question's form never takes as the words of an answer."""
+    handover = _handover_intent(config)
+    return [name for name in (*INTENTS, handover) if name]
+
+
+def slots(config: RpaConfig | None = None) -> dict[str, dict[str, Any]]:
+    """Every slot: the job's entities', and the questions' (form included)."""
+    return {
+        **{name: _slot(name) for name in STATUS_ENTITIES},
+        **question_slots(_never_an_answer(config)),
+    }
+
+
+SLOTS = slots()
+#: Slots filled from the entity of their name (the doctor checks the mapping).
+ENTITY_SLOTS = tuple(
+    name
+    for name, slot in SLOTS.items()
+    if slot["mappings"] == [{"type": "from_entity", "entity": name}]
+)
+FORMS = QUESTION_FORMS
+
+#: Responses the EXTERNAL_ rules utter: a missing one breaks training.
+NEWS_RESPONSES: dict[str, str] = {
+    **{
+        f"utter_rpa_job_{news}": NEWS_TEXTS.get(news, GENERIC_NEWS_TEXT)
+        for news in NEWS
+    },
+    **QUESTION_NEWS_RESPONSES,
+}
+#: Responses the actions utter; without one an action says the English default.
+ACTION_RESPONSES: dict[str, str] = dict(ACTION_TEXTS)
+RESPONSES = {**NEWS_RESPONSES, **ACTION_RESPONSES}
 
 
 def _automation_intents(config: RpaConfig | None) -> list[str]:
@@ -151,7 +188,8 @@ def domain_additions(config: RpaConfig | None = None) -> dict[str, Any]:
         "version": DOMAIN_VERSION,
         "intents": [*_automation_intents(config), *INTENTS],
         "entities": [*input_entities, *ENTITIES],
-        "slots": {**input_slots, **SLOTS},
+        "slots": {**input_slots, **slots(config)},
+        "forms": FORMS,
         "responses": {name: [{"text": text}] for name, text in RESPONSES.items()},
         "actions": [*ACTIONS, *_automation_actions(config)],
     }
@@ -170,10 +208,10 @@ def rules(config: RpaConfig | None = None) -> dict[str, Any]:
             found.append(_rule(f"start {name}", automation.intent, action))
     found.append(_rule("job status", "job_status", STATUS_ACTION))
     found.append(_rule("cancel job", "cancel_job", CANCEL_ACTION))
-    for news in NEWS:
-        found.append(
-            _rule(f"robot {news}", INTENT_PREFIX + news, f"utter_rpa_job_{news}")
-        )
+    said = {INTENT_PREFIX + news: f"utter_rpa_job_{news}" for news in NEWS}
+    for intent, response in said.items():
+        found.append(_rule(f"robot {intent[len(INTENT_PREFIX) :]}", intent, response))
+    found += question_rules(said, STATUS_ACTION, CANCEL_ACTION)
     return {"version": DOMAIN_VERSION, "rules": found}
 
 
@@ -220,12 +258,13 @@ def check_domain(
     intents, actions = _names(domain.get("intents")), _names(domain.get("actions"))
     responses = _names(domain.get("responses"))
     raw_slots = domain.get("slots")
-    slots: dict[str, Any] = raw_slots if isinstance(raw_slots, dict) else {}
+    have_slots: dict[str, Any] = raw_slots if isinstance(raw_slots, dict) else {}
     groups = [
         ("intents", INTENTS, intents, "error", ""),
         ("entities", ENTITIES, _names(domain.get("entities")), "error", ""),
-        ("slots", tuple(SLOTS), set(slots), "error", ""),
+        ("slots", tuple(SLOTS), set(have_slots), "error", ""),
         ("actions", ACTIONS, actions, "error", ""),
+        ("forms", tuple(FORMS), _names(domain.get("forms")), "error", ""),
         ("responses", tuple(NEWS_RESPONSES), responses, "error", "rules utter them"),
         (
             "responses",
@@ -243,10 +282,10 @@ def check_domain(
             fix = f"add them under {key}: in domain.yml ({_HOW})"
             cause += f"; {why}" if why else ""
             found.append((f"domain.{key}", status, cause, fix))
-    for name in SLOTS:
-        if name == JOB_SLOT or not isinstance(slots.get(name), dict):
+    for name in ENTITY_SLOTS:
+        if not isinstance(have_slots.get(name), dict):
             continue
-        mappings = slots[name].get("mappings") or []
+        mappings = have_slots[name].get("mappings") or []
         if not any(isinstance(m, dict) and m.get("entity") == name for m in mappings):
             cause = f"slot {name} in {source} is not filled from the entity {name}"
             fix = f"give it mappings: [{{type: from_entity, entity: {name}}}]"

@@ -188,10 +188,17 @@ def add_rules(plan: Plan) -> None:
                 if "action" in following:
                     answers.setdefault(str(step["intent"]), str(following["action"]))
                 break
+    named = {str(rule.get("rule")) for rule in _data(plan, "rules")}
     new: list[dict[str, Any]] = []
     kept: list[str] = []
     for rule in rules(plan.config)["rules"]:
-        intent, action = rule["steps"][0]["intent"], rule["steps"][1]["action"]
+        steps = rule["steps"]
+        if "condition" in rule or len(steps) != 2 or "intent" not in steps[0]:
+            # A rule of the question form: known by its name, not one answer.
+            if rule["rule"] not in named:
+                new.append(rule)
+            continue
+        intent, action = steps[0]["intent"], steps[1]["action"]
         if intent not in answers:
             new.append(rule)
         elif answers[intent] != action:

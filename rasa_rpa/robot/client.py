@@ -9,6 +9,7 @@ from rasa_rpa_robot.client import (
     ENV_SIGNING_SECRET,
     ENV_TOKEN,
     CallbackRefused,
+    QuestionExpired,
     RobotClient,
     current_client,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ENV_SIGNING_SECRET",
     "ENV_TOKEN",
     "CallbackRefused",
+    "QuestionExpired",
     "RobotClient",
     "current_client",
 ]

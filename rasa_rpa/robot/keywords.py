@@ -10,6 +10,7 @@ from __future__ import annotations
 # The explicit "as" re-exports the scope, which Robot Framework reads here.
 from rasa_rpa_robot.keywords import (
     ROBOT_LIBRARY_SCOPE as ROBOT_LIBRARY_SCOPE,
+    ask_user,
     report_progress,
     send_chat_message,
     set_conversation_slot,
@@ -17,6 +18,7 @@ from rasa_rpa_robot.keywords import (
 )
 
 __all__ = [
+    "ask_user",
     "report_progress",
     "send_chat_message",
     "set_conversation_slot",

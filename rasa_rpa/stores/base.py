@@ -1,8 +1,10 @@
 """The job store contract every backend fulfils.
 
-A store keeps three things: jobs, the append-only log of events received for
-them (unique per ``(job_id, event id)``), and the outbox of calls still to be
-made to Rasa. :meth:`JobStore.record_event` is the heart: it records the
+A store keeps four things: jobs, the append-only log of events received for
+them (unique per ``(job_id, event id)``), the outbox of calls still to be
+made to Rasa, and the questions robots ask (changed only by recording the
+events that ask, answer and expire them). :meth:`JobStore.record_event` is
+the heart: it records the
 event, folds it into the job with :func:`rasa_rpa.lifecycle.apply_event` and
 queues the resulting outbox rows in **one transaction**, so a callback that
 was acknowledged is never lost and never delivered twice.
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from rasa_rpa.errors import JobNotFound, RpaError
 from rasa_rpa.lifecycle import Planner
 from rasa_rpa.models import Job, JobEvent, OutboxMessage
+from rasa_rpa.questions import Question
 from rasa_rpa.variables import job_ref, ref_id_prefix
 
 __all__ = ["EventResult", "Guard", "JobStore", "find_job"]
@@ -127,6 +130,26 @@ class JobStore(Protocol):
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         """The event log of one job, oldest first."""
+
+    async def get_question(self, job_id: str, question_id: str) -> Question | None:
+        """A job's question with its answer, if any (``job_final`` filled in)."""
+
+    async def find_question(
+        self, conversation_id: str, question_id: str
+    ) -> Question | None:
+        """The question ``question_id`` of a job of ``conversation_id``.
+
+        Robots choose question ids, so two jobs of one conversation may
+        share one: the open question is meant, else the newest.
+        """
+
+    async def open_questions(self, conversation_id: str, now: float) -> list[Question]:
+        """Questions of the conversation's unfinished jobs still waiting at
+        ``now``, oldest first."""
+
+    async def due_questions(self, now: float, *, limit: int = 100) -> list[Question]:
+        """Questions of unfinished jobs whose timeout passed without an
+        answer, and that are not marked expired yet (the reconciler's work)."""
 
     async def claim_due(
         self, now: float, *, limit: int, lease: float

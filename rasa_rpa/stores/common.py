@@ -4,13 +4,13 @@ planned before a single write."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rasa_rpa import strictjson
 from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError
-from rasa_rpa.lifecycle import Planner
+from rasa_rpa.lifecycle import Outcome, Planner
 from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 
@@ -128,6 +128,7 @@ def plan_batch(
     jobs: Mapping[str, Job],
     recorded: Iterable[tuple[str, str]],
     planner: Planner,
+    fold: Callable[[Outcome, JobEvent], Outcome] | None = None,
 ) -> BatchPlan:
     """Fold each event into its job, as one transaction per event would.
 
@@ -137,7 +138,8 @@ def plan_batch(
     database cannot hold) gets its error as its result and writes nothing;
     the others go on, each seeing the jobs as the events before it left them.
     Planned up front, a batch becomes a few bulk writes instead of a
-    savepoint and a handful of statements per event.
+    savepoint and a handful of statements per event. ``fold`` has the last
+    word on each outcome (questions: :mod:`rasa_rpa.stores.questions`).
     """
     plan = BatchPlan()
     current = dict(jobs)
@@ -155,6 +157,8 @@ def plan_batch(
                 continue
             outcome = planner(job, event)
             _check_job_text(outcome.job, job)
+            if fold is not None:  # last: it writes down what it folds
+                outcome = fold(outcome, event)
             event_row = (
                 event.job_id,
                 event.id,

@@ -76,6 +76,14 @@ from rasa_rpa.stores.postgres_schema import (
     job_from_row,
     job_row,
 )
+from rasa_rpa.stores.questions import (
+    SELECT_QUESTIONS,
+    QuestionFolder,
+    QuestionReads,
+    numbered,
+    question_from_row,
+    question_keys,
+)
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
 
@@ -88,7 +96,7 @@ _STORE_ERRORS = (
 )
 
 
-class PostgresJobStore(PostgresOutbox, SqlStore):
+class PostgresJobStore(PostgresOutbox, QuestionReads, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
 
     def __init__(
@@ -305,12 +313,18 @@ class PostgresJobStore(PostgresOutbox, SqlStore):
         recorded = await conn.fetch(
             RECORDED, [e.job_id for e in events], [e.id for e in events]
         )
+        keys = question_keys(events)
+        rows = await conn.fetch(_QUESTIONS_OF, *_columns(keys, 2)) if keys else []
+        questions = QuestionFolder({_key(row): question_from_row(row) for row in rows})
         plan = plan_batch(
             items,
             {row["id"]: job_from_row(row) for row in jobs},
             {(row["job_id"], row["event_id"]) for row in recorded},
             self.planner,
+            questions.fold,
         )
+        for statement, values in questions.changes.statements():
+            await conn.executemany(numbered(statement), values)
         if plan.events:
             await conn.execute(
                 RECORD_BATCH,
@@ -321,6 +335,10 @@ class PostgresJobStore(PostgresOutbox, SqlStore):
                 *_columns(plan.outbox, 5),
             )
         return plan.results
+
+    async def _question_rows(self, sql: str, *args: Any) -> list[Any]:
+        rows: list[Any] = await self._call("fetch", numbered(sql), *args)
+        return rows
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         query = (
@@ -344,6 +362,18 @@ class PostgresJobStore(PostgresOutbox, SqlStore):
             for secret in self._secrets:
                 detail = detail.replace(secret, "***")
             raise StoreError(f"{doing}PostgreSQL store {self.where}: {detail}") from exc
+
+
+#: The questions a batch's answers and expiries name, read after the jobs'
+#: locks: an answer committed meanwhile by another replica is seen.
+_QUESTIONS_OF = (
+    f"{SELECT_QUESTIONS} WHERE (q.job_id, q.question_id) IN"
+    " (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
+
+
+def _key(row: Any) -> tuple[str, str]:
+    return (row["job_id"], row["question_id"])
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -97,6 +97,24 @@ MIGRATIONS = [
     """
     ALTER TABLE outbox ADD COLUMN discarded_at DOUBLE PRECISION;
     """,
+    # 5: questions robots ask in the chat, and their answers
+    # (rasa_rpa.questions). Open ones are found by conversation (the status
+    # answer, the answering action) and by expiry (the reconciler). IF NOT
+    # EXISTS: self-contained, so it can be renumbered among other migrations.
+    """
+    CREATE TABLE IF NOT EXISTS questions (
+        job_id TEXT NOT NULL REFERENCES jobs (id),
+        question_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        text TEXT NOT NULL, choices TEXT NOT NULL, free_text BOOLEAN NOT NULL,
+        asked_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+        answer TEXT, answered_at DOUBLE PRECISION, expired_at DOUBLE PRECISION,
+        PRIMARY KEY (job_id, question_id)
+    );
+    CREATE INDEX IF NOT EXISTS questions_by_conversation
+        ON questions (conversation_id, question_id);
+    CREATE INDEX IF NOT EXISTS questions_open ON questions (expires_at)
+        WHERE answer IS NULL AND expired_at IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_FIELDS = [

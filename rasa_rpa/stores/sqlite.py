@@ -28,9 +28,17 @@ from urllib.parse import parse_qs, urlparse
 from rasa_rpa.errors import JobLimitReached, JobNotFound, RpaError, StoreError
 from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.questions import Question
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.stores.questions import (
+    SELECT_QUESTIONS,
+    QuestionFolder,
+    QuestionReads,
+    question_from_row,
+    question_keys,
+)
 from rasa_rpa.stores.sqlite_outbox import SQLiteOutbox
 from rasa_rpa.stores.sqlite_schema import (
     INSERT_EVENT,
@@ -49,7 +57,7 @@ from rasa_rpa.stores.sqlite_schema import (
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 
-class SQLiteJobStore(SQLiteOutbox, SqlStore):
+class SQLiteJobStore(SQLiteOutbox, QuestionReads, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
     def __init__(
@@ -234,12 +242,34 @@ class SQLiteJobStore(SQLiteOutbox, SqlStore):
         events = [event for event, _ in items if storable(event)]
         with self._write():
             stored = self._jobs_by_id(db, {event.job_id for event in events})
-            plan = plan_batch(items, stored, self._recorded(db, events), self.planner)
+            questions = QuestionFolder(self._questions_of(db, events))
+            recorded = self._recorded(db, events)
+            plan = plan_batch(items, stored, recorded, self.planner, questions.fold)
             db.executemany(INSERT_EVENT, plan.events)
             for update, rows in job_updates(stored, plan.jobs).items():
                 db.executemany(update, rows)
+            for statement, rows in questions.changes.statements():
+                db.executemany(statement, rows)
             db.executemany(INSERT_OUTBOX, plan.outbox)
         return plan.results
+
+    @staticmethod
+    def _questions_of(
+        db: sqlite3.Connection, events: list[JobEvent]
+    ) -> dict[tuple[str, str], Question]:
+        """The rows of the questions the batch's answers and expiries name."""
+        found: dict[tuple[str, str], Question] = {}
+        for key in question_keys(events):
+            row = db.execute(
+                f"{SELECT_QUESTIONS} WHERE q.job_id = ? AND q.question_id = ?", key
+            ).fetchone()
+            if row is not None:
+                found[key] = question_from_row(row)
+        return found
+
+    async def _question_rows(self, sql: str, *args: Any) -> list[Any]:
+        with self._errors():
+            return self.db.execute(sql, args).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -10,6 +10,7 @@ A robot started by rasa-rpa finds its coordinates in the environment::
 
     client = RobotClient.from_env()
     client.send("job.progress", {"progress": 40, "message": "Reading orders"})
+    customer = client.ask("Which customer?", ["ACME Corp", "ACME Ltd"], timeout=600)
 
 Any other robot can be handed ``events_url`` and a token (or a signing
 secret) as job inputs and build the client itself.
@@ -33,6 +34,7 @@ __all__ = [
     "ENV_SIGNING_SECRET",
     "ENV_TOKEN",
     "CallbackRefused",
+    "QuestionExpired",
     "RobotClient",
     "current_client",
 ]
@@ -52,6 +54,20 @@ class CallbackRefused(Exception):
         self.status = status
         self.body = body
         super().__init__(f"callback refused with HTTP {status}: {body[:300]}")
+
+
+class QuestionExpired(Exception):
+    """Nobody answered the question in time (or its job ended first).
+
+    A robot catches it to go on without the answer, or to fail with words
+    the user reads (Robot Framework: ``EXCEPT    QuestionExpired*    type=glob``).
+    """
+
+    def __init__(self, question_id: str, status: str) -> None:
+        self.question_id = question_id
+        self.status = status
+        why = "its job ended" if status == "closed" else "its timeout passed"
+        super().__init__(f"nobody answered question {question_id!r}: {why}")
 
 
 class RobotClient:
@@ -145,6 +161,88 @@ class RobotClient:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def ask(
+        self,
+        text: str,
+        choices: list[Any] | None = None,
+        *,
+        free_text: bool = False,
+        timeout: float = 600.0,
+        question_id: str | None = None,
+        poll: float = 30.0,
+    ) -> str:
+        """Ask the user ``text`` in the chat and wait for the answer.
+
+        ``choices`` are buttons: strings, or ``{"title", "value"}`` (the value
+        is what comes back). With ``free_text`` the user may also type the
+        answer. Blocks until the answer arrives, long-polling ``poll``
+        seconds at a time, and rides out the action server restarting.
+
+        Raises:
+            QuestionExpired: nobody answered within ``timeout`` seconds, or
+                the job ended first.
+            CallbackRefused: the server refused the question (4xx).
+            ConnectionError: the server stayed unreachable.
+        """
+        question_id = question_id or uuid.uuid4().hex
+        data = {
+            "text": text,
+            "choices": list(choices or []),
+            "free_text": free_text,
+            "timeout": timeout,
+        }
+        self.send("question", data, event_id=question_id)
+        return self.answer_to(question_id, timeout=timeout, poll=poll)
+
+    def answer_to(self, question_id: str, *, timeout: float, poll: float = 30.0) -> str:
+        """The answer to a question this job asked (see :meth:`ask`).
+
+        Safe to call again (after a restart, say): the answer stays the same.
+        """
+        url = self.question_url(question_id)
+        give_up = time.monotonic() + timeout + self.retry_for
+        delay = 0.25
+        while True:
+            try:
+                response = self._session.get(
+                    url,
+                    params={"wait": f"{poll:g}s"},
+                    headers=self._headers(uuid.uuid4().hex, b""),
+                    timeout=poll + self.timeout,
+                )
+            except requests.RequestException as exc:
+                problem = type(exc).__name__
+            else:
+                status = response.status_code
+                if status == 200:
+                    body: dict[str, Any] = response.json()
+                    if body["status"] == "answered":
+                        return str(body["answer"])
+                    if body["status"] != "open":
+                        raise QuestionExpired(question_id, body["status"])
+                    delay = 0.25
+                    continue  # still open: wait again at once
+                if status < 500 and status != 429:
+                    raise CallbackRefused(status, response.text)
+                problem = f"HTTP {status}"
+            if time.monotonic() + delay > give_up:
+                raise ConnectionError(
+                    f"could not get the answer to question {question_id!r} from "
+                    f"{url}: {problem}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def question_url(self, question_id: str) -> str:
+        """Where a question of this job is read: beside its events."""
+        base, _, last = self.events_url.rstrip("/").rpartition("/")
+        if last != "events":
+            raise ValueError(
+                f"cannot tell where questions are from {self.events_url}: "
+                "expected .../jobs/<job_id>/events"
+            )
+        return f"{base}/questions/{question_id}"
 
     def _headers(self, event_id: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}

@@ -6,9 +6,12 @@
 * ``Send Chat Message    Found 3 orders    buttons=...    image=...``
 * ``Set Conversation Slot    customer    ACME``
 * ``Set Job Output    order_count    3`` (sent when the job succeeds)
+* ``${answer}=    Ask User    Which customer?    choices=ACME Corp, ACME Ltd
+  timeout=10m`` (``free_text=True`` lets the user type the answer)
 
 Outside a rasa-rpa job (no ``RASA_RPA_EVENTS_URL``) they only log, so the
-same robot runs from a plain ``robot`` command while it is being written.
+same robot runs from a plain ``robot`` command while it is being written;
+``Ask User`` then returns its ``default=``, and fails without one.
 
 Needs Robot Framework: ``pip install 'rasa-rpa-robot[robotframework]'``.
 """
@@ -19,10 +22,12 @@ import json
 from typing import Any
 
 from robot.api import logger
+from robot.utils import timestr_to_secs
 
 from rasa_rpa_robot.client import RobotClient, current_client
 
 __all__ = [
+    "ask_user",
     "report_progress",
     "send_chat_message",
     "set_conversation_slot",
@@ -75,3 +80,46 @@ def set_job_output(name: str, value: Any) -> None:
         client.outputs[name] = value
     else:
         logger.info(f"Job output {name} = {value}")
+
+
+def ask_user(
+    question: str,
+    choices: Any = None,
+    timeout: str = "10m",
+    free_text: bool = False,
+    default: str | None = None,
+) -> str:
+    """Ask the user ``question`` in the chat; return the answer.
+
+    ``choices`` become buttons: a list, comma-separated text
+    (``ACME Corp, ACME Ltd``) or JSON (``[{"title": "ACME", "value": "acme"}]``).
+    With ``free_text`` the user may also type the answer. Fails with
+    ``QuestionExpired`` when nobody answers within ``timeout``.
+    """
+    client = _client()
+    if client is None:
+        if default is None:
+            raise RuntimeError(
+                "Ask User needs a rasa-rpa job: there is nobody to ask "
+                "(RASA_RPA_EVENTS_URL is not set); give default= to run without one"
+            )
+        logger.info(f"Asked {question!r}; answering {default!r} (no rasa-rpa job)")
+        return default
+    return client.ask(
+        question,
+        _choices(choices),
+        free_text=free_text,
+        timeout=timestr_to_secs(timeout),
+    )
+
+
+def _choices(choices: Any) -> list[Any]:
+    if not choices:
+        return []
+    if isinstance(choices, str):
+        text = choices.strip()
+        if text.startswith("["):
+            parsed: list[Any] = json.loads(text)
+            return parsed
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return list(choices)

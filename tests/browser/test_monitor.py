@@ -207,3 +207,42 @@ def test_dead_message_is_replayed_from_the_timeline(
     expect(page.get_by_test_id("replay-status")).to_contain_text(
         f"Message {seq} is queued for delivery again"
     )
+
+
+def test_a_question_and_its_answers_are_on_the_timeline(
+    action_server, rasa_stand_in, browser
+):
+    server = action_server(rasa_url=rasa_stand_in.url, admin={"token": ADMIN})
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="wait")
+    server.wait_job(job_id, sender, "running")
+    question = {
+        "id": "customer",
+        "type": "question",
+        "data": {"text": "Which customer did you mean?", "choices": ["Corp", "Ltd"]},
+    }
+    token = server.keys.mint_token(job_id, sender)
+    assert server.send_with_token(job_id, question, token).status_code == 202
+    for choice in ("Ltd", "Corp"):  # the first answer wins; the second is ignored
+        server.run_action(
+            "action_rpa_answer",
+            sender,
+            intent="rpa_answer",
+            entities=[
+                {"entity": "rpa_question_id", "value": "customer"},
+                {"entity": "rpa_choice", "value": choice},
+            ],
+        )
+    page = browser.page
+    browser.open(server.url)
+    browser.sign_in(ADMIN)
+    page.locator(f'[data-testid=job-row][data-job-id="{job_id}"]').click()
+    events = page.get_by_test_id("job-detail").get_by_test_id("event-row")
+    asked = events.and_(page.locator('[data-type="question"]'))
+    expect(asked).to_contain_text("Which customer did you mean?")
+    answers = events.and_(page.locator('[data-type="answer"]'))
+    expect(answers).to_have_count(2)
+    expect(answers.first).to_contain_text('"answer":"Ltd"')
+    expect(answers.first).to_have_attribute("data-applied", "true")
+    expect(answers.last).to_have_attribute("data-applied", "false")
+    server.run_action("action_cancel_rpa_job", sender)

@@ -168,7 +168,7 @@ def test_user_sees_started_and_completed_without_asking(page: Page, chat_page_ur
         timeout=30_000
     )
     expect(replies.filter(has_text="Progress: 50%")).to_be_visible(timeout=30_000)
-    expect(replies.filter(has_text=re.compile(r"is ready: 8 orders"))).to_be_visible(
+    expect(replies.filter(has_text=re.compile(r"is ready: 10 orders"))).to_be_visible(
         timeout=30_000
     )
 
@@ -203,8 +203,8 @@ def test_pushed_news_is_shown_as_it_arrives(page: Page, chat_page_url):
     # pause_at takes seconds; a time in the page's past would be refused.
     page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.1)
 
-    # Running, halfway, and the result (": 8 orders", however the domain words it).
-    for news in ("robot is now working", "Progress: 50%", ": 8 orders"):
+    # Running, halfway, and the result (": 10 orders", however the domain words it).
+    for news in ("robot is now working", "Progress: 50%", ": 10 orders"):
         page.wait_for_function(
             "news => window.arrivals.some((data) => data.includes(news))",
             arg=news,
@@ -221,3 +221,28 @@ def test_pushed_news_is_shown_as_it_arrives(page: Page, chat_page_url):
     assert len(arrived) >= 3, arrived  # running, progress, done at least
     shown = [text.strip() for text in bot_messages(page).all_inner_texts()]
     assert shown[-len(arrived) :] == arrived
+
+
+def test_user_answers_the_robots_question_with_a_button(page: Page, chat_page_url):
+    """The robot asks which customer; a click on the answer finishes the report."""
+    page.goto(chat_page_url)
+    replies = page.locator(".rw-messages-container .rw-response")
+    expect(replies.first).to_be_visible(timeout=30_000)
+    box = page.locator(".rw-new-message")
+    box.fill("get orders for customer Umbrella")
+    box.press("Enter")
+    expect(replies.filter(has_text="asks: Which customer did you mean?")).to_be_visible(
+        timeout=30_000
+    )
+    answers = page.locator(".rw-reply")
+    expect(answers).to_have_count(2)
+    answers.filter(has_text="Umbrella Ltd").click()
+    expect(replies.filter(has_text="Thanks, I passed your answer on")).to_be_visible(
+        timeout=30_000
+    )
+    expect(replies.filter(has_text="Found 2 orders for Umbrella Ltd")).to_be_visible(
+        timeout=30_000
+    )
+    expect(replies.filter(has_text=re.compile(r"is ready: 2 orders"))).to_be_visible(
+        timeout=30_000
+    )

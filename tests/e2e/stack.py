@@ -24,8 +24,16 @@ import yaml
 
 from devtools.stack import ROOT, Service, action_service, free_port, rasa_service
 from rasa_rpa.security import JobKeys
+from rasa_rpa.testing import action_call
 
 RASA_TOKEN = "e2e-rasa-token"
+#: The asker robot's inputs and their defaults.
+ASKER_INPUTS = {
+    "question": "What should the report be called?",
+    "choices": "",
+    "free_text": "yes",
+    "timeout": "2m",
+}
 MASTER_KEY = "e2e-master-key-0123456789abcdefgh"
 
 
@@ -64,13 +72,19 @@ class Inbox:
 
     def wait_text(self, sender: str, pattern: str, timeout: float = 30) -> str:
         """The first message of ``sender`` matching ``pattern`` (waits for it)."""
+        return str(self.wait_message(sender, pattern, timeout)["text"])
+
+    def wait_message(
+        self, sender: str, pattern: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The first message (text, buttons...) of ``sender`` whose text matches."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 for message in self.messages[sender]:
                     if regex.search(message.get("text") or ""):
-                        return str(message["text"])
+                        return message
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
@@ -125,6 +139,24 @@ class Stack:
         config["delivery"] = {"initial_backoff": 0.5, "max_backoff": 2}
         inputs = config["automations"]["collect_order_details"]["inputs"]
         inputs["step_delay"] = "2s"
+        # A robot that asks one question, from its inputs (tests/robots/asker.robot);
+        # started through the action server (start_asker), as no intent of
+        # the reference model names it.
+        config["providers"]["testbots"] = {
+            "type": "local",
+            "robots_dir": str(ROOT / "tests" / "robots"),
+        }
+        config["automations"]["asker"] = {
+            "description": "report naming",
+            "provider": "testbots",
+            "task": "asker",
+            "intent": "e2e_ask",
+            "timeout": "5m",
+            "inputs": {
+                name: {"entity": name, "default": default}
+                for name, default in ASKER_INPUTS.items()
+            },
+        }
         (tmp / "rpa.yml").write_text(yaml.safe_dump(config))
         self.rasa: Service = rasa_service(
             self.rasa_port,
@@ -166,6 +198,32 @@ class Stack:
             timeout=60,
         )
         assert response.status_code == 200, response.text
+
+    def start_asker(self, sender: str, **inputs: str) -> str:
+        """Start the asker robot for ``sender`` the way Rasa runs the start
+        action; return the job id. ``sender`` must have said something first,
+        so Rasa knows which channel its news goes to."""
+        entities = [{"entity": k, "value": v} for k, v in inputs.items()]
+        body = action_call(
+            "action_start_rpa_job", sender, intent="e2e_ask", entities=entities
+        )
+        response = requests.post(f"{self.actions_url}/webhook", json=body, timeout=30)
+        response.raise_for_status()
+        events = response.json()["events"]
+        [job_id] = [e["value"] for e in events if e.get("name") == "rpa_job_id"]
+        return str(job_id)
+
+    def job(self, job_id: str, sender: str) -> dict[str, Any]:
+        """The job as its robot reads it."""
+        token = JobKeys(MASTER_KEY).mint_token(job_id, sender)
+        response = requests.get(
+            f"{self.actions_url}/rpa/v1/jobs/{job_id}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        response.raise_for_status()
+        job: dict[str, Any] = response.json()
+        return job
 
     def tracker(self, sender: str) -> dict[str, Any]:
         response = requests.get(

@@ -69,7 +69,7 @@ def test_status_question_while_running(stack: Stack):
     stack.say(sender, "what is the status of my job?")
     status = stack.inbox.wait_text(sender, r"Your order details report job \(")
     assert re.search(r"\) is (running|queued|\d+% done) \(\d+ s so far\)", status)
-    stack.inbox.wait_text(sender, DONE + r": 8 orders")
+    stack.inbox.wait_text(sender, DONE + r": 10 orders")
     stack.say(sender, "is my job done?")
     stack.inbox.wait_text(sender, r"finished successfully after")
 

@@ -141,3 +141,66 @@ def test_non_finite_numbers_fail_clearly_before_anything_is_sent(number):
         assert receiver.received == []
     finally:
         receiver.close()
+
+
+# -- asking the user -------------------------------------------------------------
+
+
+def test_ask_waits_for_the_answer_given_in_the_chat(action_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import running_job
+    from tests.waiting import wait_until
+
+    server = action_server()
+    with running_job(server) as (job_id, sender):
+        client = RobotClient(
+            server.events_url(job_id), token=server.keys.mint_token(job_id, sender)
+        )
+        with ThreadPoolExecutor(1) as pool:
+            asked = pool.submit(
+                client.ask,
+                "Which customer?",
+                ["ACME Corp", {"title": "Ltd", "value": "acme-ltd"}],
+                question_id="customer",
+                poll=1,
+            )
+
+            def answered() -> bool:
+                result = server.run_action(
+                    "action_rpa_answer",
+                    sender,
+                    intent="rpa_answer",
+                    entities=[
+                        {"entity": "rpa_question_id", "value": "customer"},
+                        {"entity": "rpa_choice", "value": "acme-ltd"},
+                    ],
+                )
+                return "Thanks" in result["responses"][0]["text"]
+
+            # The question is recorded once the robot's send returns.
+            wait_until(answered, 10, "the question to take an answer")
+            assert asked.result(timeout=10) == "acme-ltd"
+        # Asking for the answer again, after a restart, gives the same one.
+        assert client.answer_to("customer", timeout=5) == "acme-ltd"
+
+
+def test_a_question_nobody_answers_raises_question_expired(action_server):
+    from rasa_rpa_robot import QuestionExpired
+    from tests.conftest import running_job
+
+    server = action_server()
+    with running_job(server) as (job_id, _):
+        client = RobotClient(
+            server.events_url(job_id), signing_secret=server.keys.signing_secret(job_id)
+        )
+        with pytest.raises(QuestionExpired, match="its timeout passed"):
+            client.ask("Go on?", ["Yes", "No"], timeout=1, poll=5)
+
+
+def test_questions_live_beside_the_events():
+    client = RobotClient("http://h/rpa/v1/jobs/j1/events", token="t")
+    assert client.question_url("q1") == "http://h/rpa/v1/jobs/j1/questions/q1"
+    odd = RobotClient("http://h/hooks/robot", token="t")
+    with pytest.raises(ValueError, match=r"expected \.\.\./jobs/<job_id>/events"):
+        odd.question_url("q1")

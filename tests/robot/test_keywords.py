@@ -37,7 +37,7 @@ def test_order_robot_runs_without_rasa_rpa(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 9
+    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 11
 
 
 def test_progress_outside_range_is_an_error(monkeypatch):
@@ -56,3 +56,55 @@ def test_order_library_refuses_unknown_customers():
     assert len(orders.read_orders(book, "acme")) == 3
     with pytest.raises(AssertionError, match="Unknown customer 'Nobody Inc'"):
         orders.read_orders(book, "Nobody Inc")
+
+
+def test_ask_user_outside_a_job_answers_its_default_or_fails(monkeypatch):
+    monkeypatch.setattr(client_module, "_current", [None])
+    assert keywords.ask_user("Which customer?", "A, B", default="A") == "A"
+    with pytest.raises(RuntimeError, match="needs a rasa-rpa job"):
+        keywords.ask_user("Which customer?", "A, B")
+
+
+@pytest.mark.parametrize(
+    ("given", "choices"),
+    [
+        (None, []),
+        ("", []),
+        ("ACME Corp, ACME Ltd", ["ACME Corp", "ACME Ltd"]),
+        ('[{"title": "ACME", "value": "acme"}]', [{"title": "ACME", "value": "acme"}]),
+        (["ACME Corp", "ACME Ltd"], ["ACME Corp", "ACME Ltd"]),
+    ],
+)
+def test_ask_user_takes_choices_as_text_json_or_a_list(monkeypatch, given, choices):
+    asked = {}
+
+    class Client:
+        def ask(self, question, choices, **options):
+            asked.update(question=question, choices=choices, **options)
+            return "acme"
+
+    monkeypatch.setattr(client_module, "_current", [Client()])
+    answer = keywords.ask_user("Which?", given, timeout="1 min 30 s", free_text=True)
+    assert answer == "acme"
+    assert asked == {
+        "question": "Which?",
+        "choices": choices,
+        "free_text": True,
+        "timeout": 90.0,
+    }
+
+
+def test_order_robot_sees_which_customers_a_name_may_mean():
+    sys.path.insert(0, str(ROOT / "robots"))
+    try:
+        import orders
+    finally:
+        sys.path.remove(str(ROOT / "robots"))
+    book = str(Path(ROOT / "robots" / "data" / "orders.csv"))
+    both = ["Umbrella Corp", "Umbrella Ltd"]
+    assert orders.matching_customers(book, "umbrella") == both
+    assert orders.matching_customers(book, "umbrella ltd") == ["Umbrella Ltd"]
+    assert orders.matching_customers(book, "ACME") == ["ACME"]
+    assert orders.matching_customers(book, "ALL") == ["ALL"]
+    assert orders.matching_customers(book, "Umb") == ["Umb"]  # whole words only
+    assert orders.matching_customers(book, "Nobody Inc") == ["Nobody Inc"]

@@ -29,7 +29,7 @@ from rasa_rpa.stores.sqlite_schema import SCHEMA_VERSION
 from tests.waiting import async_wait_until
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-assert SCHEMA_VERSION == PG_SCHEMA_VERSION == 4, "both stores move in step"
+assert SCHEMA_VERSION == PG_SCHEMA_VERSION == 5, "both stores move in step"
 BACKENDS = ["sqlite", "postgres"]
 
 
