@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
-from rasa_rpa.variables import job_variables
+from rasa_rpa.variables import file_variables, job_variables
 
 __all__ = [
+    "FILE_INTENT",
+    "Links",
     "Outcome",
     "Planner",
     "apply_event",
@@ -27,6 +29,10 @@ __all__ = [
 
 #: Prefix of the intents Rasa receives; Rasa's convention for external events.
 INTENT_PREFIX = "EXTERNAL_rpa_job_"
+#: The intent a file the robot sent arrives with (``utter_rpa_job_file``).
+FILE_INTENT = INTENT_PREFIX + "file"
+#: ``links(file_id, now)``: the download link of a file, good from ``now``.
+Links = Callable[[str, float], str]
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,23 @@ class Outcome:
 
 
 def apply_event(
-    job: Job, event: JobEvent, titles: Mapping[str, str] | None = None
+    job: Job,
+    event: JobEvent,
+    titles: Mapping[str, str] | None = None,
+    links: Links | None = None,
 ) -> Outcome:
     """Fold ``event`` into ``job``; final jobs never move.
 
     ``titles`` (automation key to its rpa.yml ``description``) names the
-    automation to the user in the entities sent along.
+    automation to the user in the entities sent along; ``links`` makes the
+    download link of a file the robot sent.
     """
+    if event.type is EventType.FILE:
+        # Not a change of state, so a final job takes it too: a file sent
+        # as the job ends (or uploaded for it once it succeeded) still counts.
+        return Outcome(
+            job, True, _maybe(event, [_file_news(job, event, titles, links)])
+        )
     if job.state.is_final:
         return Outcome(job, applied=False, outbox=[])
     now = event.received_at
@@ -158,6 +174,29 @@ def status_entities(
     for key, value in job.outputs.items():
         entities.setdefault(str(key), _scalar(value))
     return entities
+
+
+def _file_news(
+    job: Job, event: JobEvent, titles: Mapping[str, str] | None, links: Links | None
+) -> OutboxMessage:
+    """``EXTERNAL_rpa_job_file`` with the job's variables and the file's.
+
+    The link is minted here, from the time the file arrived: the same
+    event always makes the same message.
+    """
+    file_id = event.data.get("file_id")
+    url = links(str(file_id), event.received_at) if links and file_id else None
+    entities = {
+        **status_entities(job, titles, event.received_at),
+        **file_variables(event.data, url),
+    }
+    return OutboxMessage(
+        conversation_id=job.conversation_id,
+        job_id=job.id,
+        kind="intent",
+        payload={"name": FILE_INTENT, "entities": entities},
+        created_at=event.received_at,
+    )
 
 
 def _message_events(job: Job, data: dict[str, Any]) -> list[OutboxMessage]:

@@ -11,7 +11,8 @@ This module holds the connection, its transactions, the jobs and the event
 log; the outbox's claim / mark / replay statements are
 :class:`~rasa_rpa.stores.sqlite_outbox.SQLiteOutbox`, a mixin on the same
 connection, because they change together with the outbox schema and apart
-from how events are recorded.
+from how events are recorded. Files and retention are another mixin,
+:class:`~rasa_rpa.stores.sqlite_files.SQLiteFiles`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.checkpointer import FALLBACK_PAGES, WalCheckpointer
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.stores.sqlite_files import SQLiteFiles
 from rasa_rpa.stores.sqlite_outbox import SQLiteOutbox
 from rasa_rpa.stores.sqlite_schema import (
     INSERT_EVENT,
@@ -49,7 +51,7 @@ from rasa_rpa.stores.sqlite_schema import (
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 
-class SQLiteJobStore(SQLiteOutbox, SqlStore):
+class SQLiteJobStore(SQLiteOutbox, SQLiteFiles, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
     def __init__(
