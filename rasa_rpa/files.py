@@ -18,6 +18,7 @@ XML, scripts) as ``application/octet-stream`` on top.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -81,16 +82,18 @@ def new_file_id() -> str:
 def size_words(size: int) -> str:
     """``512 bytes``, ``6 KB``, ``1.5 MB``: a size a person reads at a glance.
 
-    Binary units (1 KB = 1024 bytes), as file managers mostly show them.
+    Binary units (1 KB = 1024 bytes), rounded up as file managers show them:
+    a file of 5,139 bytes is "6 KB", never less than it is.
     """
     if size < 1024:
         return "1 byte" if size == 1 else f"{size} bytes"
-    for unit, scale in (("KB", 1024), ("MB", 1024**2), ("GB", 1024**3)):
+    if size < 1024**2:
+        return f"{math.ceil(size / 1024)} KB"
+    for unit, scale in (("MB", 1024**2), ("GB", 1024**3)):
         value = size / scale
         if value < 1024 or unit == "GB":
-            if value < 10 and unit != "KB":
-                return f"{value:.1f} {unit}".replace(".0 ", " ")
-            return f"{round(value)} {unit}"
+            shown = f"{value:.1f}" if value < 10 else f"{value:.0f}"
+            return f"{shown.removesuffix('.0')} {unit}"
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -74,13 +74,7 @@ class Reconciler(BackgroundLoop):
     def cutoffs(self, now: float | None = None) -> Cutoffs:
         """What ``retention:`` lets go of at ``now``."""
         settings = self.retention or RetentionSettings()
-        return Cutoffs.at(
-            time.time() if now is None else now,
-            files=settings.files,
-            delivered=settings.delivered,
-            events=settings.events,
-            jobs=settings.jobs,
-        )
+        return Cutoffs.of(settings, time.time() if now is None else now)
 
     async def prune_once(self, now: float | None = None) -> dict[str, int]:
         """Prune everything retention allows now, batch after batch; counts."""

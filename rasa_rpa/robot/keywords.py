@@ -12,6 +12,7 @@ from rasa_rpa_robot.keywords import (
     ROBOT_LIBRARY_SCOPE as ROBOT_LIBRARY_SCOPE,
     report_progress,
     send_chat_message,
+    send_file,
     set_conversation_slot,
     set_job_output,
 )
@@ -19,6 +20,7 @@ from rasa_rpa_robot.keywords import (
 __all__ = [
     "report_progress",
     "send_chat_message",
+    "send_file",
     "set_conversation_slot",
     "set_job_output",
 ]

@@ -28,6 +28,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rasa_rpa.configfiles import RetentionSettings
+
 __all__ = [
     "COUNT_DELIVERED",
     "COUNT_EVENTS",
@@ -84,6 +86,17 @@ class Cutoffs:
             events=before(events),
             jobs=before(jobs),
             stale=now - STALE_UPLOAD,
+        )
+
+    @classmethod
+    def of(cls, settings: RetentionSettings, now: float) -> Cutoffs:
+        """The cutoffs rpa.yml's ``retention:`` gives at ``now``."""
+        return cls.at(
+            now,
+            files=settings.files,
+            delivered=settings.delivered,
+            events=settings.events,
+            jobs=settings.jobs,
         )
 
     def params(self, limit: int | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@
 * ``Send Chat Message    Found 3 orders    buttons=...    image=...``
 * ``Set Conversation Slot    customer    ACME``
 * ``Set Job Output    order_count    3`` (sent when the job succeeds)
+* ``Send File    ${report}    title=order report`` (the user gets a download link)
 
 Outside a rasa-rpa job (no ``RASA_RPA_EVENTS_URL``) they only log, so the
 same robot runs from a plain ``robot`` command while it is being written.
@@ -25,6 +26,7 @@ from rasa_rpa_robot.client import RobotClient, current_client
 __all__ = [
     "report_progress",
     "send_chat_message",
+    "send_file",
     "set_conversation_slot",
     "set_job_output",
 ]
@@ -75,3 +77,24 @@ def set_job_output(name: str, value: Any) -> None:
         client.outputs[name] = value
     else:
         logger.info(f"Job output {name} = {value}")
+
+
+def send_file(
+    path: str,
+    title: str | None = None,
+    name: str | None = None,
+    content_type: str | None = None,
+) -> None:
+    """Send a file to the conversation; the user gets a link to download it.
+
+    ``title`` is how the user reads it ("Download the order report ..."),
+    ``name`` the file name they get (the file's own by default),
+    ``content_type`` is guessed from the name when not given.
+    """
+    client = _client()
+    if client:
+        answer = client.send_file(path, title, name=name, content_type=content_type)
+        stored = answer.get("file") or {}
+        logger.info(f"Sent {stored.get('name')} ({stored.get('size')} bytes)")
+    else:
+        logger.info(f"File {path} ({title or 'no title'}) would be sent")
