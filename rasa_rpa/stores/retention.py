@@ -13,7 +13,8 @@ parameters SQLite reads as they are and PostgreSQL as ``$n``):
   touched: :data:`UNDELIVERED`;
 * a file goes ``files`` after it was stored (or with its job); an upload
   that never completed goes once it is stale;
-* a delivered (or discarded) message goes ``delivered`` after that;
+* a delivered (or discarded) message of a finished job goes ``delivered``
+  after that;
 * an event goes ``events`` after its job ended, and after it arrived;
 * a finished job goes ``jobs`` after it ended, once its files are gone,
   with whatever is left of its events and messages.
@@ -155,14 +156,16 @@ FILES = (
     f"SELECT f.id FROM files f JOIN jobs j ON j.id = f.job_id WHERE {_FILE}"
     " ORDER BY f.created_at LIMIT :limit"
 )
-#: Outbox rows delivered (or discarded) long enough ago.
+#: Outbox rows delivered (or discarded) long enough ago, of finished jobs.
 DELIVERED = (
-    "SELECT seq FROM outbox WHERE delivered_at < :delivered"
-    " ORDER BY delivered_at LIMIT :limit"
+    "SELECT o.seq FROM outbox o JOIN jobs j ON j.id = o.job_id"
+    " WHERE o.delivered_at < :delivered AND j.finished_at IS NOT NULL"
+    " ORDER BY o.delivered_at LIMIT :limit"
 )
 DISCARDED = (
-    "SELECT seq FROM outbox WHERE discarded_at < :delivered"
-    " ORDER BY discarded_at LIMIT :limit"
+    "SELECT o.seq FROM outbox o JOIN jobs j ON j.id = o.job_id"
+    " WHERE o.discarded_at < :delivered AND j.finished_at IS NOT NULL"
+    " ORDER BY o.discarded_at LIMIT :limit"
 )
 #: Event rows of jobs that ended long enough ago.
 EVENTS = (
@@ -178,8 +181,9 @@ COUNT_FILES = (
     f" JOIN jobs j ON j.id = f.job_id WHERE {_FILE}"
 )
 COUNT_DELIVERED = (
-    "SELECT COUNT(*) FROM outbox"
-    " WHERE delivered_at < :delivered OR discarded_at < :delivered"
+    "SELECT COUNT(*) FROM outbox o JOIN jobs j ON j.id = o.job_id"
+    " WHERE (o.delivered_at < :delivered OR o.discarded_at < :delivered)"
+    " AND j.finished_at IS NOT NULL"
 )
 COUNT_EVENTS = (
     f"SELECT COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE {_EVENT}"
