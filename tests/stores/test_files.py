@@ -1,6 +1,7 @@
 """Files in the store, on SQLite and PostgreSQL alike: chunks in, chunks out.
 
-The PostgreSQL half needs the server at 127.0.0.1:5432 (see test_contract).
+The PostgreSQL half needs the server at 127.0.0.1:5432 (see test_contract);
+the ``backend`` and ``store`` fixtures are the contract suite's (conftest).
 """
 
 from __future__ import annotations
@@ -12,17 +13,12 @@ import pytest
 from rasa_rpa.errors import StoreError
 from rasa_rpa.models import StoredFile
 from rasa_rpa.stores import JobStore
-from tests.stores.test_contract import (  # noqa: F401 - fixtures
-    Backend,
-    backend,
-    new_job,
-    store,
-)
+from tests.stores.test_contract import Backend, new_job
 
 
 def draft(file_id: str, job_id: str = "j1", upload_id: str = "u1") -> StoredFile:
     return StoredFile(
-        file_id, job_id, upload_id, "orders.xlsx", "order report", "text/csv", 0, "", 5.0
+        file_id, job_id, upload_id, "orders.xlsx", "report", "text/csv", 0, "", 5.0
     )
 
 

@@ -14,11 +14,7 @@ from typing import Any
 from rasa_rpa.models import EventType, JobEvent, StoredFile
 from rasa_rpa.stores import JobStore
 from rasa_rpa.stores.retention import Cutoffs
-from tests.stores.test_contract import (  # noqa: F401 - fixtures
-    Backend,
-    backend,
-    new_job,
-)
+from tests.stores.test_contract import Backend, new_job
 
 OLD, NOW, RECENT = 100_000.0, 200_000.0, 199_990.0
 CUTOFFS = Cutoffs.at(NOW, files=1000, delivered=1000, events=1000, jobs=50_000)
