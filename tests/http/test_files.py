@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -318,3 +319,23 @@ def test_an_html_file_downloads_and_never_renders(server, rasa):
     assert download.headers["content-disposition"].startswith("attachment;")
     assert download.headers["x-content-type-options"] == "nosniff"
     assert download.headers["content-security-policy"].startswith("sandbox")
+
+
+def test_a_file_whose_bytes_changed_is_never_served_whole(server, rasa):
+    job = Job(server)
+    body = payload(600 * 1024)  # three chunks
+    job.upload(body)
+    link = news(rasa, job)[0]["rpa_file_url"]
+    file_id = urlsplit(link).path.rsplit("/", 1)[1]
+    # The disk (or someone) changed a byte of the middle chunk.
+    with sqlite3.connect(server.tmp / "jobs.db") as db:
+        db.execute(
+            "UPDATE file_chunks SET data = ? WHERE file_id = ? AND n = 1",
+            (b"\x00" * 256 * 1024, file_id),
+        )
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.get(link, timeout=20).content  # noqa: B018 - read it all
+    # A missing first chunk is a plain page, not a trace.
+    with sqlite3.connect(server.tmp / "jobs.db") as db:
+        db.execute("DELETE FROM file_chunks WHERE file_id = ? AND n = 0", (file_id,))
+    assert_plain_page(requests.get(link, timeout=20), 503, "right now")
