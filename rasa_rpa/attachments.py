@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rasa_rpa.config import RpaConfig
-from rasa_rpa.errors import InvalidPayload, StoreError
+from rasa_rpa.errors import InvalidPayload, RpaError, StoreError
 from rasa_rpa.files import (
     CHUNK_BYTES,
     clean_name,
@@ -232,7 +232,7 @@ class Attachments:
             guess = _guess_type(path)
             upload = self.describe(job.id, upload_id, path.name, title, guess)
             await self.receive(upload, _read(path), source="local-files")
-        except (OSError, InvalidPayload, StoreError) as exc:
+        except (OSError, RpaError) as exc:  # refused, the store down, the job gone
             log.warning(
                 "job %s: file %s was not sent: %s", job.id, path.name, exc, extra=ids
             )
