@@ -13,6 +13,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -23,7 +24,7 @@ from rasa_rpa.config import DEFAULT_CONTENT_TYPES
 from rasa_rpa.testing import RasaStandIn
 from rasa_rpa_robot.signing import sign_webhook
 from tests.conftest import TOKEN, ActionServer, running_action_server
-from tests.rawhttp import post_partly
+from tests.rawhttp import post_partly, tree_rss_bytes
 from tests.waiting import wait_until
 
 ADMIN = "files-admin-token"
@@ -339,3 +340,26 @@ def test_a_file_whose_bytes_changed_is_never_served_whole(server, rasa):
     with sqlite3.connect(server.tmp / "jobs.db") as db:
         db.execute("DELETE FROM file_chunks WHERE file_id = ? AND n = 0", (file_id,))
     assert_plain_page(requests.get(link, timeout=20), 503, "right now")
+
+
+def test_uploads_and_downloads_hold_a_chunk_not_the_file(tmp_path, rasa):
+    size = 24 << 20
+    with hooked_server(tmp_path, rasa, max_bytes=size) as big:
+        pid = big.service.process.pid
+        jobs = [Job(big) for _ in range(4)]
+        body = payload(size)
+        Job(big).upload(payload(1 << 20))  # warm up: code paths, caches
+        before = tree_rss_bytes(pid)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda job: job.upload(body), jobs))
+        assert [a.status_code for a in answers] == [202] * 4
+        links = [job.timeline()["files"][0]["url"] for job in jobs]
+        with ThreadPoolExecutor(4) as pool:
+            downloads = list(
+                pool.map(lambda link: requests.get(link, timeout=60).content, links)
+            )
+        assert all(got == body for got in downloads)
+        grown = tree_rss_bytes(pid) - before
+        # 4 uploads and 4 downloads of 24 MiB each went through the worker.
+        print(f"[figures] files: 4 x 24 MiB up and down, RSS +{grown / 2**20:.1f} MiB")
+        assert grown < 24 << 20, f"RSS grew by {grown / 2**20:.1f} MiB"
