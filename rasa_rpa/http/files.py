@@ -6,11 +6,14 @@
 * ``GET /rpa/files/{file_id}?expires=&signature=``: the link the user got.
 
 An upload is checked before a byte of its body is read: the bearer token
-(or, for a signed upload, the signature headers and their timestamp), the
-rate limit, the declared size against ``files.max_bytes``, the media type
-against ``files.content_types``, the name, and the job. The body is then
-read in pieces, each stored as it comes (:mod:`rasa_rpa.attachments`), and
-a signature over it is checked before the file counts as stored.
+and the rate limit, the declared size against ``files.max_bytes``, the media
+type against ``files.content_types``, the name, and the job. The body is
+then read in pieces, each stored as it comes (:mod:`rasa_rpa.attachments`).
+A signed upload's headers and timestamp are checked first too, but its
+signature covers the body: it is checked (and the rate limit charged) once
+the body is in, before the file counts as stored, and before any answer
+that would tell a stranger about the job (404, a duplicate, expired
+credentials).
 
 A download answers with the file as an attachment, never as a page; a link
 that is expired, tampered with or leads to a pruned file gets a short page
@@ -29,7 +32,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html as html_response
 
 from rasa_rpa.attachments import Received
-from rasa_rpa.errors import AuthenticationFailed, StoreError
+from rasa_rpa.errors import AuthenticationFailed, JobNotFound, StoreError
 from rasa_rpa.files import (
     DOWNLOAD_HEADERS,
     LinkRefused,
@@ -103,7 +106,7 @@ async def _upload(runtime: Runtime, request: Request, job_id: str) -> HTTPRespon
         signed = _signature(runtime, request, job_id)
     else:
         claims = authenticate(runtime, request, job_id)
-    check_rate(runtime, job_id)
+        check_rate(runtime, job_id)
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
         raise too_large(settings.max_bytes)
@@ -118,23 +121,47 @@ async def _upload(runtime: Runtime, request: Request, job_id: str) -> HTTPRespon
         headers.get("content-type"),
     )
     guard = credential_guard(runtime, claims)
-    await load_job(runtime, job_id, claims)
-    earlier = await runtime.store.file_by_upload(job_id, upload.upload_id)
+    body = stream_body(request, settings.max_bytes, settings.upload_timeout)
+    try:
+        await load_job(runtime, job_id, claims)
+        earlier = await runtime.store.file_by_upload(job_id, upload.upload_id)
+    except (JobNotFound, AuthenticationFailed):
+        # A signature is only known good once the whole body is in: until
+        # then a stranger learns nothing of the job, not even that it exists.
+        await _signed_by_the_job(runtime, job_id, body, signed)
+        raise
     if earlier is not None:
         # A retry of an upload that was stored: announce it (once), done.
+        await _signed_by_the_job(runtime, job_id, body, signed)
         refuse_unread(request)
         result = await runtime.files.announce(earlier, guard)
         return _stored(Received(earlier, result, new=False))
-    body = stream_body(request, settings.max_bytes, settings.upload_timeout)
-    if signed is not None:
-        body = _fed(body, signed)
+
+    def check() -> None:
+        if signed is not None:
+            _verify(signed)
+            check_rate(runtime, job_id)  # only a genuine robot spends its budget
+
     received = await runtime.files.receive(
         upload,
-        body,
+        body if signed is None else _fed(body, signed),
         guard=guard,
-        check=None if signed is None else lambda: _verify(signed),
+        check=check,
     )
     return _stored(received)
+
+
+async def _signed_by_the_job(
+    runtime: Runtime, job_id: str, body: AsyncIterator[bytes], signed: SignedBody | None
+) -> None:
+    """For a signed upload, read the body (keeping nothing) and check the
+    signature; 401 when it is not the job's. Nothing to do for a token."""
+    if signed is None:
+        return
+    async for piece in body:
+        signed.update(piece)
+    _verify(signed)
+    check_rate(runtime, job_id)
 
 
 def _signature(runtime: Runtime, request: Request, job_id: str) -> SignedBody:

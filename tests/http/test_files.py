@@ -7,6 +7,7 @@ the file news and its link. Each test starts its own jobs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import sqlite3
@@ -363,3 +364,23 @@ def test_uploads_and_downloads_hold_a_chunk_not_the_file(tmp_path, rasa):
         # 4 uploads and 4 downloads of 24 MiB each went through the worker.
         print(f"[figures] files: 4 x 24 MiB up and down, RSS +{grown / 2**20:.1f} MiB")
         assert grown < 24 << 20, f"RSS grew by {grown / 2**20:.1f} MiB"
+
+
+def test_a_signed_upload_tells_a_stranger_nothing_of_the_job(server):
+    job = Job(server)
+    ghost = uuid.uuid4().hex
+    body = payload(1000)
+
+    def post(job_id: str, secret: str) -> requests.Response:
+        headers = {"Content-Type": XLSX, **signed(job, body, secret)}
+        url = f"{server.url}/rpa/v1/jobs/{job_id}/files?name=a.xlsx"
+        return requests.post(url, data=body, headers=headers, timeout=20)
+
+    stranger = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    existing, missing = post(job.id, stranger), post(ghost, stranger)
+    assert existing.status_code == missing.status_code == 401
+    assert existing.json() == missing.json()
+    # Whoever can sign for a job id learns that it does not exist.
+    genuine = post(ghost, server.keys.signing_secret(ghost))
+    assert genuine.status_code == 404
+    assert job.timeline()["files"] == []
