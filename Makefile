@@ -15,7 +15,7 @@ setup: $(VENV)/.installed .venv-rasa/.installed $(MODEL) web/build/rasa-webchat.
 $(VENV)/.installed: pyproject.toml robot-client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./robot-client -e '.[dev]'
+	$(BIN)/pip install -q -e ./robot-client -e '.[dev,reference-bot]'
 	touch $@
 
 .venv-rasa/.installed: rasa-server/rasa-3.6.21-py310.lock.txt devtools/install-rasa.sh

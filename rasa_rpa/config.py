@@ -25,6 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from rasa_rpa.configfiles import (
+    DEFAULT_CONTENT_TYPES,
+    FileSettings,
+    RetentionSettings,
+)
 from rasa_rpa.configvalues import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
@@ -41,10 +46,13 @@ from rasa_rpa.registry import check_provider_options, known_provider_types
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
+    "DEFAULT_CONTENT_TYPES",
     "PUBLIC_URL_ENV",
     "Automation",
     "Duration",
+    "FileSettings",
     "InputSource",
+    "RetentionSettings",
     "RpaConfig",
     "ServerSettings",
     "config_from_dict",
@@ -227,6 +235,8 @@ class RpaConfig(_Model):
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     handover: HandoverSettings = Field(default_factory=HandoverSettings)
+    files: FileSettings = Field(default_factory=FileSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(type="local")}
     )
@@ -240,6 +250,11 @@ class RpaConfig(_Model):
     def state_dir(self) -> Path:
         """Where the plugin keeps its files (SQLite store, run folders, key)."""
         return self.base_dir / ".rasa-rpa"
+
+    @property
+    def files_url(self) -> str:
+        """Where users' browsers reach download links (no trailing slash)."""
+        return (self.files.public_url or self.callbacks.public_url).rstrip("/")
 
     def titles(self) -> dict[str, str]:
         """Each automation's name for users: its ``description``, else its key."""

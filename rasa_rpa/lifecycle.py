@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasa_rpa.models import EventType, Job, JobEvent, JobState, OutboxMessage
-from rasa_rpa.variables import job_variables
+from rasa_rpa.variables import file_variables, job_variables
 
 __all__ = [
+    "FILE_INTENT",
     "FREE_TEXT_QUESTION_INTENT",
     "QUESTION_EXPIRED_INTENT",
     "QUESTION_INTENT",
+    "Links",
     "Outcome",
     "Planner",
     "apply_event",
@@ -38,6 +40,10 @@ QUESTION_INTENT = INTENT_PREFIX + "question"
 FREE_TEXT_QUESTION_INTENT = INTENT_PREFIX + "question_free_text"
 #: Nobody answered a question in time.
 QUESTION_EXPIRED_INTENT = INTENT_PREFIX + "question_expired"
+#: The intent a file the robot sent arrives with (``utter_rpa_job_file``).
+FILE_INTENT = INTENT_PREFIX + "file"
+#: ``links(file_id, now)``: the download link of a file, good from ``now``.
+Links = Callable[[str, float], str]
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,23 @@ class Outcome:
 
 
 def apply_event(
-    job: Job, event: JobEvent, titles: Mapping[str, str] | None = None
+    job: Job,
+    event: JobEvent,
+    titles: Mapping[str, str] | None = None,
+    links: Links | None = None,
 ) -> Outcome:
     """Fold ``event`` into ``job``; final jobs never move.
 
     ``titles`` (automation key to its rpa.yml ``description``) names the
-    automation to the user in the entities sent along.
+    automation to the user in the entities sent along; ``links`` makes the
+    download link of a file the robot sent.
     """
+    if event.type is EventType.FILE:
+        # Not a change of state, so a final job takes it too: a file sent
+        # as the job ends (or uploaded for it once it succeeded) still counts.
+        return Outcome(
+            job, True, _maybe(event, [_file_news(job, event, titles, links)])
+        )
     if job.state.is_final:
         return Outcome(job, applied=False, outbox=[])
     now = event.received_at
@@ -215,6 +231,29 @@ def _question(
         job_id=job.id,
         kind="intent",
         payload={"name": name, "entities": entities},
+        created_at=event.received_at,
+    )
+
+
+def _file_news(
+    job: Job, event: JobEvent, titles: Mapping[str, str] | None, links: Links | None
+) -> OutboxMessage:
+    """``EXTERNAL_rpa_job_file`` with the job's variables and the file's.
+
+    The link is minted here, from the time the file arrived: the same
+    event always makes the same message.
+    """
+    file_id = event.data.get("file_id")
+    url = links(str(file_id), event.received_at) if links and file_id else None
+    entities = {
+        **status_entities(job, titles, event.received_at),
+        **file_variables(event.data, url),
+    }
+    return OutboxMessage(
+        conversation_id=job.conversation_id,
+        job_id=job.id,
+        kind="intent",
+        payload={"name": FILE_INTENT, "entities": entities},
         created_at=event.received_at,
     )
 

@@ -24,6 +24,7 @@ __all__ = [
     "JobEvent",
     "JobState",
     "OutboxMessage",
+    "StoredFile",
     "new_job_id",
 ]
 
@@ -75,6 +76,9 @@ class EventType(str, enum.Enum):
     ANSWER = "answer"
     #: Internal only: the reconciler's verdict on a question nobody answered.
     QUESTION_EXPIRED = "question.expired"
+    #: Internal only: a file the job's robot uploaded (``POST .../files``)
+    #: is stored and the user gets a link to it. Not a state change.
+    FILE = "file"
 
     @property
     def target_state(self) -> JobState | None:
@@ -91,12 +95,14 @@ _TARGETS = {
     EventType.EXPIRED: JobState.EXPIRED,
 }
 
-#: Event types a robot may send; expiries are the reconciler's alone, and
-#: answers come from the chat.
+#: Event types a robot may send as JSON: expiries are the reconciler's alone,
+#: answers come from the chat, and ``file`` is recorded by the upload route
+#: once the file is stored.
 ROBOT_EVENT_TYPES = frozenset(EventType) - {
     EventType.EXPIRED,
     EventType.ANSWER,
     EventType.QUESTION_EXPIRED,
+    EventType.FILE,
 }
 
 
@@ -228,5 +234,39 @@ class OutboxMessage:
             "payload": self.payload,
             "attempts": self.attempts,
             "last_error": self.last_error,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file a job's robot sent, kept in the store for its user to download.
+
+    The bytes live in the store too (in chunks, see the stores), so any
+    replica serves them; ``sha256`` is checked when they are read back.
+    ``upload_id`` is the uploader's id for the upload: a retried upload
+    finds the file it already stored instead of storing it twice.
+    """
+
+    id: str
+    job_id: str
+    upload_id: str
+    name: str
+    title: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: float = field(default_factory=time.time)
+
+    def public(self) -> JsonDict:
+        """The file as operators see it (admin API, monitor); no bytes, no link."""
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "name": self.name,
+            "title": self.title,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
             "created_at": self.created_at,
         }

@@ -29,6 +29,7 @@ from rasa_rpa.http.botpress import botpress_blueprint
 from rasa_rpa.http.callbacks import blueprint
 from rasa_rpa.http.common import json
 from rasa_rpa.http.diagnostics import diagnostics_blueprint
+from rasa_rpa.http.files import files_blueprint
 from rasa_rpa.http.limits import apply_server_limits
 from rasa_rpa.http.monitor import monitor_blueprint
 from rasa_rpa.http.vendors import vendor_blueprint
@@ -80,6 +81,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
     app.blueprint(admin_blueprint)
     app.blueprint(monitor_blueprint)
     app.blueprint(diagnostics_blueprint)
+    app.blueprint(files_blueprint)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
         runtime = Runtime(settings)

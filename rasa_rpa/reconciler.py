@@ -1,10 +1,14 @@
-"""Background checks on jobs that are not final: expiry, polling providers, and
-the questions nobody answered in time.
+"""Background work on the store: expiry, polling providers, the questions
+nobody answered in time, and retention.
 
 Callbacks can be lost (UiPath drops webhooks for an hour after one failure;
 a robot can die before it reports), so every unfinished job is looked at on
 a timer. What the reconciler learns goes through the same
 :meth:`JobService.record` path as a callback: same dedupe, same state machine.
+
+Every ``retention.interval`` it also prunes what ``retention:`` lets go
+(:meth:`Reconciler.prune_once`), in batches of ``retention.batch`` rows, each
+a short transaction, yielding to the event loop between them.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import time
 from rasa_rpa.asking import QuestionDesk
 from rasa_rpa.background import BackgroundLoop
 from rasa_rpa.cleantext import clean_event
+from rasa_rpa.configfiles import RetentionSettings
 from rasa_rpa.errors import ProviderError, StoreError
 from rasa_rpa.logs import job_context
 from rasa_rpa.models import Job
 from rasa_rpa.service import JobService
+from rasa_rpa.stores.retention import KINDS, Cutoffs
 
 __all__ = ["Reconciler"]
 
@@ -44,24 +50,55 @@ class Reconciler(BackgroundLoop):
         interval: float,
         max_concurrent_polls: int = 8,
         questions: QuestionDesk | None = None,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.service = service
         #: Expires questions past their timeout (the user is told).
         self.questions = questions
         self.interval = interval
+        self.retention = retention
         self._limit = asyncio.Semaphore(max_concurrent_polls)
         #: job id -> (next poll time, consecutive failures)
         self._schedule: dict[str, tuple[float, int]] = {}
+        #: When retention runs next (at once, on start).
+        self._next_prune = 0.0
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.check_once()
+                if self.retention and time.time() >= self._next_prune:
+                    self._next_prune = time.time() + self.retention.interval
+                    await self.prune_once()
             except StoreError as exc:
                 log.error("reconciler: store unavailable: %s", exc)
             except Exception:  # a bad answer must not stop expiry for good
                 log.exception("reconciler: unexpected error; carrying on")
             await asyncio.sleep(self.interval)
+
+    def cutoffs(self, now: float | None = None) -> Cutoffs:
+        """What ``retention:`` lets go of at ``now``."""
+        settings = self.retention or RetentionSettings()
+        return Cutoffs.of(settings, time.time() if now is None else now)
+
+    async def prune_once(self, now: float | None = None) -> dict[str, int]:
+        """Prune everything retention allows now, batch after batch; counts."""
+        settings = self.retention or RetentionSettings()
+        cutoffs = self.cutoffs(now)
+        totals = dict.fromkeys(KINDS, 0)
+        while True:
+            done = await self.service.store.prune(cutoffs, batch=settings.batch)
+            for kind, count in done.items():
+                totals[kind] += count
+            if not any(done.values()):
+                break
+            await asyncio.sleep(0)  # callbacks go first between batches
+        if any(totals.values()):
+            log.info(
+                "retention: pruned %s",
+                ", ".join(f"{count} {kind}" for kind, count in totals.items()),
+            )
+        return totals
 
     async def check_once(self, now: float | None = None) -> int:
         """One pass over unfinished jobs; return how many changed."""

@@ -8,7 +8,9 @@ the two can never drift apart.
 
 The variables are those of :mod:`rasa_rpa.variables` plus the few an
 action adds (``rpa_count``, ``rpa_missing``, and ``rpa_question``, the
-words of a robot's question). News responses
+words of a robot's question); ``utter_rpa_job_file`` adds the file's
+(``rpa_file_title``, ``rpa_file_name``, ``rpa_file_size``, ``rpa_file_url``).
+News responses
 (``utter_rpa_job_<state>``) are uttered by the bot's rules and read the
 variables from slots; action responses get them as arguments.
 """
@@ -37,6 +39,11 @@ NEWS_TEXTS: dict[str, str] = {
     "failed": "Sorry, your {rpa_title} job ({rpa_job_ref}) failed: {rpa_error}",
     "cancelled": "Your {rpa_title} job ({rpa_job_ref}) was cancelled.",
     "expired": "Your {rpa_title} job ({rpa_job_ref}) was stopped: {rpa_error}",
+    # A markdown link: the widget shows the words, the link stays behind them.
+    "file": (
+        "[Download the {rpa_file_title} ({rpa_file_name}, {rpa_file_size})]"
+        "({rpa_file_url})"
+    ),
 }
 #: What the bot's rules say when a question's news arrives, by response.
 QUESTION_NEWS_TEXTS: dict[str, str] = {

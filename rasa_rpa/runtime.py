@@ -1,12 +1,12 @@
 """Everything the plugin runs in one action-server worker, built from rpa.yml.
 
-The runtime owns the store, the providers, the job service, the outbox
-dispatcher and the reconciler. The Sanic listeners in :mod:`rasa_rpa.plugin`
-start it before the server takes requests and stop it after, and keep it on
-``app.ctx.rasa_rpa``. Routes read it from their request; actions, which
-rasa-sdk hands no app, read it from the request Sanic is serving them in
-(:func:`current_runtime`). No module global: two apps in one process (tests
-do this) each find their own.
+The runtime owns the store, the providers, the job service, the files robots
+send, the outbox dispatcher and the reconciler. The Sanic listeners in
+:mod:`rasa_rpa.plugin` start it before the server takes requests and stop it
+after, and keep it on ``app.ctx.rasa_rpa``. Routes read it from their request;
+actions, which rasa-sdk hands no app, read it from the request Sanic is
+serving them in (:func:`current_runtime`). No module global: two apps in one
+process (tests do this) each find their own.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from sanic import Request
 from sanic.exceptions import ServerError
 
 from rasa_rpa.asking import QuestionDesk
+from rasa_rpa.attachments import Attachments
 from rasa_rpa.config import RpaConfig, secret_values
 from rasa_rpa.delivery import OutboxDispatcher, RasaClient
 from rasa_rpa.errors import RpaError
+from rasa_rpa.files import FileLinks
 from rasa_rpa.lifecycle import apply_event, with_handover
 from rasa_rpa.logs import configure_logging
 from rasa_rpa.metrics import Metrics
@@ -41,8 +43,11 @@ class Runtime:
     def __init__(self, config: RpaConfig) -> None:
         self.config = config
         self.store = open_store(config.store.url, config.base_dir, source=config.source)
+        self.keys = keys_for(config)
+        #: Signs the download links users get for files robots send.
+        self.links = FileLinks(self.keys, config.files_url, config.files.link_ttl)
         titles = config.titles()
-        self.store.planner = partial(apply_event, titles=titles)
+        self.store.planner = partial(apply_event, titles=titles, links=self.links.url)
         if config.handover.intent:
             self.store.planner = with_handover(
                 self.store.planner,
@@ -51,7 +56,6 @@ class Runtime:
                 frozenset(n for n, a in config.automations.items() if not a.handover),
                 titles,
             )
-        self.keys = keys_for(config)
         configure_logging([self.keys.master_key, *secret_values(config)])
         self.metrics = Metrics()
         self.service = JobService(config, self.store, self.keys, metrics=self.metrics)
@@ -69,12 +73,16 @@ class Runtime:
             interval=config.reconciler.interval,
             max_concurrent_polls=config.reconciler.max_concurrent_polls,
             questions=self.questions,
+            retention=config.retention,
         )
+        #: Files robots send: in, announced, and back out to their users.
+        self.files = Attachments(config, self.store, self.service)
         self.service.on_queued.append(self.dispatcher.wake)
         providers: dict[str, Provider] = {}
         for name, settings in config.providers.items():
             cls = provider_class(settings.type, source=config.source)
             providers[name] = cls(name, settings, config, self.service.record)
+            providers[name].file_sink = self.files.send_path
         self.service.providers = providers
 
     async def start(self, *, background: bool = True) -> None:

@@ -11,6 +11,9 @@ Robots prove who they are in one of two ways:
 * **Bearer tokens** (a JWT) for robots that can only set a header. The token
   names the job, its conversation, an audience and an expiry.
 
+Download links for files robots send (:mod:`rasa_rpa.files`) are signed
+with a key of their own derived from the master key.
+
 The same master key also mints short-lived **operator tokens** (another key,
 another audience: never a job's), with which ``rasa-rpa doctor`` reads the
 running server's own state, and **fingerprints** of the other credentials, so
@@ -118,6 +121,7 @@ class JobKeys:
         self._operator_key = hmac.new(
             self._key, b"operator-key", hashlib.sha256
         ).digest()
+        self._link_key = hmac.new(self._key, b"file-link-key", hashlib.sha256).digest()
         self._token_ttl = token_ttl
         # A batch robot calls back for the same job again and again: derive
         # its secret once. In memory only, bounded, cleared when full.
@@ -198,6 +202,16 @@ class JobKeys:
                 "the operator token is not valid: it was minted with another "
                 "callbacks.secret (or .rasa-rpa/master.key) than this server's"
             ) from None
+
+    def link_signature(self, file_id: str, expires: int) -> str:
+        """The signature of a download link: binds the file and the expiry.
+
+        A key of its own: a link never helps forge a token or a callback.
+        URL-safe base64 without padding (43 characters).
+        """
+        message = f"file:{file_id}:{expires}".encode("utf-8", "surrogateescape")
+        digest = hmac.new(self._link_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def fingerprint(self, key: str, value: str) -> str:
         """8 hex characters that tell two values of ``key`` apart, and nothing more.

@@ -23,9 +23,11 @@ from rasa_rpa.jobref import job_ref, ref_id_prefix
 from rasa_rpa.models import Job
 
 __all__ = [
+    "FILE_VARIABLES",
     "JOB_VARIABLES",
     "TECHNICAL_PROBLEM",
     "duration_words",
+    "file_variables",
     "job_ref",
     "job_variables",
     "looks_internal",
@@ -49,6 +51,11 @@ JOB_VARIABLES = (
     "rpa_error",
     "rpa_elapsed",
 )
+
+#: What ``utter_rpa_job_file`` gets on top of the job's variables: the file's
+#: title ("order report"), name ("orders-ACME.xlsx"), size ("6 KB") and the
+#: download link (only ever a link target, never words to read).
+FILE_VARIABLES = ("rpa_file_title", "rpa_file_name", "rpa_file_size", "rpa_file_url")
 
 
 def duration_words(seconds: float) -> str:
@@ -124,3 +131,18 @@ def job_variables(
     if reason:
         found["rpa_error"] = reason
     return found
+
+
+def file_variables(data: Mapping[str, Any], url: str | None) -> dict[str, Any]:
+    """The variables describing a file, from its ``file`` event's data.
+
+    The size in words comes with the data (:func:`rasa_rpa.files.size_words`);
+    ``url`` is its download link, left out when there is none to give.
+    """
+    found = {
+        "rpa_file_title": data.get("title"),
+        "rpa_file_name": data.get("name"),
+        "rpa_file_size": data.get("size_words"),
+        "rpa_file_url": url,
+    }
+    return {key: value for key, value in found.items() if value is not None}

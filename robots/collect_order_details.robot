@@ -1,5 +1,6 @@
 *** Settings ***
-Documentation     Collects the order details of one customer (or ALL) into a report.
+Documentation     Collects the order details of one customer (or ALL) into an Excel report
+...               and sends it to the user.
 ...               The SAP Intelligent RPA tutorial's scenario, as a Robot Framework task.
 ...               When the name fits several customers, the robot asks the user which.
 Library           rasa_rpa_robot.keywords
@@ -22,8 +23,8 @@ Collect Order Details
     Sleep    ${step_delay}
     ${report}=    Write Report    ${orders}    ${OUTPUT DIR}    ${chosen}
     Report Progress    90    Report written
+    Send File    ${report}    title=order report
     Set Job Output    order_count    ${count}
-    Set Job Output    report_path    ${report}
 
 *** Keywords ***
 Choose Customer

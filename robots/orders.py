@@ -1,4 +1,8 @@
-"""Keywords of the collect_order_details robot: read the order book, write a report."""
+"""Keywords of the collect_order_details robot: read the order book, write a report.
+
+The report is an Excel workbook (openpyxl, the reference-bot extra in
+pyproject.toml), which the robot sends to the user with ``Send File``.
+"""
 
 from __future__ import annotations
 
@@ -48,14 +52,27 @@ def read_orders(book: str, customer: str = "ALL") -> list[dict[str, str]]:
 
 
 def write_report(orders: list[dict[str, str]], folder: str, customer: str) -> str:
-    """Write the orders with their totals to a CSV file; return its path."""
+    """Write the orders with their totals to an Excel workbook; return its path."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     safe = "".join(c if c.isalnum() else "-" for c in customer).strip("-") or "ALL"
-    path = Path(folder) / f"orders-{safe}.csv"
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["order_id", "customer", "product", "quantity", "total"])
-        for order in orders:
-            total = int(order["quantity"]) * float(order["unit_price"])
-            writer.writerow([order["order_id"], order["customer"], order["product"],
-                             order["quantity"], f"{total:.2f}"])
+    path = Path(folder) / f"orders-{safe}.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Orders"
+    sheet.append(["Order", "Customer", "Product", "Quantity", "Total"])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for order in orders:
+        quantity = int(order["quantity"])
+        total = round(quantity * float(order["unit_price"]), 2)
+        sheet.append(
+            [order["order_id"], order["customer"], order["product"], quantity, total]
+        )
+        sheet.cell(row=sheet.max_row, column=5).number_format = "#,##0.00"
+    for column, width in zip("ABCDE", (10, 18, 24, 10, 12)):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    book.save(path)
     return str(path.resolve())

@@ -345,6 +345,15 @@ def test_domain_prints_everything_the_doctor_requires(tmp_path, monkeypatch, cap
     ]
     assert ["EXTERNAL_rpa_job_failed", "utter_rpa_job_failed"] in steps
     assert ["job_status", "action_rpa_job_status"] in steps
+    # A file the robot sent: its intent, rule, response and variables' slots.
+    assert ["EXTERNAL_rpa_job_file", "utter_rpa_job_file"] in steps
+    [file_text] = domain["responses"]["utter_rpa_job_file"]
+    assert "({rpa_file_url})" in file_text["text"]
+    for name in ("rpa_file_title", "rpa_file_name", "rpa_file_size", "rpa_file_url"):
+        assert name in domain["entities"]
+        assert domain["slots"][name]["mappings"] == [
+            {"type": "from_entity", "entity": name}
+        ]
 
 
 def test_domain_names_stay_in_step_with_the_code():

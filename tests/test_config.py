@@ -285,3 +285,49 @@ def test_run_s_public_url_applies_only_where_rpa_yml_names_none(tmp_path, monkey
     assert load_config(write(tmp_path, VALID)).callbacks.public_url == (
         "http://127.0.0.1:5055"
     )
+
+
+def test_files_and_retention_have_sensible_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    config = load_config(write(tmp_path, VALID))
+    assert config.files.link_ttl == 24 * 3600
+    assert "text/html" not in config.files.content_types
+    assert "image/svg+xml" not in config.files.content_types
+    assert config.files_url == "http://127.0.0.1:5055"  # callbacks.public_url
+    retention = config.retention
+    assert (retention.files, retention.delivered) == (7 * 86400, 7 * 86400)
+    assert (retention.events, retention.jobs) == (30 * 86400, 90 * 86400)
+
+
+def test_each_retention_period_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    text = VALID + (
+        "retention: {files: off, delivered: never, events: null, jobs: 2d}\n"
+        "files: {public_url: 'https://bot.example/', link_ttl: 1h, "
+        "content_types: [Text/CSV, 'image/*']}\n"
+    )
+    config = load_config(write(tmp_path, text))
+    retention = config.retention
+    assert (retention.files, retention.delivered, retention.events) == (None,) * 3
+    assert retention.jobs == 2 * 86400
+    assert config.files.content_types == ("text/csv", "image/*")
+    assert config.files_url == "https://bot.example"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("files: {content_types: [csv]}", "files.content_types.0"),
+        ("files: {link_ttl: soon}", "files.link_ttl"),
+        ("files: {max_bytes: 0}", "files.max_bytes"),
+        ("retention: {jobs: sometimes}", "retention.jobs"),
+        ("retention: {batch: 0}", "retention.batch"),
+        ("retention: {keep: 1d}", "retention.keep"),
+    ],
+)
+def test_file_and_retention_mistakes_name_the_key(tmp_path, monkeypatch, section, key):
+    monkeypatch.setenv("TEST_RASA_TOKEN", "x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, VALID + section + "\n"))
+    assert caught.value.key == key
+    assert caught.value.source.endswith("rpa.yml")

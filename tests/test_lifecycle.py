@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rasa_rpa.lifecycle import apply_event, status_entities
-from rasa_rpa.models import EventType, Job, JobEvent, JobState
+from rasa_rpa.models import FINAL_STATES, EventType, Job, JobEvent, JobState
 from rasa_rpa.variables import TECHNICAL_PROBLEM, job_ref
 
 
@@ -66,7 +66,7 @@ def test_failure_keeps_the_reason():
 @pytest.mark.parametrize(
     "final", [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED]
 )
-@pytest.mark.parametrize("kind", list(EventType))
+@pytest.mark.parametrize("kind", [k for k in EventType if k is not EventType.FILE])
 def test_final_jobs_never_move(final, kind):
     before = job(final)
     outcome = apply_event(before, event(kind, text="late", slots={"a": 1}))
@@ -202,3 +202,43 @@ def test_robots_can_ask_but_not_answer_or_expire():
     assert EventType.QUESTION in ROBOT_EVENT_TYPES
     assert EventType.ANSWER not in ROBOT_EVENT_TYPES
     assert EventType.QUESTION_EXPIRED not in ROBOT_EVENT_TYPES
+
+
+FILE_DATA = {
+    "file_id": "f1",
+    "name": "orders-ACME.xlsx",
+    "title": "order report",
+    "size": 6144,
+    "size_words": "6 KB",
+}
+
+
+def test_a_file_is_news_with_its_link_and_the_jobs_variables():
+    links = []
+
+    def link(file_id: str, now: float) -> str:
+        links.append((file_id, now))
+        return f"https://bot.example/rpa/files/{file_id}?sig"
+
+    sent = JobEvent("file:u1", "j1", EventType.FILE, FILE_DATA, received_at=50.0)
+    before = job(JobState.RUNNING)
+    outcome = apply_event(before, sent, {"orders": "order details report"}, link)
+    assert outcome.job is before and outcome.applied
+    [message] = outcome.outbox
+    assert message.payload["name"] == "EXTERNAL_rpa_job_file"
+    entities = message.payload["entities"]
+    assert entities["rpa_file_title"] == "order report"
+    assert entities["rpa_file_name"] == "orders-ACME.xlsx"
+    assert entities["rpa_file_size"] == "6 KB"
+    assert entities["rpa_file_url"] == "https://bot.example/rpa/files/f1?sig"
+    assert entities["rpa_title"] == "order details report"
+    # The link counts from when the file arrived: the same event, the same link.
+    assert links == [("f1", 50.0)]
+
+
+@pytest.mark.parametrize("final", sorted(FINAL_STATES))
+def test_a_file_for_an_ended_job_is_still_news_and_moves_nothing(final):
+    before = job(final)
+    outcome = apply_event(before, JobEvent("file:u1", "j1", EventType.FILE, FILE_DATA))
+    assert outcome.job is before
+    assert [m.payload["name"] for m in outcome.outbox] == ["EXTERNAL_rpa_job_file"]

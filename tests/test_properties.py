@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from rasa_rpa.errors import InvalidPayload
 from rasa_rpa.http.payloads import parse_event
-from rasa_rpa.lifecycle import INTENT_PREFIX, apply_event
+from rasa_rpa.lifecycle import FILE_INTENT, INTENT_PREFIX, apply_event
 from rasa_rpa.models import (
     FINAL_STATES,
     ROBOT_EVENT_TYPES,
@@ -279,6 +279,12 @@ def test_a_job_only_moves_forward_and_ends_once(sequence):
     for event in sequence:
         outcome = apply_event(job, event)
         after = outcome.job
+        if event.type is EventType.FILE:
+            # A file is news, whatever the state, and moves nothing.
+            assert after is job and outcome.applied
+            names = [m.payload["name"] for m in outcome.outbox]
+            assert names == ([FILE_INTENT] if event.notify else [])
+            continue
         if job.state.is_final:
             # A final state never changes, and nothing is applied or sent.
             assert after == job
@@ -317,5 +323,7 @@ def test_nothing_moves_a_job_that_has_ended(sequence, state):
     for event in sequence:
         outcome = apply_event(ended, event)
         assert outcome.job is ended
+        if event.type is EventType.FILE:
+            continue  # still announced (tests/test_lifecycle.py), never a move
         assert not outcome.applied
         assert outcome.outbox == []

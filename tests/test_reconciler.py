@@ -1,4 +1,5 @@
-"""The reconciler: overdue jobs expire, pollable jobs are polled with backoff."""
+"""The reconciler: overdue jobs expire, pollable jobs are polled with backoff,
+and what retention lets go is pruned."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from rasa_rpa.config import ProviderSettings
+from rasa_rpa.config import ProviderSettings, RetentionSettings
 from rasa_rpa.errors import ProviderUnavailable
 from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.providers.base import Capabilities, Provider
@@ -142,3 +143,37 @@ async def test_overdue_job_expires_and_is_stopped(world):
     assert job.error == "the robot never reported back"  # not a word from it
     assert provider.cancelled == ["late"]
     assert provider.polls == []
+
+
+async def finished_job(service, job_id, at):
+    await add_job(service, job_id)
+    await service.record(JobEvent(f"{job_id}-ok", job_id, EventType.SUCCEEDED, {}))
+    # Finished, and its news delivered, at ``at``.
+    db = service.store.db
+    db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (at, job_id))
+    db.execute("UPDATE job_events SET received_at = ? WHERE job_id = ?", (at, job_id))
+    db.execute("UPDATE outbox SET delivered_at = ? WHERE job_id = ?", (at, job_id))
+
+
+async def test_retention_prunes_in_batches_until_nothing_is_due(world):
+    service, _, _ = world
+    reconciler = Reconciler(
+        service,
+        interval=1,
+        retention=RetentionSettings(jobs="1h", events="1h", delivered="1h", batch=2),
+    )
+    for n in range(5):
+        await finished_job(service, f"old{n}", 1000)
+    await finished_job(service, "new", 9000)
+    pruned = await reconciler.prune_once(now=9500)
+    assert pruned == {"files": 0, "delivered": 5, "events": 5, "jobs": 5}
+    assert [job.id for job in await service.store.list_jobs()] == ["new"]
+
+
+async def test_retention_off_prunes_nothing(world):
+    service, _, _ = world
+    off = RetentionSettings(jobs="off", events=None, delivered="never", files="off")
+    reconciler = Reconciler(service, interval=1, retention=off)
+    await finished_job(service, "old", 1000)
+    assert not any((await reconciler.prune_once(now=1e9)).values())
+    assert len(await service.store.list_jobs()) == 1

@@ -162,6 +162,14 @@ def rendered_jobs(titles: dict[str, str]) -> list[dict[str, Any]]:
                 "rpa_count": "2",
                 "rpa_missing": "the customer's name",
                 "rpa_question": "Which customer did you mean?",
+                # What a file the robot sent brings (utter_rpa_job_file).
+                "rpa_file_title": "order report",
+                "rpa_file_name": "orders-ACME.xlsx",
+                "rpa_file_size": "6 KB",
+                "rpa_file_url": (
+                    f"https://bot.example/rpa/files/{uuid.uuid4().hex}"
+                    "?expires=1767225600&signature=0Zx_4-sig"
+                ),
                 **variables,
             }
         )
@@ -181,6 +189,11 @@ def interpolate(text: str, values: dict[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
 
 
+def visible(sentence: str) -> str:
+    """What the chat shows: a markdown link's words, not where it leads."""
+    return re.sub(r"\[([^\]]*)\]\([^)\s]*\)", r"\1", sentence)
+
+
 def test_no_message_of_the_reference_bot_shows_internals():
     config = load_config(ROOT / "rpa.yml")
     reference = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -193,7 +206,8 @@ def test_no_message_of_the_reference_bot_shows_internals():
     for values in rendered_jobs(config.titles()):
         sentences = [(n, interpolate(t, values)) for n, t in texts]
         sentences += [(n, fallback(n, values)) for n in ACTION_TEXTS]
-        for name, sentence in sentences:
+        for name, shown in sentences:
+            sentence = visible(shown)
             for key in keys:
                 if key in sentence:
                     problems.append((name, sentence, f"the key {key}"))
@@ -211,3 +225,10 @@ def test_the_check_itself_catches_what_it_looks_for():
     found = {what for pattern, what in INTERNAL if pattern.search(sentence)}
     assert found == {"a hex id", "a path"}
     assert "collect_order_details" in sentence
+
+
+def test_a_link_shows_its_words_and_hides_where_it_leads():
+    shown = "[Download the order report (orders-ACME.xlsx, 6 KB)](https://x/f?s=1)"
+    assert visible(shown) == "Download the order report (orders-ACME.xlsx, 6 KB)"
+    # Only a link's target is hidden: the same URL as words is still caught.
+    assert visible("see https://x/f?s=1") == "see https://x/f?s=1"

@@ -1,7 +1,8 @@
 """The operator API, behind ``admin.token``: list jobs, read their events, replay.
 
 * ``GET /rpa/v1/jobs?conversation_id=&limit=``: jobs, newest first.
-* ``GET /rpa/v1/jobs/{job_id}/events``: a job's event log and its outbox.
+* ``GET /rpa/v1/jobs/{job_id}/events``: a job's event log, its outbox and
+  the files its robot sent (each with a fresh download link).
 * ``GET /rpa/v1/outbox?status=dead|failing|pending|delivered|discarded&job_id=``:
   messages to Rasa.
 * ``POST /rpa/v1/outbox/{seq}/replay``: queue a dead message again.
@@ -84,8 +85,8 @@ async def list_jobs(request: Request) -> HTTPResponse:
 
 @admin_blueprint.get("/jobs/<job_id:str>/events")
 async def job_events(request: Request, job_id: str) -> HTTPResponse:
-    """A job (by id or the reference its user was shown), its event log and
-    what was (or is still to be) sent to Rasa."""
+    """A job (by id or the reference its user was shown), its event log, what
+    was (or is still to be) sent to Rasa, and its files."""
     runtime = runtime_of(request)
     require_admin(runtime, request)
     job = await find_job(runtime.store, job_id)
@@ -98,7 +99,14 @@ async def job_events(request: Request, job_id: str) -> HTTPResponse:
         ]
         for status in OUTBOX_STATUSES
     }
-    return json({"job": job.public(), "events": events, "outbox": outbox})
+    now = time.time()
+    files = [
+        {**file.public(), "url": runtime.links.url(file.id, now)}
+        for file in await runtime.store.list_files(job_id)
+    ]
+    return json(
+        {"job": job.public(), "events": events, "outbox": outbox, "files": files}
+    )
 
 
 @admin_blueprint.get("/outbox")

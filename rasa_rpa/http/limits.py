@@ -10,6 +10,9 @@ POSTs cost the worker a gigabyte. Two limits close that:
   middleware, before any handler or credential check, and stops at
   ``callbacks.max_body_bytes``. A declared ``Content-Length`` over it is
   refused without reading a byte.
+* A file upload reads its own body (``ctx_own_body=True``), after checking
+  the credential and the declared size, and in pieces (:func:`stream_body`),
+  within ``files.max_bytes`` and ``files.upload_timeout``.
 * Every other route, rasa-sdk's ``/webhook`` included, is held to
   ``server.max_request_bytes`` by :func:`apply_server_limits`, which sets
   Sanic's own ``REQUEST_MAX_SIZE`` (Sanic refuses a declared length over it
@@ -29,6 +32,7 @@ request's head and a backstop for any body, on every route.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic
@@ -42,6 +46,8 @@ __all__ = [
     "apply_server_limits",
     "install_body_limit",
     "read_body",
+    "refuse_unread",
+    "stream_body",
     "too_large",
     "too_slow",
 ]
@@ -73,9 +79,12 @@ def apply_server_limits(app: Sanic[Any, Any], config: RpaConfig) -> None:
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     # Sanic's own per-read silence limit: never longer than the whole head may take.
     app.config.REQUEST_TIMEOUT = min(app.config.REQUEST_TIMEOUT, settings.head_timeout)
-    _Deadlines(
+    deadlines = _Deadlines(
         settings.head_timeout, config.callbacks.body_timeout + settings.head_timeout
-    ).install(app)
+    )
+    deadlines.install(app)
+    # stream_body gives a file upload its own, longer, time.
+    app.ctx.rasa_rpa_deadlines = deadlines
 
 
 class _Deadlines:
@@ -194,10 +203,70 @@ async def read_body(request: Request, limit: int, timeout: float = 30.0) -> byte
     return bytes(body)
 
 
+def refuse_unread(request: Request) -> None:
+    """Answer a streaming request without reading its body: close after.
+
+    Nothing of the body is read (no "100 Continue" invites it either), and
+    the connection closes after the answer, so the unread rest can never be
+    taken for the next request nor drained.
+    """
+    stream = request.stream
+    if isinstance(stream, Http):
+        stream.expecting_continue = False
+        stream.keep_alive = False
+
+
+async def stream_body(
+    request: Request, limit: int, timeout: float
+) -> AsyncIterator[bytes]:
+    """The body of a route that reads its own (``ctx_own_body=True``), piece by
+    piece as it arrives: 413 past ``limit`` (a declared length at once), 408
+    when it has not all arrived within ``timeout`` seconds.
+
+    Holds one network read at a time, whatever the body's size.
+    """
+    stream = request.stream
+    if stream is None:  # the body came whole (tests, non-streaming)
+        if len(request.body) > limit:
+            raise too_large(limit)
+        yield request.body
+        return
+    stream.request_max_size = limit
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        refuse_unread(request)
+        raise too_large(limit)
+    deadlines = getattr(request.app.ctx, "rasa_rpa_deadlines", None)
+    if isinstance(deadlines, _Deadlines):
+        # The connection's backstop would cut a long upload at the callback
+        # limit; this body has a deadline of its own (and the backstop after).
+        deadlines._arm(timeout + deadlines.head)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    reader: AsyncIterator[bytes] = aiter(stream)  # type: ignore[arg-type]
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                data = await anext(reader)
+        except StopAsyncIteration:
+            return
+        except PayloadTooLarge:
+            raise too_large(limit) from None
+        except TimeoutError:
+            if isinstance(stream, Http):
+                stream.keep_alive = False
+                stream.request_body = None
+            raise too_slow(timeout) from None
+        if data:
+            yield bytes(data)
+
+
 async def _read_within_limit(request: Request) -> None:
     route = request.route
     if route is None or not route.extra.stream:
         return
+    if getattr(route.ctx, "own_body", False):
+        return  # the handler reads it itself (stream_body), after its checks
     # The runtime the plugin put on the app (http.common imports this module).
     callbacks = request.app.ctx.rasa_rpa.config.callbacks
     request.body = await read_body(

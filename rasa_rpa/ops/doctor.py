@@ -8,6 +8,8 @@ cannot reach, a vendor secret that expired. Each shows up far from its cause
 party in turn and reports each :class:`Finding` with its cause and its fix.
 When the action server runs, it is asked too (:mod:`rasa_rpa.ops.live`): the
 server may hold other credentials than the file says, and failing deliveries.
+Last, the job store: its size, and what retention would free
+(:mod:`rasa_rpa.ops.storage`).
 
 Secrets are never part of a finding: vendor errors come from
 :class:`~rasa_rpa.errors.ProviderError`, whose messages are secret-free.
@@ -30,6 +32,7 @@ from rasa_rpa.models import JobEvent
 from rasa_rpa.ops.domain_snippet import check_domain, load_domain_file
 from rasa_rpa.ops.findings import Finding, Report, Status
 from rasa_rpa.ops.live import LiveServer, read_live
+from rasa_rpa.ops.storage import check_storage
 from rasa_rpa.providers import Provider, provider_class
 
 __all__ = ["Finding", "ProgressFn", "Report", "diagnose"]
@@ -343,6 +346,7 @@ async def diagnose(
         live = await read_live(doctor.config, report, server)
         await doctor.callbacks(live)
         await doctor.providers(progress)
+        await check_storage(doctor.config, report)
     return report
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from rasa_rpa.config import RpaConfig
-from rasa_rpa.lifecycle import INTENT_PREFIX, intent_for, status_entities
+from rasa_rpa.lifecycle import FILE_INTENT, INTENT_PREFIX, intent_for, status_entities
 from rasa_rpa.models import EventType, Job
 from rasa_rpa.ops.question_domain import (
     QUESTION_ACTIONS,
@@ -27,6 +27,7 @@ from rasa_rpa.ops.question_domain import (
     question_slots,
 )
 from rasa_rpa.responses import ACTION_TEXTS, GENERIC_NEWS_TEXT, NEWS_TEXTS
+from rasa_rpa.variables import FILE_VARIABLES
 
 __all__ = [
     "ACTIONS",
@@ -70,10 +71,11 @@ def _news() -> tuple[str, ...]:
         suffix = intent_for(event_type)[len(INTENT_PREFIX) :]
         if suffix not in found:
             found.append(suffix)
-    return tuple(found)
+    # A file the robot sent: news too, though it moves no state.
+    return (*found, FILE_INTENT[len(INTENT_PREFIX) :])
 
 
-#: What the bot hears about: running, progress, succeeded, failed, ...
+#: What the bot hears about: running, progress, succeeded, failed, ..., file
 NEWS = _news()
 NEWS_INTENTS = tuple(INTENT_PREFIX + news for news in NEWS)
 INTENTS = ("job_status", "cancel_job", *NEWS_INTENTS, *QUESTION_INTENTS)
@@ -83,8 +85,9 @@ def _entities() -> tuple[str, ...]:
     # A job with every optional field set shows every entity the plugin sends.
     job = Job("j", "a", "p", "c", progress=1.0, message="m", error="e")
     # rpa_job_id names the job for the bot's actions; the rest are the
-    # response variables (rasa_rpa.variables.JOB_VARIABLES).
-    return tuple(status_entities(job))
+    # response variables (rasa_rpa.variables.JOB_VARIABLES), then the file's,
+    # which come with EXTERNAL_rpa_job_file.
+    return (*status_entities(job), *FILE_VARIABLES)
 
 
 #: Entities sent with every EXTERNAL_rpa_job_* intent (robot outputs come on top).

@@ -43,6 +43,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from rasa_rpa.config import ProviderSettings, RpaConfig
@@ -56,6 +57,7 @@ __all__ = [
     "Capabilities",
     "Diagnosis",
     "EventSink",
+    "FileSink",
     "Provider",
     "StartRequest",
     "WebhookCredential",
@@ -69,6 +71,9 @@ NO_WEBHOOKS = "no webhook is received at this address"
 
 #: How a provider reports what it learns outside a callback (exit codes, polls).
 EventSink = Callable[[JobEvent], Awaitable[Any]]
+#: How a provider sends the user a file a job left on this machine:
+#: ``sink(job, path, title, upload_id)`` (see the local provider's ``files``).
+FileSink = Callable[[Job, Path, str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ class Provider(ABC):
     capabilities: Capabilities = Capabilities()
     #: The validated options (subclasses narrow the type).
     options: ProviderOptions
+    #: Where files this provider uploads itself go; set by the runtime.
+    file_sink: FileSink | None = None
 
     def __init__(
         self,

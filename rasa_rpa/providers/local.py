@@ -17,12 +17,14 @@ rpa.yml::
         robots_dir: robots          # where <task>.robot files live
         python: /usr/bin/python3    # default: the action server's interpreter
         env_passthrough: [ERP_HOST] # server environment robots may see (an allow-list)
+        files: {report_path: report}  # outputs naming a file to send the user
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -35,7 +37,7 @@ from pydantic import Field
 
 from rasa_rpa.cleantext import text_problem
 from rasa_rpa.errors import ProviderError, UnsendableInput
-from rasa_rpa.models import EventType, Job, JobEvent
+from rasa_rpa.models import EventType, Job, JobEvent, JobState
 from rasa_rpa.providers import proctree
 from rasa_rpa.providers.base import Capabilities, Diagnosis, Provider, StartRequest
 from rasa_rpa.providers.options import StrictOptions
@@ -48,6 +50,7 @@ from rasa_rpa_robot.client import (
 
 __all__ = ["LocalOptions", "LocalRobotProvider", "argv_problem", "describe_exit"]
 
+log = logging.getLogger(__name__)
 LISTENER = "rasa_rpa_robot.listener.JobListener"
 #: Environment variables a robot inherits (add more with ``env_passthrough``).
 SAFE_ENV = (
@@ -102,6 +105,9 @@ class LocalOptions(StrictOptions):
     runs_dir: str | None = None
     python: str | None = None
     env_passthrough: list[str] = Field(default_factory=list)
+    #: Outputs that name a file (in the job's own run folder) to send the
+    #: user when the job succeeds, with the title the user reads it by.
+    files: dict[str, str] = Field(default_factory=dict)
 
 
 class LocalRobotProvider(Provider):
@@ -251,7 +257,33 @@ class LocalRobotProvider(Provider):
                 {"error": describe_exit(code)},
                 source="local-exit",
             )
-        await self.report(event)
+        result = await self.report(event)
+        job = getattr(result, "job", None)  # the job as stored, with its outputs
+        if code == 0 and isinstance(job, Job) and job.state is JobState.SUCCEEDED:
+            await self._send_files(job)
+
+    async def _send_files(self, job: Job) -> None:
+        """Upload the output files ``files`` names; only from the job's run
+        folder, so an output can never hand the user another file of the
+        machine's."""
+        if self.file_sink is None:
+            return
+        folder = (self.runs_dir / job.id).resolve()
+        for output, title in self.options.files.items():
+            value = job.outputs.get(output)
+            if not isinstance(value, str) or not value:
+                continue
+            path = (folder / value).resolve()  # an absolute value stays itself
+            if not path.is_relative_to(folder) or not path.is_file():
+                log.warning(
+                    "job %s: output %s names no file in the job's run folder; "
+                    "not sent",
+                    job.id,
+                    output,
+                    extra={"job_id": job.id, "conversation_id": job.conversation_id},
+                )
+                continue
+            await self.file_sink(job, path, title, f"output:{output}")
 
     async def cancel(self, job: Job) -> None:
         process = self._processes.get(job.id)

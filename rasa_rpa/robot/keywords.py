@@ -13,6 +13,7 @@ from rasa_rpa_robot.keywords import (
     ask_user,
     report_progress,
     send_chat_message,
+    send_file,
     set_conversation_slot,
     set_job_output,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ask_user",
     "report_progress",
     "send_chat_message",
+    "send_file",
     "set_conversation_slot",
     "set_job_output",
 ]

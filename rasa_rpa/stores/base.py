@@ -1,10 +1,11 @@
 """The job store contract every backend fulfils.
 
 A store keeps four things: jobs, the append-only log of events received for
-them (unique per ``(job_id, event id)``), the outbox of calls still to be
-made to Rasa, and the questions robots ask (changed only by recording the
-events that ask, answer and expire them). :meth:`JobStore.record_event` is
-the heart: it records the
+them (unique per ``(job_id, event id)``), the outbox of calls still to be made
+to Rasa, the questions robots ask (changed only by recording the events that
+ask, answer and expire them), and the files robots sent (in chunks, so any
+replica serves them). Retention (:mod:`rasa_rpa.stores.retention`) prunes what
+is done with. :meth:`JobStore.record_event` is the heart: it records the
 event, folds it into the job with :func:`rasa_rpa.lifecycle.apply_event` and
 queues the resulting outbox rows in **one transaction**, so a callback that
 was acknowledged is never lost and never delivered twice.
@@ -19,8 +20,9 @@ from typing import Any, Protocol
 
 from rasa_rpa.errors import JobNotFound, RpaError
 from rasa_rpa.lifecycle import Planner
-from rasa_rpa.models import Job, JobEvent, OutboxMessage
+from rasa_rpa.models import Job, JobEvent, OutboxMessage, StoredFile
 from rasa_rpa.questions import Question
+from rasa_rpa.stores.retention import Cutoffs, Storage
 from rasa_rpa.variables import job_ref, ref_id_prefix
 
 __all__ = ["EventResult", "Guard", "JobStore", "find_job"]
@@ -211,6 +213,48 @@ class JobStore(Protocol):
         It stops counting as dead and is never replayed nor delivered, but
         stays listed (status ``discarded``) with its last error, for the record.
         """
+
+    async def begin_file(self, file: StoredFile) -> None:
+        """Start an upload: the file's row, not yet stored (its job must exist)."""
+
+    async def put_file_chunk(self, file_id: str, n: int, data: bytes) -> None:
+        """Keep chunk ``n`` (from 0) of an upload begun with :meth:`begin_file`."""
+
+    async def finish_file(
+        self, file_id: str, size: int, sha256: str, now: float
+    ) -> tuple[StoredFile, bool]:
+        """Mark an upload stored, once all its chunks are in and checked.
+
+        Returns the stored file and True; or, when an upload of the same
+        ``upload_id`` for the job was stored first, that one and False (this
+        one is dropped). StoreError when the upload is gone (pruned as stale).
+        """
+
+    async def drop_file(self, file_id: str) -> None:
+        """Forget an upload (refused, cut off) and whatever chunks it had."""
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        """A stored file by id; None for an unknown, unfinished or pruned one."""
+
+    async def file_by_upload(self, job_id: str, upload_id: str) -> StoredFile | None:
+        """The file stored for ``job_id`` under the uploader's ``upload_id``."""
+
+    async def file_chunk(self, file_id: str, n: int) -> bytes | None:
+        """Chunk ``n`` of a file (one read each: a download holds one chunk)."""
+
+    async def list_files(self, job_id: str) -> list[StoredFile]:
+        """The stored files of a job, oldest first."""
+
+    async def prune(self, cutoffs: Cutoffs, *, batch: int) -> dict[str, int]:
+        """Drop one small batch of each kind ``cutoffs`` allows; counts by kind.
+
+        Each kind goes in a short transaction of its own; call again until
+        every count is 0. Never touches an unfinished job, nor anything of
+        a job with a message not yet delivered.
+        """
+
+    async def storage(self, cutoffs: Cutoffs) -> Storage:
+        """The store's size and rows, and what :meth:`prune` would drop now."""
 
 
 async def find_job(store: JobStore, wanted: str) -> Job:

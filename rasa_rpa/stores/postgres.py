@@ -33,7 +33,8 @@ This module holds the pool, the migrations, the jobs and the event log;
 the outbox's claim / mark / replay statements are
 :class:`~rasa_rpa.stores.postgres_outbox.PostgresOutbox`, a mixin that runs
 them through the same pool and error handling (the claim's locking is
-explained above and in :mod:`rasa_rpa.stores.postgres_schema`).
+explained above and in :mod:`rasa_rpa.stores.postgres_schema`). Files and
+retention are :class:`~rasa_rpa.stores.postgres_files.PostgresFiles`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from rasa_rpa.lifecycle import Planner, apply_event
 from rasa_rpa.models import Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.stores.postgres_files import PostgresFiles
 from rasa_rpa.stores.postgres_outbox import PostgresOutbox
 from rasa_rpa.stores.postgres_schema import (
     CONVERSATION_LOCK,
@@ -96,7 +98,7 @@ _STORE_ERRORS = (
 )
 
 
-class PostgresJobStore(PostgresOutbox, QuestionReads, SqlStore):
+class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
 
     def __init__(

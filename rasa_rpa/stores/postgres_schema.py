@@ -115,6 +115,35 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS questions_open ON questions (expires_at)
         WHERE answer IS NULL AND expired_at IS NULL;
     """,
+    # 6: files robots send, in chunks (see postgres_files), and the indexes
+    # retention prunes by. ``stored_at`` stays NULL while an upload is on its
+    # way; an upload id is unique per job once stored.
+    """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs (id),
+        upload_id TEXT NOT NULL, name TEXT NOT NULL, title TEXT NOT NULL,
+        content_type TEXT NOT NULL, size BIGINT NOT NULL DEFAULT 0,
+        sha256 TEXT NOT NULL DEFAULT '',
+        created_at DOUBLE PRECISION NOT NULL, stored_at DOUBLE PRECISION
+    );
+    CREATE INDEX files_by_job ON files (job_id);
+    CREATE UNIQUE INDEX files_by_upload ON files (job_id, upload_id)
+        WHERE stored_at IS NOT NULL;
+    CREATE INDEX files_by_age ON files (created_at);
+    CREATE TABLE file_chunks (
+        file_id TEXT NOT NULL REFERENCES files (id),
+        n INTEGER NOT NULL, data BYTEA NOT NULL,
+        PRIMARY KEY (file_id, n)
+    );
+    CREATE INDEX job_events_by_time ON job_events (received_at);
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX outbox_by_job ON outbox (job_id);
+    CREATE INDEX outbox_delivered ON outbox (delivered_at)
+        WHERE delivered_at IS NOT NULL;
+    CREATE INDEX outbox_discarded ON outbox (discarded_at)
+        WHERE discarded_at IS NOT NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_FIELDS = [

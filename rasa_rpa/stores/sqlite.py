@@ -11,7 +11,8 @@ This module holds the connection, its transactions, the jobs and the event
 log; the outbox's claim / mark / replay statements are
 :class:`~rasa_rpa.stores.sqlite_outbox.SQLiteOutbox`, a mixin on the same
 connection, because they change together with the outbox schema and apart
-from how events are recorded.
+from how events are recorded. Files and retention are another mixin,
+:class:`~rasa_rpa.stores.sqlite_files.SQLiteFiles`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from rasa_rpa.stores.questions import (
     question_from_row,
     question_keys,
 )
+from rasa_rpa.stores.sqlite_files import SQLiteFiles
 from rasa_rpa.stores.sqlite_outbox import SQLiteOutbox
 from rasa_rpa.stores.sqlite_schema import (
     INSERT_EVENT,
@@ -57,7 +59,7 @@ from rasa_rpa.stores.sqlite_schema import (
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore"]
 
 
-class SQLiteJobStore(SQLiteOutbox, QuestionReads, SqlStore):
+class SQLiteJobStore(SQLiteOutbox, SQLiteFiles, QuestionReads, SqlStore):
     """A :class:`~rasa_rpa.stores.base.JobStore` in one SQLite file."""
 
     def __init__(

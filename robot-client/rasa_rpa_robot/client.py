@@ -11,6 +11,7 @@ A robot started by rasa-rpa finds its coordinates in the environment::
     client = RobotClient.from_env()
     client.send("job.progress", {"progress": 40, "message": "Reading orders"})
     customer = client.ask("Which customer?", ["ACME Corp", "ACME Ltd"], timeout=600)
+    client.send_file("out/orders-ACME.xlsx", title="order report")
 
 Any other robot can be handed ``events_url`` and a token (or a signing
 secret) as job inputs and build the client itself.
@@ -19,14 +20,17 @@ secret) as job inputs and build the client itself.
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from rasa_rpa_robot.signing import signature_headers
+from rasa_rpa_robot.signing import sign_pieces, signature_headers
 
 __all__ = [
     "ENV_EVENTS_URL",
@@ -45,6 +49,19 @@ ENV_SIGNING_SECRET = "RASA_RPA_SIGNING_SECRET"
 ENV_TOKEN = "RASA_RPA_TOKEN"
 #: How long a robot keeps retrying a callback the server cannot take (seconds).
 ENV_RETRY_FOR = "RASA_RPA_RETRY_FOR"
+#: Pieces a file is read (and signed) in: it is never held whole in memory.
+_PIECE = 256 * 1024
+_OOXML = "application/vnd.openxmlformats-officedocument."
+#: Types Python's own table may lack where no /etc/mime.types is installed.
+_TYPES = {
+    ".xlsx": _OOXML + "spreadsheetml.sheet",
+    ".docx": _OOXML + "wordprocessingml.document",
+    ".pptx": _OOXML + "presentationml.presentation",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".csv": "text/csv",
+    ".json": "application/json",
+}
 
 
 class CallbackRefused(Exception):
@@ -136,16 +153,92 @@ class RobotClient:
                 f"cannot send {event_type}: its data holds NaN or Infinity, which "
                 "JSON does not allow; send null or a string instead"
             ) from None
+        return self._retrying(
+            event_type,
+            self.events_url,
+            lambda: self._session.post(
+                self.events_url,
+                data=body,
+                headers=self._headers(event_id, body),
+                timeout=self.timeout,
+            ),
+        )
+
+    @property
+    def files_url(self) -> str:
+        """Where this job's files go: beside its events URL."""
+        base, found, _ = self.events_url.rstrip("/").rpartition("/events")
+        return f"{base}/files" if found else f"{self.events_url.rstrip('/')}/files"
+
+    def send_file(
+        self,
+        path: str | os.PathLike[str],
+        title: str | None = None,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+        upload_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send a file to the conversation: the user gets a link to download it.
+
+        ``title`` is what the user reads it as ("Download the order report");
+        ``name`` the file name they get (the file's own by default);
+        ``content_type`` is guessed from the name when not given. The file
+        is streamed, never read whole; a retry after a lost answer is not
+        stored twice (``upload_id`` stays the same). Returns the server's
+        answer (``file``: id, name, size, sha256).
+
+        Raises:
+            CallbackRefused: the server refused it (413 too large, 415 a type
+                it does not take, 401/403 credentials).
+            ConnectionError: the server could not take it within ``retry_for``.
+            OSError: the file cannot be read.
+        """
+        file = Path(path)
+        name = name or file.name
+        kind = content_type or _guess_type(name)
+        upload_id = upload_id or uuid.uuid4().hex
+        params = {"name": name, **({"title": title} if title else {})}
+        size = file.stat().st_size
+
+        def attempt() -> requests.Response:
+            headers = {
+                "Content-Type": kind,
+                "Content-Length": str(size),
+                "Idempotency-Key": upload_id,
+            }
+            if self._token:
+                # A token is checked before the body is read: preferred for files.
+                headers["Authorization"] = f"Bearer {self._token}"
+            else:
+                assert self._secret is not None
+                stamp = int(time.time())
+                headers["webhook-id"] = upload_id
+                headers["webhook-timestamp"] = str(stamp)
+                headers["webhook-signature"] = sign_pieces(
+                    self._secret, upload_id, stamp, _pieces(file)
+                )
+            with file.open("rb") as body:
+                return self._session.post(
+                    self.files_url,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+
+        return self._retrying(f"file {name}", self.files_url, attempt)
+
+    def _retrying(
+        self, what: str, url: str, attempt: Callable[[], requests.Response]
+    ) -> dict[str, Any]:
+        """``attempt()`` until the server takes it: retried with backoff while
+        the server is away or answers 5xx or 429, for ``retry_for`` seconds."""
         deadline = time.monotonic() + self.retry_for
         delay = 0.25
         while True:
             try:
-                response = self._session.post(
-                    self.events_url,
-                    data=body,
-                    headers=self._headers(event_id, body),
-                    timeout=self.timeout,
-                )
+                response = attempt()
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__}"
             else:
@@ -156,9 +249,7 @@ class RobotClient:
                     raise CallbackRefused(response.status_code, response.text)
                 problem = f"HTTP {response.status_code}"
             if time.monotonic() + delay > deadline:
-                raise ConnectionError(
-                    f"could not deliver {event_type} to {self.events_url}: {problem}"
-                )
+                raise ConnectionError(f"could not deliver {what} to {url}: {problem}")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -266,3 +357,15 @@ def current_client() -> RobotClient | None:
     if not _current:
         _current.append(RobotClient.from_env())
     return _current[0]
+
+
+def _guess_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    suffix = Path(name).suffix.lower()
+    return guessed or _TYPES.get(suffix) or "application/octet-stream"
+
+
+def _pieces(file: Path) -> Iterator[bytes]:
+    with file.open("rb") as body:
+        while piece := body.read(_PIECE):
+            yield piece

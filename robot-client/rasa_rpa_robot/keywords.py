@@ -9,6 +9,9 @@
 * ``${answer}=    Ask User    Which customer?    choices=ACME Corp, ACME Ltd
   timeout=10m`` (``free_text=True`` lets the user type the answer)
 
+
+* ``Send File    ${report}    title=order report`` (the user gets a download link)
+
 Outside a rasa-rpa job (no ``RASA_RPA_EVENTS_URL``) they only log, so the
 same robot runs from a plain ``robot`` command while it is being written;
 ``Ask User`` then returns its ``default=``, and fails without one.
@@ -30,6 +33,7 @@ __all__ = [
     "ask_user",
     "report_progress",
     "send_chat_message",
+    "send_file",
     "set_conversation_slot",
     "set_job_output",
 ]
@@ -123,3 +127,24 @@ def _choices(choices: Any) -> list[Any]:
             return parsed
         return [part.strip() for part in text.split(",") if part.strip()]
     return list(choices)
+
+
+def send_file(
+    path: str,
+    title: str | None = None,
+    name: str | None = None,
+    content_type: str | None = None,
+) -> None:
+    """Send a file to the conversation; the user gets a link to download it.
+
+    ``title`` is how the user reads it ("Download the order report ..."),
+    ``name`` the file name they get (the file's own by default),
+    ``content_type`` is guessed from the name when not given.
+    """
+    client = _client()
+    if client:
+        answer = client.send_file(path, title, name=name, content_type=content_type)
+        stored = answer.get("file") or {}
+        logger.info(f"Sent {stored.get('name')} ({stored.get('size')} bytes)")
+    else:
+        logger.info(f"File {path} ({title or 'no title'}) would be sent")

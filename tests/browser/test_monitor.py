@@ -246,3 +246,28 @@ def test_a_question_and_its_answers_are_on_the_timeline(
     expect(answers.first).to_have_attribute("data-applied", "true")
     expect(answers.last).to_have_attribute("data-applied", "false")
     server.run_action("action_cancel_rpa_job", sender)
+
+
+def test_the_timeline_lists_the_files_a_job_sent(action_server, rasa_stand_in, browser):
+    server = action_server(rasa_url=rasa_stand_in.url, admin={"token": ADMIN})
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(
+        sender, entities=[{"entity": "customer", "value": "ACME"}]
+    )
+    server.wait_job(job_id, sender, "succeeded")
+    page = browser.page
+    browser.open(server.url)
+    browser.sign_in(ADMIN)
+    page.locator(f'[data-testid=job-row][data-job-id="{job_id}"]').click()
+    detail = page.get_by_test_id("job-detail")
+    rows = detail.get_by_test_id("file-row")
+    expect(rows).to_have_count(1)
+    row = rows.first
+    expect(row).to_contain_text("order report")
+    expect(row).to_contain_text("spreadsheetml")
+    expect(detail.get_by_test_id("files-summary")).to_contain_text("1 file(s)")
+    events = detail.get_by_test_id("event-row")
+    expect(events.and_(page.locator('[data-type="file"]'))).to_have_count(1)
+    with page.expect_download() as started:
+        row.get_by_role("link", name="orders-ACME.xlsx").click()
+    assert started.value.suggested_filename == "orders-ACME.xlsx"

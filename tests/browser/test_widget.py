@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
@@ -171,6 +172,34 @@ def test_user_sees_started_and_completed_without_asking(page: Page, chat_page_ur
     expect(replies.filter(has_text=re.compile(r"is ready: 10 orders"))).to_be_visible(
         timeout=30_000
     )
+
+
+def test_the_report_link_downloads_the_robots_own_bytes(
+    page: Page, chat_page_url, stack: Stack
+):
+    page.goto(chat_page_url)
+    replies = page.locator(".rw-messages-container .rw-response")
+    expect(replies.first).to_be_visible(timeout=30_000)
+    box = page.locator(".rw-new-message")
+    box.fill("get orders for customer ACME")
+    box.press("Enter")
+    expect(replies.filter(has_text="is ready: 3 orders")).to_be_visible(
+        timeout=60_000
+    )
+    # The widget shows words, not an address, and links them.
+    link = replies.locator("a", has_text="Download the order report")
+    expect(link).to_have_text(re.compile(r"\(orders-ACME\.xlsx, \d+ KB\)"))
+    assert "/rpa/files/" in (link.get_attribute("href") or "")
+    # The link opens a new tab, which downloads instead of showing a page.
+    with page.expect_download() as started:
+        link.click()
+    download = started.value
+    assert download.suggested_filename == "orders-ACME.xlsx"
+    got = Path(download.path()).read_bytes()
+    session = page.evaluate("JSON.parse(sessionStorage.getItem('chat_session'))")
+    job_id = stack.job_id(session["session_id"])
+    written = stack.tmp / ".rasa-rpa" / "runs" / job_id / "orders-ACME.xlsx"
+    assert got == written.read_bytes()
 
 
 def test_failure_reason_reaches_the_widget(page: Page, chat_page_url):

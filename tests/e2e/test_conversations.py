@@ -20,6 +20,8 @@ pytestmark = pytest.mark.e2e
 STARTED = r"OK, I started your order details report job \(reference \w{3}-\w{3}\)"
 RUNNING = r"robot is now working on your order details report job"
 DONE = r"Your order details report \(\w{3}-\w{3}\) is ready"
+#: The robot's report, as a markdown link: the words, then where it leads.
+REPORT = r"^\[Download the order report \(orders-(?P<who>[\w-]+)\.xlsx, \d+ KB\)\]"
 
 
 def test_happy_path_started_progress_completed(stack: Stack):
@@ -40,11 +42,31 @@ def test_happy_path_started_progress_completed(stack: Stack):
             "Progress: 10%",
             "Progress: 50%",
             "Progress: 90%",
+            "Download the order report (orders-ACME.xlsx",
             "is ready",
         )
     ]
     assert order == sorted(order)
     assert len(texts) == len(set(texts))
+
+
+def test_the_finished_jobs_report_is_a_link_to_the_robots_own_bytes(stack: Stack):
+    sender = stack.new_sender()
+    stack.say(sender, "get orders for customer Globex")
+    stack.inbox.wait_text(sender, DONE + r": 2 orders")
+    sent = stack.inbox.wait_text(sender, REPORT)
+    link = re.fullmatch(r"\[[^\]]+\]\((?P<url>[^)\s]+)\)", sent)
+    assert link, sent
+    url = link["url"]
+    # The chat shows the words; the link leads to the action server's file route.
+    assert url.startswith(f"{stack.actions_url}/rpa/files/")
+    written = stack.tmp / ".rasa-rpa" / "runs" / stack.job_id(sender)
+    download = requests.get(url, timeout=30)
+    assert download.status_code == 200
+    assert download.content == (written / "orders-Globex.xlsx").read_bytes()
+    assert "attachment" in download.headers["content-disposition"]
+    # The server path of the report is nowhere in the conversation.
+    assert not any(str(written) in text for text in stack.inbox.texts(sender))
 
 
 def test_robot_failure_is_told_with_the_reason(stack: Stack):

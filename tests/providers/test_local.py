@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from openpyxl import load_workbook
 
+from devtools.stack import ROOT
 from rasa_rpa.providers.local import MAX_ARG_BYTES, argv_problem, describe_exit
 from tests.waiting import descendants, pid_gone, wait_until
 
@@ -27,16 +30,15 @@ def server(action_server, rasa_stand_in):
     return action_server(rasa_url=rasa_stand_in.url)
 
 
-def test_order_robot_reports_progress_and_outputs(server, rasa_stand_in):
+def test_order_robot_reports_progress_and_sends_its_report(server, rasa_stand_in):
     sender = uuid.uuid4().hex
     job_id = server.start_job(
         sender, entities=[{"entity": "customer", "value": "ACME"}]
     )
     job = server.wait_job(job_id, sender, "succeeded")
     assert job["inputs"]["customer"] == "ACME"
-    assert job["outputs"]["order_count"] == 3
-    report = Path(job["outputs"]["report_path"])
-    assert report.read_text().count("ACME") == 3
+    # No server path among the outputs: the report travels as a file.
+    assert job["outputs"] == {"order_count": 3}
     rasa_stand_in.wait_for(
         lambda _: "EXTERNAL_rpa_job_succeeded" in intents(rasa_stand_in, sender)
     )
@@ -45,12 +47,69 @@ def test_order_robot_reports_progress_and_outputs(server, rasa_stand_in):
         "EXTERNAL_rpa_job_progress",
         "EXTERNAL_rpa_job_progress",
         "EXTERNAL_rpa_job_progress",
+        "EXTERNAL_rpa_job_file",
         "EXTERNAL_rpa_job_succeeded",
     ]
+    [sent] = file_news(rasa_stand_in, sender)
+    assert sent["rpa_file_title"] == "order report"
+    assert sent["rpa_file_name"] == "orders-ACME.xlsx"
+    assert sent["rpa_file_size"].endswith(" KB")
+    download = requests.get(sent["rpa_file_url"], timeout=10)
+    assert download.status_code == 200
+    sheet = load_workbook(io.BytesIO(download.content)).active
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [row[1] for row in rows] == ["ACME"] * 3
     progress = [
         c.body["entities"].get("rpa_progress") for c in rasa_stand_in.calls_for(sender)
     ]
     assert progress[1:4] == [10, 50, 90]
+
+
+def file_news(rasa, sender):
+    return [
+        c.body["entities"]
+        for c in rasa.calls_for(sender)
+        if c.endpoint == "trigger_intent" and c.body["name"] == "EXTERNAL_rpa_job_file"
+    ]
+
+
+def test_output_files_are_sent_after_success_from_the_run_folder_only(
+    action_server, rasa_stand_in
+):
+    server = action_server(
+        rasa_url=rasa_stand_in.url,
+        providers={
+            "filebots": {
+                "type": "local",
+                "robots_dir": str(ROOT / "tests" / "robots"),
+                "files": {
+                    "report_path": "order summary",
+                    "relative_path": "same summary",
+                    "escape_path": "a file of the server's",
+                    "no_such_output": "nothing",
+                },
+            }
+        },
+        automations={
+            "report": {"provider": "filebots", "task": "report", "intent": "report"}
+        },
+    )
+    sender = uuid.uuid4().hex
+    job_id = server.start_job(sender, intent="report")
+    server.wait_job(job_id, sender, "succeeded")
+    rasa_stand_in.wait_for(lambda _: len(file_news(rasa_stand_in, sender)) >= 2)
+    sent = {n["rpa_file_title"]: n for n in file_news(rasa_stand_in, sender)}
+    # The one outside the job's run folder never leaves the machine.
+    assert set(sent) == {"order summary", "same summary"}
+    link = sent["order summary"]["rpa_file_url"]
+    assert requests.get(link, timeout=10).text == "customer,orders\nACME,3\n"
+    # After the news of success, which the robot's listener sent first.
+    assert intents(rasa_stand_in, sender)[-3:] == [
+        "EXTERNAL_rpa_job_succeeded",
+        "EXTERNAL_rpa_job_file",
+        "EXTERNAL_rpa_job_file",
+    ]
+    assert "escape_path names no file in the job's run folder" in server.log()
 
 
 def test_unknown_customer_fails_with_the_keywords_message(server, rasa_stand_in):

@@ -22,6 +22,7 @@ class Receiver:
     def __init__(self, port: int, statuses: list[int]) -> None:
         self.statuses = statuses
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,6 +31,7 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.paths.append(self.path)
                 receiver.received.append(
                     ({k.lower(): v for k, v in self.headers.items()}, body)
                 )
@@ -204,3 +206,66 @@ def test_questions_live_beside_the_events():
     odd = RobotClient("http://h/hooks/robot", token="t")
     with pytest.raises(ValueError, match=r"expected \.\.\./jobs/<job_id>/events"):
         odd.question_url("q1")
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture
+def report(tmp_path):
+    path = tmp_path / "orders-ACME.xlsx"
+    path.write_bytes(bytes(range(256)) * 2000)  # 512 KB: read in pieces
+    return path
+
+
+def test_files_go_with_the_token_and_keep_their_upload_id_across_retries(report):
+    port = free_port()
+    receiver = Receiver(port, [503, 202])
+    try:
+        client = RobotClient(
+            f"http://127.0.0.1:{port}/rpa/v1/jobs/j1/events",
+            signing_secret=SECRET,
+            token="job-token",
+            retry_for=10,
+        )
+        client.send_file(report, "order report")
+        first, second = receiver.received
+        assert first[0]["idempotency-key"] == second[0]["idempotency-key"]
+        headers, body = second
+        # A token can be checked before the body: preferred over signing.
+        assert headers["authorization"] == "Bearer job-token"
+        assert "webhook-signature" not in headers
+        assert headers["content-type"] == XLSX
+        assert body == report.read_bytes()
+        assert receiver.paths[-1] == (
+            "/rpa/v1/jobs/j1/files?name=orders-ACME.xlsx&title=order+report"
+        )
+    finally:
+        receiver.close()
+
+
+def test_a_file_is_signed_in_pieces_when_the_robot_has_only_a_secret(report):
+    port = free_port()
+    receiver = Receiver(port, [])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e/events", signing_secret=SECRET)
+        client.send_file(report, name="Bericht.xlsx", content_type="text/csv")
+        [(headers, body)] = receiver.received
+        assert verify_webhook([SECRET], headers, body) == headers["webhook-id"]
+        assert headers["content-type"] == "text/csv"
+        assert receiver.paths == ["/e/files?name=Bericht.xlsx"]
+    finally:
+        receiver.close()
+
+
+def test_a_refused_file_surfaces_at_once(report):
+    port = free_port()
+    receiver = Receiver(port, [415])
+    try:
+        client = RobotClient(f"http://127.0.0.1:{port}/e/events", token="t")
+        with pytest.raises(CallbackRefused) as refused:
+            client.send_file(report)
+        assert refused.value.status == 415
+        assert len(receiver.received) == 1
+    finally:
+        receiver.close()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from devtools.stack import ROOT
 from rasa_rpa_robot import client as client_module, keywords
@@ -37,7 +38,10 @@ def test_order_robot_runs_without_rasa_rpa(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "orders-ALL.csv").read_text().count("\n") == 11
+    # The report is an Excel workbook: a header row and the 10 orders.
+    sheet = load_workbook(tmp_path / "orders-ALL.xlsx").active
+    assert sheet.max_row == 11
+    assert [cell.value for cell in sheet[1]][:2] == ["Order", "Customer"]
 
 
 def test_progress_outside_range_is_an_error(monkeypatch):
@@ -108,3 +112,8 @@ def test_order_robot_sees_which_customers_a_name_may_mean():
     assert orders.matching_customers(book, "ALL") == ["ALL"]
     assert orders.matching_customers(book, "Umb") == ["Umb"]  # whole words only
     assert orders.matching_customers(book, "Nobody Inc") == ["Nobody Inc"]
+
+
+def test_send_file_outside_rasa_rpa_only_logs(monkeypatch, tmp_path):
+    monkeypatch.setattr(client_module, "_current", [None])
+    keywords.send_file(str(tmp_path / "not-even-there.xlsx"), title="report")

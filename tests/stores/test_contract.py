@@ -29,7 +29,7 @@ from rasa_rpa.stores.sqlite_schema import SCHEMA_VERSION
 from tests.waiting import async_wait_until
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-assert SCHEMA_VERSION == PG_SCHEMA_VERSION == 5, "both stores move in step"
+assert SCHEMA_VERSION == PG_SCHEMA_VERSION == 6, "both stores move in step"
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -281,6 +281,26 @@ async def test_doubt_survives_later_failures_reopening_and_dead_letters(
     assert not again.in_doubt  # a delivered message replayed is sent, as asked
 
 
+async def undo_schema_6(backend: Backend) -> None:
+    """Take a store back to schema 5: no files, no retention indexes."""
+    for statement in (
+        "DROP TABLE file_chunks",
+        "DROP TABLE files",
+        "DROP INDEX job_events_by_time",
+        "DROP INDEX jobs_finished",
+        "DROP INDEX outbox_by_job",
+        "DROP INDEX outbox_delivered",
+        "DROP INDEX outbox_discarded",
+    ):
+        await backend.sql(statement)
+
+
+async def undo_schema_5(backend: Backend) -> None:
+    """Take a store back to schema 4: no files, no questions."""
+    await undo_schema_6(backend)
+    await backend.sql("DROP TABLE questions")
+
+
 async def test_doubt_kept_in_the_lease_before_schema_3_is_migrated(
     backend: Backend,
 ) -> None:
@@ -291,6 +311,7 @@ async def test_doubt_kept_in_the_lease_before_schema_3_is_migrated(
     await store.record_event(event("e1", EventType.STARTED, "a"))
     await store.record_event(event("e2", EventType.STARTED, "b"))
     await store.close()
+    await undo_schema_5(backend)
     await backend.sql("ALTER TABLE outbox DROP COLUMN in_doubt")
     await backend.sql("ALTER TABLE outbox DROP COLUMN discarded_at")
     await backend.sql("UPDATE schema_version SET version = 2")
@@ -398,6 +419,7 @@ async def test_dead_messages_stay_dead_when_schema_3_is_migrated(
     store = await backend.open()
     seq = await dead_head(store)
     await store.close()
+    await undo_schema_5(backend)
     await backend.sql("ALTER TABLE outbox DROP COLUMN discarded_at")
     await backend.sql("UPDATE schema_version SET version = 3")
     store = await backend.open()
