@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rasa_rpa.config import RpaConfig
+from rasa_rpa.providers.http import safe_url
 
 __all__ = [
     "SERVER_FILE",
@@ -94,13 +95,15 @@ def public_url_for(
     configured_port = _port(configured)
     if is_loopback(configured) and configured_port != port:
         return None, [
-            f"WARNING: callbacks.public_url in {where} is {configured}, but this "
+            f"WARNING: callbacks.public_url in {where} is {safe_url(configured)}, "
+            "but this "
             f"server listens on port {port}: robots on this machine will call "
             f"back to port {configured_port}, not to this server (unless "
             f"something there forwards to it). Set callbacks.public_url to {own}, "
             "or remove it and `rasa-rpa run` uses its own port."
         ]
-    return None, [f"robots call back at {configured} (callbacks.public_url)"]
+    shown = safe_url(configured)  # user info or a query may hold credentials
+    return None, [f"robots call back at {shown} (callbacks.public_url)"]
 
 
 @contextlib.contextmanager

@@ -292,6 +292,9 @@ def fingerprints(config: RpaConfig, keys: JobKeys) -> dict[str, str | None]:
     )
     key = "callbacks.webhook_secrets"
     found[key] = keys.fingerprint(key, webhook) if webhook else None
+    # The whole URL: a token or password in it is shown to nobody (the
+    # diagnostics show it without them), but a difference is still found.
+    found["rasa.url"] = keys.fingerprint("rasa.url", config.rasa.url)
     for name, settings in sorted(config.providers.items()):
         options = json.dumps(settings.model_dump(), sort_keys=True, default=str)
         found[f"providers.{name}"] = keys.fingerprint(f"providers.{name}", options)

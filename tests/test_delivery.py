@@ -198,6 +198,42 @@ async def test_message_older_than_max_age_is_set_aside(tmp_path, make_config):
         await store.close()
 
 
+async def test_a_message_that_died_of_old_age_is_delivered_when_replayed(
+    tmp_path, make_config
+):
+    """Replaying gives delivery.max_age afresh: the old message is sent, not
+    set aside again at once (which is what an operator replaying after a long
+    Rasa outage would otherwise get, silently)."""
+    from rasa_rpa.testing import RasaStandIn
+
+    with RasaStandIn() as rasa:
+        rasa.status = 503
+        config = make_config(rasa={"url": rasa.url}, delivery={"max_age": "1h"})
+        store = SQLiteJobStore(tmp_path / "old.db")
+        await store.open()
+        client = RasaClient(config.rasa)
+        dispatcher = OutboxDispatcher(store, client, config.delivery)
+        await store.create_job(
+            Job(id="j1", automation="a", provider="local", conversation_id="c1")
+        )
+        # Queued two hours ago: older than max_age, so it dies unsent.
+        await store.record_event(
+            JobEvent("e1", "j1", EventType.STARTED, {}, received_at=time.time() - 7200)
+        )
+        await drain(dispatcher)
+        [dead] = await store.list_outbox(status="dead")
+        assert "delivery.max_age" in dead.last_error
+        rasa.status = 200  # Rasa is back; the operator replays
+        assert await store.replay(dead.seq, now=time.time())
+        await drain(dispatcher)
+        assert await store.list_outbox(status="dead") == []
+        [delivered] = await store.list_outbox(status="delivered")
+        assert delivered.seq == dead.seq
+        assert [c.endpoint for c in rasa.calls] == ["trigger_intent"]
+        await client.aclose()
+        await store.close()
+
+
 async def test_message_in_doubt_is_not_sent_twice(setup):
     # A dispatcher sent the message, then died before recording it.
     store, dispatcher, rasa = setup

@@ -93,17 +93,19 @@ def _summary(message: OutboxMessage) -> dict[str, Any]:
 
 async def _probe(runtime: Runtime) -> dict[str, Any]:
     """Call this server at ``callbacks.public_url`` the way a robot would."""
-    public = runtime.config.callbacks.public_url.rstrip("/")
+    called = runtime.config.callbacks.public_url.rstrip("/")
+    # Shown without user info or query, which may hold credentials.
+    public = safe_url(called)
     job_id = f"doctor-probe-{secrets.token_hex(8)}"
     token = runtime.keys.mint_token(job_id, "doctor-probe", ttl=60)
     result: dict[str, Any] = {"url": public, "reachable": False, "problem": None}
     try:
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT) as client:
             response = await client.get(
-                f"{public}/rpa/v1/jobs/{job_id}",
+                f"{called}/rpa/v1/jobs/{job_id}",
                 headers={"Authorization": f"Bearer {token}"},
             )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         result["problem"] = f"nothing answers at {public} ({type(exc).__name__})"
         return result
     try:
@@ -137,7 +139,9 @@ async def diagnostics(request: Request) -> HTTPResponse:
     return json(
         {
             "config": config.source,
-            "rasa_url": config.rasa.url,
+            # Without user info or query (a token may ride in either); the
+            # doctor compares the shown parts, the fingerprints the secrets.
+            "rasa_url": safe_url(config.rasa.url),
             "jwt_method": config.rasa.jwt_method,
             "store": safe_url(config.store.url),
             "fingerprints": fingerprints(config, runtime.keys),

@@ -49,7 +49,7 @@ USER_INTENTS = ("job_status", "cancel_job")
 ACTIONS_MODULE = "rasa_rpa_actions.py"
 #: Where `rasa-rpa run` listens unless told otherwise.
 ACTION_SERVER_PORT = 5055
-_SECTIONS = ("intents", "entities", "slots", "responses", "actions")
+_SECTIONS = ("intents", "entities", "slots", "forms", "responses", "actions")
 _ONE = {"entities": "entity"}
 
 

@@ -28,6 +28,7 @@ import httpx
 from rasa_rpa.config import RpaConfig
 from rasa_rpa.listening import recorded_server
 from rasa_rpa.ops.findings import Report, Status
+from rasa_rpa.providers.http import safe_url
 from rasa_rpa.security import JobKeys, fingerprints, keys_for
 
 __all__ = ["LiveServer", "read_live"]
@@ -181,7 +182,9 @@ def _credentials(
         "the action server"
     )
     found = 0
-    plain = [("rasa.url", config.rasa.url.rstrip("/"), body["rasa_url"].rstrip("/"))]
+    # The server shows its URL without credentials: compare like with like.
+    mine_url = safe_url(config.rasa.url).rstrip("/")
+    plain = [("rasa.url", mine_url, str(body["rasa_url"]).rstrip("/"))]
     if config.rasa.jwt_secret is not None:
         plain.append(("rasa.jwt_method", config.rasa.jwt_method, body["jwt_method"]))
     for key, mine_plain, its_plain in plain:
@@ -196,9 +199,10 @@ def _credentials(
             )
     ours = fingerprints(config, keys)
     theirs: dict[str, str | None] = body["fingerprints"]
+    named = {f"server.{key}" for key, m, i in plain if m != i}
     for key in sorted(set(ours) | set(theirs)):
         mine, its = ours.get(key), theirs.get(key)
-        if mine == its:
+        if mine == its or f"server.{key}" in named:  # said above, in plain words
             continue
         found += 1
         if its is None:

@@ -278,7 +278,9 @@ MARK_DEAD = (
 )
 REPLAY = (
     "UPDATE outbox SET dead_at = NULL, delivered_at = NULL, lease_until = NULL,"
-    " next_attempt_at = $2, attempts = 0"
+    # created_at too: a replay gets delivery.max_age afresh, or a message
+    # that died of old age would die again unsent.
+    " next_attempt_at = $2, created_at = $2, attempts = 0"
     " WHERE seq = $1 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
     " AND discarded_at IS NULL"
 )

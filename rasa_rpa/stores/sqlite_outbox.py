@@ -120,9 +120,12 @@ class SQLiteOutbox:
     async def replay(self, seq: int, now: float) -> bool:
         with self._errors():
             cursor = self.db.execute(
+                # created_at too: a replay gets delivery.max_age afresh, or a
+                # message that died of old age would die again unsent.
                 "UPDATE outbox SET dead_at = NULL, delivered_at = NULL,"
-                " lease_until = NULL, next_attempt_at = ?, attempts = 0"
-                " WHERE seq = ? AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
+                " lease_until = NULL, next_attempt_at = ?1, created_at = ?1,"
+                " attempts = 0"
+                " WHERE seq = ?2 AND (dead_at IS NOT NULL OR delivered_at IS NOT NULL)"
                 " AND discarded_at IS NULL",
                 (now, seq),
             )

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.browser.test_widget import page
+from tests.browser.test_widget import page, requests_made
 
-__all__ = ["page"]
+__all__ = ["page", "requests_made"]

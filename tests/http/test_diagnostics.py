@@ -70,6 +70,27 @@ async def test_credentials_are_fingerprints_never_values(in_process):
         assert secret not in response.text
 
 
+async def test_urls_are_shown_without_the_credentials_they_carry(in_process):
+    app = await in_process(
+        rasa={"url": "http://rasauser:rasa-pass-S3CRET@127.0.0.1:9?token=url-S3CRET"},
+        callbacks={
+            "public_url": "http://robot:pub-pass-S3CRET@127.0.0.1:9/?sig=sig-S3CRET",
+            "secret": MASTER_KEY,
+        },
+    )
+    operator = app.runtime.keys.mint_operator_token()
+    response = await app.client.get("/rpa/v1/diagnostics", headers=bearer(operator))
+    assert response.status_code == 200, response.text
+    assert "S3CRET" not in response.text
+    body = response.json()
+    assert body["rasa_url"].rstrip("/") == "http://127.0.0.1:9"
+    assert body["callbacks"]["url"].rstrip("/") == "http://127.0.0.1:9"
+    # A different token in the URL still shows, as a different fingerprint.
+    assert body["fingerprints"]["rasa.url"] == app.runtime.keys.fingerprint(
+        "rasa.url", app.runtime.config.rasa.url
+    )
+
+
 async def test_failing_and_dead_messages_with_their_last_error(in_process):
     app = await in_process()
     store = app.runtime.store
