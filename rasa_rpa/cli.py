@@ -125,6 +125,26 @@ def serve(factory: Callable[[str], Sanic[Any, Any]], args: argparse.Namespace) -
         Sanic.serve(primary=app, app_loader=loader)
 
 
+def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {what} ({low}-{high})"
+            )
+        return value
+
+    return parse
+
+
+#: 0 would leave robots told to call back to port 0: a port is given.
+_port = _bounded(1, 65535, "a TCP port")
+_workers = _bounded(1, 64, "a number of worker processes")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rasa-rpa",
@@ -154,11 +174,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=5055,
         help="port (robots call back here unless rpa.yml sets callbacks.public_url)",
     )
-    run.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
+    run.add_argument(
+        "--workers", type=_workers, default=1, help="Sanic worker processes (1-64)"
+    )
     command("check-config", _check, "validate rpa.yml and build its providers")
     token = command("token", _token, "print a job's callback token (manual tests)")
     token.add_argument("job_id")

@@ -59,6 +59,8 @@ __all__ = [
 
 TOKEN_AUDIENCE = "rasa-rpa:callback"
 OPERATOR_AUDIENCE = "rasa-rpa:operator"
+#: Longest an operator token may live (the doctor's last a minute).
+MAX_OPERATOR_TTL = 600.0
 #: Per-job secrets kept derived at once (a few hundred KB at most).
 _SECRET_CACHE = 4096
 
@@ -188,20 +190,28 @@ class JobKeys:
     def verify_operator_token(self, token: str) -> None:
         """Check an operator token; AuthenticationFailed when it is not one of ours."""
         try:
-            jwt.decode(
+            claims = jwt.decode(
                 token,
                 self._operator_key,
                 algorithms=["HS256"],
                 audience=OPERATOR_AUDIENCE,
-                options={"require": ["exp", "aud"]},
+                options={"require": ["exp", "aud", "iat"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationFailed("the operator token has expired") from None
-        except (jwt.InvalidTokenError, UnicodeError):
+        except jwt.InvalidSignatureError:
             raise AuthenticationFailed(
                 "the operator token is not valid: it was minted with another "
                 "callbacks.secret (or .rasa-rpa/master.key) than this server's"
             ) from None
+        except (jwt.InvalidTokenError, UnicodeError):
+            raise AuthenticationFailed(
+                "send 'Authorization: Bearer <admin token>' or run `rasa-rpa doctor`"
+            ) from None
+        # A leaked token must not open the routes for good: however it was
+        # minted, it lives at most MAX_OPERATOR_TTL.
+        if float(claims["exp"]) - float(claims["iat"]) > MAX_OPERATOR_TTL:
+            raise AuthenticationFailed("the operator token lives too long")
 
     def link_signature(self, file_id: str, expires: int) -> str:
         """The signature of a download link: binds the file and the expiry.

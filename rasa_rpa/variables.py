@@ -32,6 +32,7 @@ __all__ = [
     "job_variables",
     "looks_internal",
     "ref_id_prefix",
+    "user_message",
     "user_reason",
 ]
 
@@ -68,18 +69,52 @@ def duration_words(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+#: Characters that are invisible, reorder text or drive a terminal: C0 and C1
+#: controls, zero-width and bidi marks ("Invoice \u202egnp.exe" reads as
+#: "Invoice exe.png"). Removed from whatever a robot says to a user.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+#: What only an operator should see, each matched as a whole token so that a
+#: robot's message can keep its words and lose just these.
 _INTERNAL = re.compile(
     r"""
-      [a-z][a-z0-9+.\-]*://                  # a URL
-    | (?:^|[\s'"(=:\[])(?:~|\.{1,2})?/[^\s/'"]+/   # a path with a folder in it
-    | (?:^|[\s'"(])[A-Za-z]:\\               # a Windows path
+      [a-z][a-z0-9+.\-]*://\S*                   # a URL
+    | (?<![\w/])//[\w-]+(?:\.[\w-]+)+\S*          # a scheme-less URL
+    | \bwww\.[\w-]+\.\S*                         # a bare web address
+    | \b(?:javascript|vbscript|data|file):\S*      # an active or local link
+    | \]\(\S*                                     # a markdown link
+    | <\s*/?[a-z!][^>]*>?                         # an HTML tag
+    | (?<![\w/.])(?:~|\.{1,2})?/[^\s/'"]+/\S*     # a path with a folder in it
+    | (?<![\w/])~/\S*                             # a home folder
+    | \b[A-Za-z]:\\\S*                           # a Windows path
+    | \\\\[\w.$-]+\\\S*                          # a network share
     | \b[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b  # an exception
-    | \bTraceback\b | \bErrno\b | \bFile\ "  # a stack trace
-    | \b[0-9a-f]{16,}\b                      # an internal id
-    | \.(?:py|robot|resource|java|cs|js)\b   # a source file
+    | \bTraceback\b | \bErrno\b | \bFile\ "     # a stack trace
+    | \bat\ [\w$]+(?:\.[\w$<>]+){2,}\(\S*        # a Java or .NET frame
+    | \b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b  # a GUID
+    | \b[0-9a-f]{16,}\b                          # an internal id
+    | \b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b        # an IP address
+    | \b[\w-]+\.(?:py|robot|resource|java|cs|js|ya?ml|json|ini|cfg|env)\b  # a file
     """,
     re.IGNORECASE | re.VERBOSE,
 )
+
+
+#: A terminal's escape sequence (colours, cursor moves): ESC [ ... letter.
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _visible(text: str) -> str:
+    """``text`` on one line, without escape sequences or invisible characters."""
+    return " ".join(_INVISIBLE.sub("", _ESCAPE.sub("", text)).split())
+
+
+def _cut(text: str) -> str:
+    if len(text) > MOST_REASON_CHARS:
+        return text[: MOST_REASON_CHARS - 1].rstrip() + "…"
+    return text
 
 
 def looks_internal(text: str) -> bool:
@@ -91,16 +126,25 @@ def user_reason(reason: str | None) -> str | None:
     """The reason a job failed, fit for the chat; None when there is none.
 
     A robot's own words ("no customer named Acme") pass; anything that
-    names internals becomes :data:`TECHNICAL_PROBLEM`. Long reasons are cut.
+    names internals becomes :data:`TECHNICAL_PROBLEM`, since a reason with
+    its path or exception cut out rarely still makes sense. Long reasons
+    are cut.
     """
-    if not reason or not reason.strip():
+    text = _visible(reason or "")
+    if not text:
         return None
-    text = " ".join(reason.split())
-    if looks_internal(text):
-        return TECHNICAL_PROBLEM
-    if len(text) > MOST_REASON_CHARS:
-        text = text[: MOST_REASON_CHARS - 1].rstrip() + "…"
-    return text
+    return TECHNICAL_PROBLEM if looks_internal(text) else _cut(text)
+
+
+def user_message(message: str | None) -> str | None:
+    """A robot's progress message, fit for the chat; None when nothing is left.
+
+    Robots write these for the user, so the words stay; a path, link, id or
+    exception in them becomes "…", and long messages are cut.
+    """
+    text = _visible(message or "")
+    text = " ".join(_INTERNAL.sub("…", text).split())
+    return _cut(text) if text.strip("… ") else None
 
 
 def job_variables(
@@ -125,8 +169,9 @@ def job_variables(
         found["rpa_progress"] = (
             int(progress) if progress.is_integer() else round(progress, 1)
         )
-    if job.message:
-        found["rpa_message"] = job.message
+    message = user_message(job.message)
+    if message:
+        found["rpa_message"] = message
     reason = user_reason(job.error)
     if reason:
         found["rpa_error"] = reason

@@ -191,9 +191,7 @@ def test_jobs_show_timeline_and_outbox(tmp_path, capsys):
     assert statuses == {"dead", "pending"}
 
 
-def test_jobs_show_finds_a_job_by_the_reference_the_user_was_shown(
-    tmp_path, capsys
-):
+def test_jobs_show_finds_a_job_by_the_reference_the_user_was_shown(tmp_path, capsys):
     import asyncio
 
     from rasa_rpa.models import Job, new_job_id
@@ -421,8 +419,12 @@ def test_jobs_tables_print_control_characters_escaped(tmp_path, capsys):
             await store.create_job(Job("job-1", "a", "p", HOSTILE_CONV))
             await store.record_event(
                 # (NUL aside: the store refuses it in an error.)
-                JobEvent("e1", "job-1", EventType.FAILED,
-                         {"error": HOSTILE_CONV.replace("\x00", "")})
+                JobEvent(
+                    "e1",
+                    "job-1",
+                    EventType.FAILED,
+                    {"error": HOSTILE_CONV.replace("\x00", "")},
+                )
             )
         finally:
             await store.close()
@@ -623,9 +625,20 @@ def test_run_on_a_busy_port_says_so_in_one_line(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "rasa_rpa.cli", "run", "--config", write(tmp_path),
-             "--port", str(port)],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+            [
+                sys.executable,
+                "-m",
+                "rasa_rpa.cli",
+                "run",
+                "--config",
+                write(tmp_path),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
         )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
@@ -643,3 +656,25 @@ def test_a_missing_rpa_yml_says_where_it_looked_and_how_to_point_elsewhere(
     err = capsys.readouterr().err
     assert f"file not found (looked in {tmp_path.resolve()})" in err
     assert "--config FILE" in err and "rasa-rpa init" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--port", "70000"),
+        ("--port", "0"),
+        ("--port", "-1"),
+        ("--workers", "0"),
+        ("--workers", "-1"),
+        ("--port", "http"),
+    ],
+)
+def test_run_refuses_a_port_or_worker_count_it_cannot_use(
+    tmp_path, capsys, option, value
+):
+    with pytest.raises(SystemExit) as exit:
+        main(["run", "--config", write(tmp_path), option, value])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {value!r} is not" in err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ from rasa_rpa.variables import (
     TECHNICAL_PROBLEM,
     duration_words,
     job_variables,
+    user_message,
     user_reason,
 )
 
@@ -38,6 +39,18 @@ def test_elapsed_time_reads_at_a_glance(seconds, words):
         "job 3638760f77d649769a91b7287c7b5ffa failed",
         r"C:\Users\robot\report.xlsx is locked",
         "Keyword 'Open Workbook' failed in orders.robot",
+        # What an attack run slipped past the first version:
+        "see //evil.example.com/login",
+        "visit www.evil-phish.com/reset",
+        "[Sign in](https:evil.example.com)",
+        "[Click here to re-login](javascript:alert(document.cookie))",
+        '<a href="data:text/html;base64,PHNjcmlwdD4=">fix</a>',
+        "<svg onload=alert(1)>",
+        "record 8035F4CA-8970-4735-980F-0CCC0F0FA9AE is locked",
+        r"\\fileserver\share\secret.xlsx",
+        "at sun.reflect.NativeMethodAccessorImpl.invoke0(Native Method)",
+        "timeout contacting 10.0.0.12:8443",
+        "cannot read config.yaml in ~/secrets",
     ],
 )
 def test_a_reason_naming_internals_becomes_plain_words(reason):
@@ -80,3 +93,30 @@ def test_job_variables_name_the_job_by_title_and_reference_only():
     assert found["rpa_progress"] == 12.5
     assert found["rpa_error"] == TECHNICAL_PROBLEM
     assert job.id not in str(found.values())
+
+
+def test_invisible_and_terminal_characters_never_reach_the_chat():
+    reason = "Invoice \u202egnp.exe\u202c failed \x1b[31mred\x1b[0m\x07\u200b"
+    assert user_reason(reason) == "Invoice gnp.exe failed red"
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("Found 3 orders for ACME", "Found 3 orders for ACME"),
+        ("Step 1/3: 3.5 items/s", "Step 1/3: 3.5 items/s"),
+        (
+            "Reading /srv/secret/orders.csv via https://erp.internal/api?key=abc",
+            "Reading … via …",
+        ),
+        (r"Done: C:\Users\svc\report.xlsx", "Done: …"),
+        ("Traceback: KeyError 8035f4ca89704735980f0ccc0f0fa9ae", "…: … …"),
+        ("https://erp.internal/x", None),
+    ],
+)
+def test_a_robots_message_keeps_its_words_and_loses_its_internals(message, shown):
+    assert user_message(message) == shown
+
+
+def test_a_long_message_is_cut():
+    assert len(user_message("word " * 40_000) or "") == 200

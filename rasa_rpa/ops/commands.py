@@ -218,8 +218,9 @@ def jobs_discard_command(args: argparse.Namespace) -> int:
 
     dead = _with_store(config, dead_seqs)
     wanted = dead if args.all_dead else list(dict.fromkeys(args.seq))
-    chosen = [seq for seq in wanted if seq in set(dead)]
-    missing = [seq for seq in wanted if seq not in set(dead)]
+    known = set(dead)  # once: a set per element made this quadratic
+    chosen = [seq for seq in wanted if seq in known]
+    missing = [seq for seq in wanted if seq not in known]
     if chosen and not args.yes and not _confirmed(len(chosen)):
         return 2 if not sys.stdin.isatty() else 1
 
