@@ -88,14 +88,19 @@ def init_command(args: argparse.Namespace) -> int:
 
     try:
         result = plan(Path(args.path), Path(args.config) if args.config else None)
+        if not args.dry_run:
+            result.write()
     except InitError as exc:
         print(f"rasa-rpa init: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder init cannot list, say: no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rasa-rpa init: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     if args.dry_run:
         print(result.diff(), end="")
         print(f"rasa-rpa init --dry-run: {result.root} (nothing written)")
     else:
-        result.write()
         print(f"rasa-rpa init: {result.root}")
     print(result.summary())
     print()

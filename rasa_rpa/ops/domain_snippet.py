@@ -9,6 +9,7 @@ cannot reach Rasa without also reaching this list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -335,12 +336,19 @@ def _input_problems(
     return [("domain.inputs", "warning", cause, fix)]
 
 
-def load_domain_file(path: Path) -> dict[str, Any]:
-    """A domain file, or a folder of them merged the way Rasa merges them."""
+def load_domain_file(
+    path: Path, read: Callable[[Path], str | None] | None = None
+) -> dict[str, Any]:
+    """A domain file, or a folder of them merged the way Rasa merges them.
+
+    ``read`` reads one file (init's refuses FIFOs, devices, huge files and
+    alias bombs); by default a plain read.
+    """
     files = sorted(path.glob("**/*.y*ml")) if path.is_dir() else [path]
     merged: dict[str, Any] = {}
     for file in files:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        text = read(file) if read else file.read_text(encoding="utf-8")
+        data = yaml.safe_load(text or "") or {}
         if not isinstance(data, dict):
             raise ValueError(f"{file} is not a YAML mapping")
         for key, value in data.items():

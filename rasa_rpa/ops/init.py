@@ -12,6 +12,11 @@ It only adds. What the user has stays as written, comments included (see
 :mod:`rasa_rpa.ops.yamledit`), and what is already there is not added again,
 so a second run changes nothing. The whole change is planned in memory first:
 ``--dry-run`` prints it as a diff, a real run writes it.
+
+The folder is not trusted (see :mod:`rasa_rpa.ops.initfiles`): files are read
+only if regular, small and free of YAML alias bombs, and a plan that would
+write through a link out of the project, into a directory or below a file is
+refused whole, in one line, before anything is written.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import yaml
 
 from rasa_rpa.config import RpaConfig, config_from_dict, load_config
 from rasa_rpa.ops import initparts
+from rasa_rpa.ops.initfiles import InitError, check_targets, read_text
 from rasa_rpa.ops.yamledit import YamlEditError
 
 __all__ = ["FileChange", "InitError", "Plan", "plan"]
@@ -42,10 +48,6 @@ STARTER = {
 }
 #: What may be in a folder that still counts as empty (a re-run included).
 _EMPTY_ENOUGH = {"rpa.yml", "robots"}
-
-
-class InitError(Exception):
-    """The folder is not something init can work on; the message says why."""
 
 
 @dataclass
@@ -87,13 +89,19 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: The Rasa token written into a new rpa.yml, for the next steps.
     new_token: str | None = None
+    #: Files that may be written outside ``root``: rpa.yml or --config say so.
+    outside: set[Path] = field(default_factory=set)
 
     def read(self, path: Path) -> str | None:
-        """``path`` as it will be: planned content, else the file, else None."""
+        """``path`` as it will be: planned content, else the file, else None.
+
+        Raises:
+            InitError: the file is no regular file, too big, or an alias bomb.
+        """
         for change in self.changes:
             if change.path == path:
                 return change.after
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        return read_text(path, self.name(path))
 
     def put(
         self, path: Path, text: str, added: str = "", kept: list[str] | None = None
@@ -104,7 +112,7 @@ class Plan:
                 change.after, change.added = text, added or change.added
                 change.kept += kept or []
                 return
-        before = path.read_text(encoding="utf-8") if path.is_file() else None
+        before = read_text(path, self.name(path))
         self.changes.append(FileChange(path, before, text, added, list(kept or [])))
 
     def name(self, path: Path) -> str:
@@ -146,11 +154,35 @@ class Plan:
             )
         return "\n".join(lines)
 
+    def check(self) -> None:
+        """Refuse the run if any planned write cannot or must not happen.
+
+        Called before the first write, so a hostile or broken folder (a link
+        out of the project, a file where a folder belongs) changes nothing.
+        """
+        paths = [change.path for change in self.changed]
+        check_targets(self.root, paths, self.outside, self.name)
+
     def write(self) -> None:
-        """Write every changed file (folders as needed)."""
+        """Write every changed file (folders as needed), once all are checked.
+
+        Raises:
+            InitError: a write failed all the same (a full disk, a race); the
+                message names the file and what was written before it.
+        """
+        self.check()
+        done: list[str] = []
         for change in self.changed:
-            change.path.parent.mkdir(parents=True, exist_ok=True)
-            change.path.write_text(change.after, encoding="utf-8")
+            try:
+                change.path.parent.mkdir(parents=True, exist_ok=True)
+                change.path.write_text(change.after, encoding="utf-8")
+            except OSError as exc:
+                written = ", ".join(done) or "nothing"
+                raise InitError(
+                    f"{self.name(change.path)}: could not write it "
+                    f"({exc.strerror}); written before it: {written}"
+                ) from None
+            done.append(self.name(change.path))
 
 
 def plan(root: Path, config_path: Path | None = None) -> Plan:
@@ -178,10 +210,16 @@ def plan(root: Path, config_path: Path | None = None) -> Plan:
                 "`rasa-rpa init` in your bot's folder, or in an empty folder for "
                 "a starter bot."
             )
+    given = config_path is not None
     path = (config_path or root / "rpa.yml").resolve()
-    if path.is_file():
+    if not given and not path.is_relative_to(root):
+        # rpa.yml is a link out of the project: read it, never write it.
+        path = root / "rpa.yml"
+    shown = str(path) if given else "rpa.yml"
+    text_or_none = read_text(path, shown)
+    if text_or_none is not None:
         result = Plan(root, load_config(path), scaffold=scaffold, config_path=path)
-        text = path.read_text(encoding="utf-8")
+        text = text_or_none
     else:
         token = secrets.token_hex(20)
         text = initparts.template("rpa.yml").replace("@TOKEN@", token)
@@ -189,9 +227,11 @@ def plan(root: Path, config_path: Path | None = None) -> Plan:
             yaml.safe_load(text), source=str(path), base_dir=path.parent
         )
         result = Plan(root, config, scaffold, path, new_token=token)
+    if given:
+        result.outside.add(path)  # --config names it: wherever it is
     if scaffold:
         for name, source in STARTER.items():
-            if not (root / name).exists():
+            if not os.path.lexists(root / name):
                 result.put(root / name, initparts.template(f"starter/{source}"))
     result.put(path, text)
     try:
@@ -204,6 +244,7 @@ def plan(root: Path, config_path: Path | None = None) -> Plan:
         initparts.check_gitignore(result)
     except (YamlEditError, yaml.YAMLError) as exc:
         raise InitError(str(exc)) from None
+    result.check()
     return result
 
 

@@ -9,6 +9,7 @@ as written and is reported as kept.
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from rasa_rpa.ops.domain_snippet import (
     load_domain_file,
     rules,
 )
+from rasa_rpa.ops.initfiles import read_text
 from rasa_rpa.ops.yamledit import Additions, YamlEditError, add_entries, load
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ def add_domain(plan: Plan, domain: Path) -> None:
     """The domain entries the plugin and rpa.yml's automations need."""
     if domain.is_dir():
         try:
-            have = load_domain_file(domain)
+            have = load_domain_file(domain, read=plan.read)
         except (ValueError, yaml.YAMLError) as exc:
             raise yaml.YAMLError(f"{plan.name(domain)}: {exc}") from None
         target = domain / "rasa_rpa.yml"  # a file of its own in the folder
@@ -222,6 +224,10 @@ def add_robots(plan: Plan) -> None:
             continue
         folder = (provider.model_extra or {}).get("robots_dir") or "robots"
         path = config.resolve_path(str(folder)) / "example.robot"
+        if not Path(os.path.normpath(path)).is_relative_to(plan.root):
+            # rpa.yml's robots_dir says outside: allowed, shown resolved.
+            path = path.resolve()
+            plan.outside.add(path)
         current = plan.read(path)
         plan.put(path, template("example.robot") if current is None else current)
 
@@ -258,11 +264,11 @@ def add_endpoint(plan: Plan) -> None:
     plan.put(path, new, added=f"added action_endpoint {url}")
 
 
-def _imports_plugin(path: Path) -> bool:
+def _imports_plugin(plan: Plan, path: Path) -> bool:
     """Whether the actions package (or module) already imports the plugin's actions."""
     files = [path] if path.is_file() else sorted(path.glob("**/*.py"))
     for file in files:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        text = read_text(file, plan.name(file)) or ""
         if "rasa_rpa.actions" in text or "from rasa_rpa import actions" in text:
             return True
     return False
@@ -281,10 +287,10 @@ def add_actions(plan: Plan) -> None:
         current = plan.read(target)
         if current is not None:
             plan.put(target, current)  # from an earlier run: shown as unchanged
-        elif not _imports_plugin(package):
+        elif not _imports_plugin(plan, package):
             plan.put(target, template("rasa_rpa_actions.py.txt"))
     elif module.is_file():
-        if not _imports_plugin(module):
+        if not _imports_plugin(plan, module):
             plan.notes.append(
                 "actions.py: add `from rasa_rpa.actions import ActionCancelRpaJob, "
                 "ActionRpaJobStatus, ActionStartRpaJob` so rasa-sdk registers "

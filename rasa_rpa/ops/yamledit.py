@@ -25,11 +25,23 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RuamelError
 
-__all__ = ["Additions", "YamlEditError", "add_entries", "dump", "load"]
+__all__ = [
+    "MAX_ALIASES",
+    "Additions",
+    "YamlEditError",
+    "add_entries",
+    "check_aliases",
+    "dump",
+    "load",
+]
 
 #: Top-level key -> new list items, or new ``{key: value}`` entries of a map.
 Additions = dict[str, list[Any] | dict[str, Any]]
 _DASH = re.compile(r"^(\s*)-(\s+)")
+#: The most ``*alias`` references a file may hold. Rasa's files seldom use
+#: any; a few dozen nested ones (billion laughs) expand to gigabytes once the
+#: data is walked or compared.
+MAX_ALIASES = 50
 
 
 class YamlEditError(ValueError):
@@ -46,6 +58,26 @@ def _yaml() -> YAML:
     parser.indent(mapping=2, sequence=4, offset=2)
     parser.width = 4096  # never fold a long response text
     return parser
+
+
+def check_aliases(text: str) -> None:
+    """Refuse YAML with more than :data:`MAX_ALIASES` aliases, before loading it.
+
+    The parser's events are read one by one, so an alias is counted where it
+    stands, never expanded.
+    """
+    count = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                count += 1
+                if count > MAX_ALIASES:
+                    raise YamlEditError(
+                        f"more than {MAX_ALIASES} YAML aliases (*name): refused, "
+                        "as they can expand to gigabytes; write the entries out"
+                    )
+    except yaml.YAMLError as exc:
+        raise YamlEditError(f"not valid YAML ({exc})") from None
 
 
 def load(text: str) -> Any:
@@ -74,6 +106,7 @@ def add_entries(text: str, additions: Additions, note: str = "") -> str:
     additions = {key: new for key, new in additions.items() if new}
     if not additions:
         return text
+    check_aliases(text)
     wanted = _merged(_plain(text), additions)
     try:
         result = _insert(text, additions, f"# {note}\n" if note else "")

@@ -385,9 +385,7 @@ def test_a_gitignore_without_the_state_folder_is_pointed_out(tmp_path, capsys):
     assert ".rasa-rpa/" in (starter / ".gitignore").read_text()
 
 
-def test_next_steps_give_rasas_token_once_it_is_written(
-    tmp_path, capsys, monkeypatch
-):
+def test_next_steps_give_rasas_token_once_it_is_written(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("RASA_TOKEN", raising=False)
     bot = stock_bot(tmp_path / "bot")
     out = init(capsys, str(bot), "--dry-run")[1]
@@ -411,3 +409,152 @@ def test_next_steps_name_the_shells_token_when_rpa_yml_will_read_it(
     )
     assert '--auth-token "$RASA_TOKEN"' in out
     assert "from-the-shell-0123" not in out
+
+
+# A hostile or broken folder: init refuses in one line and changes nothing,
+# inside the project or out of it.
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Everything under ``folder`` as it is on disk: links are not followed."""
+    found: dict[str, str] = {}
+    for top, dirs, files in os.walk(folder):
+        for entry in [*dirs, *files]:
+            path = Path(top) / entry
+            name = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[name] = "-> " + os.readlink(path)
+            elif path.is_dir():
+                found[name] = "dir"
+            elif path.is_file():
+                found[name] = path.read_text()
+            else:
+                found[name] = "special"
+    return found
+
+
+def refused(capsys, folder: Path, *args: str) -> str:
+    """init's error for ``folder``: exit 2, one line, no traceback, no change."""
+    before = tree(folder.parent)
+    for extra in (["--dry-run"], []):
+        code, out = init(capsys, str(folder / "bot"), *extra, *args)
+        assert code == 2, out
+        assert out.startswith("rasa-rpa init: ") and out.count("\n") == 1, out
+        assert "Traceback" not in out
+        assert tree(folder.parent) == before
+    return out
+
+
+def outside_link(tmp_path: Path, link: str, target: str) -> Path:
+    """A stock bot whose ``link`` points at ``target`` under tmp/outside."""
+    bot, outside = stock_bot(tmp_path / "bot"), tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "other_domain.yml").write_text(USER_DOMAIN)
+    for name in ("domain.yml", "endpoints.yml", "data"):
+        if link == name:  # the bot's own goes: the link takes its place
+            os.rename(bot / name, outside / "moved")
+    os.symlink(outside / target, bot / link)
+    return bot
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("domain.yml", "other_domain.yml"),  # would be rewritten
+        ("endpoints.yml", "x.yml"),  # dangling: would be created out there
+        ("robots", "dir"),  # example.robot would land in outside/dir
+        ("data", "dir"),  # rpa_nlu.yml and rpa_rules.yml too
+    ],
+)
+def test_a_link_out_of_the_project_is_refused_before_any_write(
+    tmp_path, capsys, link, target
+):
+    outside_link(tmp_path, link, target)
+    out = refused(capsys, tmp_path)
+    assert "points outside the project" in out
+    assert str((tmp_path / "outside" / target).resolve()) in out
+
+
+def test_a_robots_dir_outside_on_purpose_is_written_and_named(tmp_path, capsys):
+    bot = stock_bot(tmp_path / "bot")
+    shared = tmp_path / "shared-robots"
+    text = (ROOT / "rasa_rpa/ops/templates/rpa.yml").read_text()
+    text = text.replace("robots_dir: robots", "robots_dir: ../shared-robots")
+    (bot / "rpa.yml").write_text(text.replace("@TOKEN@", "t" * 40))
+    code, out = init(capsys, str(bot))
+    assert code == 0, out
+    assert (shared / "example.robot").is_file()
+    assert str(shared.resolve() / "example.robot") in out
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda bot: (bot / "robots").write_text("x"), "robots is a file"),
+        (lambda bot: _replace(bot / "actions", file=True), "actions is a file"),
+        (lambda bot: (bot / "data" / "rpa_nlu.yml").mkdir(), "rpa_nlu.yml is a dir"),
+        (lambda bot: _replace(bot / "endpoints.yml"), "endpoints.yml is a dir"),
+    ],
+)
+def test_a_file_where_a_folder_belongs_or_back_is_refused_whole(
+    tmp_path, capsys, make, expected
+):
+    make(stock_bot(tmp_path / "bot"))
+    out = refused(capsys, tmp_path)
+    assert expected in out
+    assert not (tmp_path / "bot" / "rpa.yml").exists()  # no fresh token written
+
+
+def _replace(path: Path, file: bool = False) -> None:
+    """``path`` removed and made again as a file or an empty folder."""
+    if path.is_dir():
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+    else:
+        path.unlink()
+    if file:
+        path.write_text("x")
+    else:
+        path.mkdir()
+
+
+BOMB = (
+    'version: "3.1"\na: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+    + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "intents: *i\n"
+)
+
+
+def _domain_folder(bot: Path) -> Path:
+    (bot / "domain.yml").unlink()
+    (bot / "domain").mkdir()
+    (bot / "domain" / "a.yml").write_text(USER_DOMAIN)
+    return bot / "domain"
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda bot: (bot / "domain.yml").write_text(BOMB), "YAML aliases"),
+        (
+            lambda bot: os.symlink("/dev/zero", _domain_folder(bot) / "b.yml"),
+            "domain/b.yml is a device",
+        ),
+        (lambda bot: os.mkfifo(_domain_folder(bot) / "b.yml"), "b.yml is a FIFO"),
+        (
+            lambda bot: (bot / "domain.yml").write_text(
+                USER_DOMAIN + "#" * (6 * 1024 * 1024)
+            ),
+            "domain.yml is 6 MB: init reads files of at most 5 MB",
+        ),
+    ],
+)
+def test_a_file_that_would_eat_memory_or_hang_is_refused(
+    tmp_path, capsys, make, expected
+):
+    make(stock_bot(tmp_path / "bot"))
+    assert expected in refused(capsys, tmp_path)

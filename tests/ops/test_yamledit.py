@@ -85,3 +85,13 @@ def test_what_is_not_a_mapping_is_refused():
         add_entries("intents: [a\n", {"intents": ["x"]})
     with pytest.raises(YamlEditError, match="intents"):
         add_entries("intents: 3\n", {"intents": ["x"]})
+
+
+def test_a_file_of_many_aliases_is_refused_unexpanded():
+    # Nine levels of nine aliases each: 387 million strings once walked.
+    bomb = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    with pytest.raises(YamlEditError, match="more than 50 YAML aliases"):
+        add_entries(bomb + "intents: *i\n", {"intents": ["job_status"]})
