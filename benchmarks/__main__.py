@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import p1, scenarios
+from benchmarks import p1, scenarios, withrasa
 from benchmarks.harness import drop_pg_schema
 from devtools.stack import ROOT
 
@@ -56,7 +56,7 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
         finally:
             drop_pg_schema(f"rpa_bench_{schema}")
     if "P2" in only:
-        rows += scenarios.p2_rasa_latency(tmp / "p2", counts["p2"])
+        rows += withrasa.p2_rasa_latency(tmp / "p2", counts["p2"])
     if "P3" in only:
         rows += scenarios.p3_start_action(tmp / "p3", counts["p3"])
     if "P4" in only:

@@ -108,8 +108,12 @@ def action_server(
     provider_url: str = "http://127.0.0.1:9/",
     rasa_token: str = "bench-token",
     entry: tuple[str, ...] = ("rasa_rpa.cli", "run"),
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[int]:
-    """rasa-rpa run with the benchmark's actions; yields its port."""
+    """rasa-rpa run with the benchmark's actions; yields its port.
+
+    ``extra``: more top-level rpa.yml sections (``delivery``...).
+    """
     port = free_port()
     config = {
         "version": 1,
@@ -130,6 +134,7 @@ def action_server(
                 "timeout": "1d",
             }
         },
+        **(extra or {}),
     }
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "rpa.yml").write_text(yaml.safe_dump(config))

@@ -33,6 +33,7 @@ __all__ = [
     "RECORD_BATCH",
     "REPLAY",
     "SCHEMA_VERSION",
+    "SUPERSEDE_PROGRESS",
     "UNFINISHED_OF",
     "UPDATABLE",
     "dump",
@@ -162,6 +163,50 @@ WITH RECURSIVE waiting AS (
 UPDATE outbox SET lease_until = $3, in_doubt = due.in_doubt
 FROM due WHERE outbox.seq = due.seq
 RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}
+"""
+_PROGRESS = "kind = 'intent' AND payload::jsonb ->> 'name' = $2"
+# Progress coalescing, run just before CLAIM: where a conversation's due head
+# is a progress update and a newer one of the same job waits behind it, every
+# older pending progress update of that job in that conversation is set
+# aside ($1 now, $2 the progress intent, $3 the note), so the newest is the one
+# sent. A row another claimer leased meanwhile fails the re-checked lease test
+# and stays its claimer's.
+SUPERSEDE_PROGRESS = f"""
+WITH RECURSIVE waiting AS (
+    (SELECT conversation_id FROM outbox WHERE {_PENDING}
+     ORDER BY conversation_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT o.conversation_id FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id > w.conversation_id
+        ORDER BY o.conversation_id LIMIT 1
+    ) FROM waiting w WHERE w.conversation_id IS NOT NULL
+), heads AS (
+    SELECT (
+        SELECT o.seq FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id = w.conversation_id
+        ORDER BY o.seq LIMIT 1
+    ) AS seq FROM waiting w WHERE w.conversation_id IS NOT NULL
+), newest AS (
+    SELECT o.conversation_id, o.job_id, (
+        SELECT MAX(n.seq) FROM outbox n
+        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
+          AND n.{_PROGRESS.replace(" AND ", " AND n.")}
+          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
+    ) AS seq
+    FROM outbox o JOIN heads h ON o.seq = h.seq
+    WHERE o.{_PROGRESS.replace(" AND ", " AND o.")} AND o.next_attempt_at <= $1
+      AND (o.lease_until IS NULL OR o.lease_until < $1)
+)
+UPDATE outbox SET delivered_at = $1, last_error = $3, lease_until = NULL
+FROM newest
+WHERE outbox.conversation_id = newest.conversation_id
+  AND outbox.job_id = newest.job_id AND outbox.seq < newest.seq
+  AND outbox.{_PENDING.replace(" AND ", " AND outbox.")}
+  AND outbox.{_PROGRESS.replace(" AND ", " AND outbox.")}
+  AND (outbox.lease_until IS NULL OR outbox.lease_until < $1)
 """
 # Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
 LOCK_JOBS = (

@@ -34,6 +34,9 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        #: When each message arrived (time.perf_counter), in step with messages:
+        #: the benchmarks time both paths to this moment.
+        self.arrived_at: dict[str, list[float]] = defaultdict(list)
         self._changed = threading.Condition()
         inbox = self
 
@@ -43,8 +46,10 @@ class Inbox:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                now = time.perf_counter()
                 with inbox._changed:
                     inbox.messages[body["recipient_id"]].append(body)
+                    inbox.arrived_at[body["recipient_id"]].append(now)
                     inbox._changed.notify_all()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
@@ -64,13 +69,19 @@ class Inbox:
 
     def wait_text(self, sender: str, pattern: str, timeout: float = 30) -> str:
         """The first message of ``sender`` matching ``pattern`` (waits for it)."""
+        return self.wait_arrival(sender, pattern, timeout)[0]
+
+    def wait_arrival(
+        self, sender: str, pattern: str, timeout: float = 30
+    ) -> tuple[str, float]:
+        """The first message matching ``pattern``, and when it arrived."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                for message in self.messages[sender]:
+                for n, message in enumerate(self.messages[sender]):
                     if regex.search(message.get("text") or ""):
-                        return str(message["text"])
+                        return str(message["text"]), self.arrived_at[sender][n]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
