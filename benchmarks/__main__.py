@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import p1, scenarios, withrasa
+from benchmarks import p1, p6, scenarios, withrasa
 from benchmarks.harness import drop_pg_schema
 from devtools.stack import ROOT
 
@@ -29,8 +29,21 @@ FULL = {
     "p4": 10000,
     "p5_jobs": 10000,
     "p5_lookups": 2000,
+    "p6_jobs": 200,
+    "p6_updates": 10,
 }
-SMOKE = {"p1": 600, "p2": 10, "p3": 40, "p4": 500, "p5_jobs": 1000, "p5_lookups": 200}
+SMOKE = {
+    "p1": 600,
+    "p2": 10,
+    "p3": 40,
+    "p4": 500,
+    "p5_jobs": 1000,
+    "p5_lookups": 200,
+    "p6_jobs": 10,
+    "p6_updates": 3,
+}
+#: Concurrencies P6's direct baseline tries; its best counts.
+P6_CONCURRENCY = {"full": (4, 8, 16, 32), "smoke": (8,)}
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test?schema=rpa_bench_{}"
 
 
@@ -55,8 +68,20 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
             )
         finally:
             drop_pg_schema(f"rpa_bench_{schema}")
-    if "P2" in only:
-        rows += withrasa.p2_rasa_latency(tmp / "p2", counts["p2"])
+    if only & {"P2", "P6"}:
+        # One Rasa for both: it takes a minute to start.
+        with withrasa.rasa_stack(tmp / "rasa") as stack:
+            if "P2" in only:
+                rows += withrasa.p2_measure(stack, counts["p2"])
+            if "P6" in only:
+                smoke = counts["p6_jobs"] < FULL["p6_jobs"]
+                rows += p6.p6_fan_in(
+                    stack,
+                    tmp / "p6",
+                    counts["p6_jobs"],
+                    counts["p6_updates"],
+                    P6_CONCURRENCY["smoke" if smoke else "full"],
+                )
     if "P3" in only:
         rows += scenarios.p3_start_action(tmp / "p3", counts["p3"])
     if "P4" in only:
@@ -84,8 +109,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{'':<6} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
             )
             continue
-        target = (
-            "(explains)" if r["compare"] == "ratio" else f"{r['compare']} {r['target']}"
+        target = {"ratio": "(explains)", "shows": "(shows)"}.get(
+            r["compare"], f"{r['compare']} {r['target']}"
         )
         lines.append(
             f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
@@ -97,7 +122,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--smoke", action="store_true", help="small counts")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
     args = parser.parse_args()
     counts = SMOKE if args.smoke else FULL

@@ -54,8 +54,12 @@ def row(
     target: float,
 ) -> Row:
     """One result line; ``compare`` is ``ratio>=``, ``diff<=``, ``value<=``,
-    or ``ratio`` for a figure that explains another and has no target."""
-    if compare == "ratio":
+    ``ratio`` for a figure that explains another and has no target, or
+    ``shows`` for two settings side by side (score: the difference), no target."""
+    if compare == "shows":
+        score = value - baseline
+        ok = True
+    elif compare == "ratio":
         score = value / baseline if baseline else 0.0
         ok = True
     elif compare == "ratio>=":
