@@ -1,8 +1,8 @@
 """``make bench``: every figure of issue #5 next to its baseline, as a table and JSON.
 
-python -m benchmarks            # full counts
-python -m benchmarks --smoke    # small counts (part of `make test`)
-python -m benchmarks --only P1,P4
+python -m benchmarks            # full counts, each figure the median of 3 runs
+python -m benchmarks --smoke    # small counts, one run (part of `make test`)
+python -m benchmarks --only P1,P4 --runs 5
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import p1, p6, scenarios, withrasa
-from benchmarks.harness import drop_pg_schema
+from benchmarks.harness import combine, drop_pg_schema
 from devtools.stack import ROOT
 
 FULL = {
@@ -100,7 +100,7 @@ def _ok(result: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"{'id':<4} {'measure':<62} {'value':>10} {'baseline':>10} "
-        f"{'unit':<6} {'score':>9} {'target':>12}  ok"
+        f"{'unit':<6} {'score':>9} {'target':>12}  ok  {'score min..max':>20}"
     ]
     for r in rows:
         if "value" not in r:
@@ -114,7 +114,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
-            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r)}"
+            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r):<3}"
+            + (
+                f" {r['score_min']:>9}..{r['score_max']:<9}"
+                if r.get("runs", 1) > 1
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -124,12 +129,20 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="small counts")
     parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per figure, reported as the median with min..max"
+        " (default 3, 1 with --smoke)",
+    )
     args = parser.parse_args()
+    runs = args.runs or (1 if args.smoke else 3)
     counts = SMOKE if args.smoke else FULL
     only = {item.strip().upper() for item in args.only.split(",")}
     tmp = Path(tempfile.mkdtemp(prefix="rasa-rpa-bench-"))
     try:
-        rows = run(only, counts, tmp)
+        rows = combine([run(only, counts, tmp / f"run{n}") for n in range(runs)])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(rows))
@@ -140,6 +153,7 @@ def main() -> int:
             {
                 "machine": machine(),
                 "smoke": args.smoke,
+                "runs": runs,
                 "counts": counts,
                 "results": rows,
             },

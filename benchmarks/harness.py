@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import time
 import urllib.request
@@ -24,6 +25,7 @@ __all__ = [
     "MASTER_KEY",
     "Row",
     "action_server",
+    "combine",
     "drop_pg_schema",
     "instant_server",
     "percentile",
@@ -85,6 +87,45 @@ def row(
         "target": target,
         "ok": ok,
     }
+
+
+def combine(runs: list[list[Row]]) -> list[Row]:
+    """One row per figure from several runs of the same benchmarks.
+
+    The machine is shared, so one run proves little: a figure is the median
+    of its runs' values and baselines (score and verdict from those), with
+    the smallest and largest score seen; a check holds only if it held in
+    every run.
+    """
+    combined: list[Row] = []
+    for rows in zip(*runs, strict=True):
+        first = rows[0]
+        if "value" not in first:
+            combined.append({**first, "ok": all(r["ok"] for r in rows)})
+            continue
+        median = row(
+            first["id"],
+            first["measure"],
+            statistics.median(r["value"] for r in rows),
+            statistics.median(r["baseline"] for r in rows),
+            first["unit"],
+            first["compare"],
+            first["target"],
+        )
+        scores = [r["score"] for r in rows]
+        combined.append(
+            {
+                **first,
+                **median,
+                "runs": len(rows),
+                "score_min": min(scores),
+                "score_max": max(scores),
+                "each": [
+                    {k: r[k] for k in ("value", "baseline", "score")} for r in rows
+                ],
+            }
+        )
+    return combined
 
 
 @contextmanager
