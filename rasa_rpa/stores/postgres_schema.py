@@ -182,31 +182,38 @@ WITH RECURSIVE waiting AS (
           AND o.conversation_id > w.conversation_id
         ORDER BY o.conversation_id LIMIT 1
     ) FROM waiting w WHERE w.conversation_id IS NOT NULL
-), heads AS (
-    SELECT (
+), stale AS MATERIALIZED (
+    -- Each due, unleased head that is a progress update, with the newest
+    -- pending progress update of its job in its conversation. MATERIALIZED
+    -- and index-driven throughout: a nested-loop plan over the whole outbox
+    -- (estimates go wrong on a young table) took seconds.
+    SELECT o.conversation_id, o.job_id, (
+        SELECT n.seq FROM outbox n
+        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
+          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
+          AND n.{_PROGRESS.replace(" AND ", " AND n.")}
+        ORDER BY n.seq DESC LIMIT 1
+    ) AS newest
+    FROM waiting w CROSS JOIN LATERAL (
+        SELECT h.* FROM outbox h
+        WHERE h.{_PENDING.replace(" AND ", " AND h.")}
+          AND h.conversation_id = w.conversation_id
+        ORDER BY h.seq LIMIT 1
+    ) o
+    WHERE w.conversation_id IS NOT NULL
+      AND o.{_PROGRESS.replace(" AND ", " AND o.")} AND o.next_attempt_at <= $1
+      AND (o.lease_until IS NULL OR o.lease_until < $1)
+), doomed AS MATERIALIZED (
+    SELECT d.seq FROM stale s CROSS JOIN LATERAL (
         SELECT o.seq FROM outbox o
         WHERE o.{_PENDING.replace(" AND ", " AND o.")}
-          AND o.conversation_id = w.conversation_id
-        ORDER BY o.seq LIMIT 1
-    ) AS seq FROM waiting w WHERE w.conversation_id IS NOT NULL
-), newest AS (
-    SELECT o.conversation_id, o.job_id, (
-        SELECT MAX(n.seq) FROM outbox n
-        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
-          AND n.{_PROGRESS.replace(" AND ", " AND n.")}
-          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
-    ) AS seq
-    FROM outbox o JOIN heads h ON o.seq = h.seq
-    WHERE o.{_PROGRESS.replace(" AND ", " AND o.")} AND o.next_attempt_at <= $1
-      AND (o.lease_until IS NULL OR o.lease_until < $1)
+          AND o.conversation_id = s.conversation_id AND o.seq < s.newest
+          AND o.job_id = s.job_id AND o.{_PROGRESS.replace(" AND ", " AND o.")}
+    ) d
 )
 UPDATE outbox SET delivered_at = $1, last_error = $3, lease_until = NULL
-FROM newest
-WHERE outbox.conversation_id = newest.conversation_id
-  AND outbox.job_id = newest.job_id AND outbox.seq < newest.seq
-  AND outbox.{_PENDING.replace(" AND ", " AND outbox.")}
-  AND outbox.{_PROGRESS.replace(" AND ", " AND outbox.")}
-  AND (outbox.lease_until IS NULL OR outbox.lease_until < $1)
+WHERE seq = ANY(ARRAY(SELECT seq FROM doomed))
+  AND {_PENDING} AND (lease_until IS NULL OR lease_until < $1)
 """
 # Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
 LOCK_JOBS = (

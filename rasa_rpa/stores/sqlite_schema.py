@@ -202,8 +202,14 @@ WITH RECURSIVE waiting(conversation_id) AS (
         SELECT MIN(conversation_id) FROM outbox
         WHERE {_PENDING} AND conversation_id > waiting.conversation_id
     ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
-), stale AS (
-    SELECT o.conversation_id, o.job_id FROM waiting JOIN outbox o ON o.seq = (
+), stale AS MATERIALIZED (
+    SELECT o.conversation_id, o.job_id, (
+        SELECT MAX(n.seq) FROM outbox n
+        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
+          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
+          AND {_progress("n.")}
+    ) AS newest
+    FROM waiting JOIN outbox o ON o.seq = (
         SELECT MIN(seq) FROM outbox
         WHERE {_PENDING} AND conversation_id = waiting.conversation_id
     )
@@ -211,15 +217,13 @@ WITH RECURSIVE waiting(conversation_id) AS (
       AND (o.lease_until IS NULL OR o.lease_until < :now)
 )
 UPDATE outbox SET delivered_at = :now, last_error = :note, lease_until = NULL
-WHERE {_PENDING} AND {_progress("")}
-  AND (lease_until IS NULL OR lease_until < :now)
-  AND (conversation_id, job_id) IN (SELECT conversation_id, job_id FROM stale)
-  AND seq < (
-    SELECT MAX(n.seq) FROM outbox n
-    WHERE n.{_PENDING.replace(" AND ", " AND n.")}
-      AND {_progress("n.")}
-      AND n.conversation_id = outbox.conversation_id AND n.job_id = outbox.job_id
-  )
+WHERE seq IN (
+    SELECT o.seq FROM stale s JOIN outbox o
+      ON o.conversation_id = s.conversation_id AND o.seq < s.newest
+    WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+      AND o.job_id = s.job_id AND {_progress("o.")}
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+)
 """
 
 
