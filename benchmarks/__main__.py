@@ -27,7 +27,7 @@ FULL = {
     "p2": 200,
     "p3": 500,
     "p4": 10000,
-    "p5_jobs": 10000,
+    "p5_jobs": 100000,
     "p5_lookups": 2000,
     "p6_jobs": 200,
     "p6_updates": 10,
@@ -64,7 +64,7 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
         schema = uuid.uuid4().hex[:10]
         try:
             rows += p1.p1_callbacks(
-                tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.4
+                tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.2
             )
         finally:
             drop_pg_schema(f"rpa_bench_{schema}")
