@@ -1,8 +1,8 @@
 """``make bench``: every figure of issue #5 next to its baseline, as a table and JSON.
 
-python -m benchmarks            # full counts
-python -m benchmarks --smoke    # small counts (part of `make test`)
-python -m benchmarks --only P1,P4
+python -m benchmarks            # full counts, each figure the median of 3 runs
+python -m benchmarks --smoke    # small counts, one run (part of `make test`)
+python -m benchmarks --only P1,P4 --runs 5
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import p1, scenarios
-from benchmarks.harness import drop_pg_schema
+from benchmarks import p1, p6, scenarios, withrasa
+from benchmarks.harness import combine, drop_pg_schema
 from devtools.stack import ROOT
 
 FULL = {
@@ -27,10 +27,23 @@ FULL = {
     "p2": 200,
     "p3": 500,
     "p4": 10000,
-    "p5_jobs": 10000,
+    "p5_jobs": 100000,
     "p5_lookups": 2000,
+    "p6_jobs": 200,
+    "p6_updates": 10,
 }
-SMOKE = {"p1": 600, "p2": 10, "p3": 40, "p4": 500, "p5_jobs": 1000, "p5_lookups": 200}
+SMOKE = {
+    "p1": 600,
+    "p2": 10,
+    "p3": 40,
+    "p4": 500,
+    "p5_jobs": 1000,
+    "p5_lookups": 200,
+    "p6_jobs": 10,
+    "p6_updates": 3,
+}
+#: Concurrencies P6's direct baseline tries; its best counts.
+P6_CONCURRENCY = {"full": (4, 8, 16, 32), "smoke": (8,)}
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test?schema=rpa_bench_{}"
 
 
@@ -51,12 +64,24 @@ def run(only: set[str], counts: dict[str, int], tmp: Path) -> list[dict[str, Any
         schema = uuid.uuid4().hex[:10]
         try:
             rows += p1.p1_callbacks(
-                tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.4
+                tmp / "p1-pg", counts["p1"], PG_URL.format(schema), "PostgreSQL", 0.2
             )
         finally:
             drop_pg_schema(f"rpa_bench_{schema}")
-    if "P2" in only:
-        rows += scenarios.p2_rasa_latency(tmp / "p2", counts["p2"])
+    if only & {"P2", "P6"}:
+        # One Rasa for both: it takes a minute to start.
+        with withrasa.rasa_stack(tmp / "rasa") as stack:
+            if "P2" in only:
+                rows += withrasa.p2_measure(stack, counts["p2"])
+            if "P6" in only:
+                smoke = counts["p6_jobs"] < FULL["p6_jobs"]
+                rows += p6.p6_fan_in(
+                    stack,
+                    tmp / "p6",
+                    counts["p6_jobs"],
+                    counts["p6_updates"],
+                    P6_CONCURRENCY["smoke" if smoke else "full"],
+                )
     if "P3" in only:
         rows += scenarios.p3_start_action(tmp / "p3", counts["p3"])
     if "P4" in only:
@@ -75,7 +100,7 @@ def _ok(result: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"{'id':<4} {'measure':<62} {'value':>10} {'baseline':>10} "
-        f"{'unit':<6} {'score':>9} {'target':>12}  ok"
+        f"{'unit':<6} {'score':>9} {'target':>12}  ok  {'score min..max':>20}"
     ]
     for r in rows:
         if "value" not in r:
@@ -84,12 +109,17 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{'':<6} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
             )
             continue
-        target = (
-            "(explains)" if r["compare"] == "ratio" else f"{r['compare']} {r['target']}"
+        target = {"ratio": "(explains)", "shows": "(shows)"}.get(
+            r["compare"], f"{r['compare']} {r['target']}"
         )
         lines.append(
             f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
-            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r)}"
+            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r):<3}"
+            + (
+                f" {r['score_min']:>9}..{r['score_max']:<9}"
+                if r.get("runs", 1) > 1
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -97,14 +127,22 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--smoke", action="store_true", help="small counts")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per figure, reported as the median with min..max"
+        " (default 3, 1 with --smoke)",
+    )
     args = parser.parse_args()
+    runs = args.runs or (1 if args.smoke else 3)
     counts = SMOKE if args.smoke else FULL
     only = {item.strip().upper() for item in args.only.split(",")}
     tmp = Path(tempfile.mkdtemp(prefix="rasa-rpa-bench-"))
     try:
-        rows = run(only, counts, tmp)
+        rows = combine([run(only, counts, tmp / f"run{n}") for n in range(runs)])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(rows))
@@ -115,6 +153,7 @@ def main() -> int:
             {
                 "machine": machine(),
                 "smoke": args.smoke,
+                "runs": runs,
                 "counts": counts,
                 "results": rows,
             },

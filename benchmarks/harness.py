@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import time
 import urllib.request
@@ -24,6 +25,7 @@ __all__ = [
     "MASTER_KEY",
     "Row",
     "action_server",
+    "combine",
     "drop_pg_schema",
     "instant_server",
     "percentile",
@@ -54,8 +56,12 @@ def row(
     target: float,
 ) -> Row:
     """One result line; ``compare`` is ``ratio>=``, ``diff<=``, ``value<=``,
-    or ``ratio`` for a figure that explains another and has no target."""
-    if compare == "ratio":
+    ``ratio`` for a figure that explains another and has no target, or
+    ``shows`` for two settings side by side (score: the difference), no target."""
+    if compare == "shows":
+        score = value - baseline
+        ok = True
+    elif compare == "ratio":
         score = value / baseline if baseline else 0.0
         ok = True
     elif compare == "ratio>=":
@@ -83,6 +89,45 @@ def row(
     }
 
 
+def combine(runs: list[list[Row]]) -> list[Row]:
+    """One row per figure from several runs of the same benchmarks.
+
+    The machine is shared, so one run proves little: a figure is the median
+    of its runs' values and baselines (score and verdict from those), with
+    the smallest and largest score seen; a check holds only if it held in
+    every run.
+    """
+    combined: list[Row] = []
+    for rows in zip(*runs, strict=True):
+        first = rows[0]
+        if "value" not in first:
+            combined.append({**first, "ok": all(r["ok"] for r in rows)})
+            continue
+        median = row(
+            first["id"],
+            first["measure"],
+            statistics.median(r["value"] for r in rows),
+            statistics.median(r["baseline"] for r in rows),
+            first["unit"],
+            first["compare"],
+            first["target"],
+        )
+        scores = [r["score"] for r in rows]
+        combined.append(
+            {
+                **first,
+                **median,
+                "runs": len(rows),
+                "score_min": min(scores),
+                "score_max": max(scores),
+                "each": [
+                    {k: r[k] for k in ("value", "baseline", "score")} for r in rows
+                ],
+            }
+        )
+    return combined
+
+
 @contextmanager
 def instant_server() -> Iterator[int]:
     """The instant stand-in in its own process; yields its port."""
@@ -108,8 +153,12 @@ def action_server(
     provider_url: str = "http://127.0.0.1:9/",
     rasa_token: str = "bench-token",
     entry: tuple[str, ...] = ("rasa_rpa.cli", "run"),
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[int]:
-    """rasa-rpa run with the benchmark's actions; yields its port."""
+    """rasa-rpa run with the benchmark's actions; yields its port.
+
+    ``extra``: more top-level rpa.yml sections (``delivery``...).
+    """
     port = free_port()
     config = {
         "version": 1,
@@ -130,6 +179,7 @@ def action_server(
                 "timeout": "1d",
             }
         },
+        **(extra or {}),
     }
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "rpa.yml").write_text(yaml.safe_dump(config))

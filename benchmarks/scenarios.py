@@ -1,8 +1,9 @@
-"""P2-P5 of issue #5 (P1 is in :mod:`benchmarks.p1`), each next to a baseline
+"""P3-P5 of issue #5 (P1 is in :mod:`benchmarks.p1`, P2 and P6 with the
+real Rasa in :mod:`benchmarks.withrasa`), each next to a baseline
 taken in the same run.
 
 Every scenario starts what it needs (an action server with rasa-rpa, an
-instant HTTP stand-in, the real Rasa for P2) on 127.0.0.1, measures, stops
+instant HTTP stand-in) on 127.0.0.1, measures, stops
 everything, and returns rows: ``{id, measure, value, baseline, unit,
 compare, target, ok}``.
 """
@@ -19,8 +20,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.harness import (
     MASTER_KEY,
     Row,
@@ -28,14 +27,12 @@ from benchmarks.harness import (
     instant_server,
     percentile,
     row,
-    start_job,
     webhook_body,
 )
 from benchmarks.loadgen import build_request, sequential_latencies
-from devtools.stack import free_port
 from rasa_rpa.security import JobKeys
 
-__all__ = ["p2_rasa_latency", "p3_start_action", "p4_drain", "p5_many_jobs"]
+__all__ = ["p3_start_action", "p4_drain", "p5_many_jobs"]
 
 
 def p3_start_action(tmp: Path, count: int) -> list[Row]:
@@ -72,7 +69,7 @@ def p3_start_action(tmp: Path, count: int) -> list[Row]:
             statistics.median(noop) * 1000,
             "ms",
             "diff<=",
-            5.0,
+            1.5,
         )
     ]
 
@@ -86,7 +83,14 @@ def p4_drain(tmp: Path, count: int, conversations: int = 50) -> list[Row]:
 
     with instant_server() as instant:
         url = f"http://127.0.0.1:{instant}"
-        config = config_from_dict({"rasa": {"url": url, "token": "t"}}, base_dir=tmp)
+        # Every message sent, none coalesced: this measures the drain itself.
+        config = config_from_dict(
+            {
+                "rasa": {"url": url, "token": "t"},
+                "delivery": {"coalesce_progress": False},
+            },
+            base_dir=tmp,
+        )
 
         async def run() -> tuple[float, float, dict[str, list[Any]]]:
             tmp.mkdir(parents=True, exist_ok=True)
@@ -150,10 +154,9 @@ def p4_drain(tmp: Path, count: int, conversations: int = 50) -> list[Row]:
             count / drained,
             count / raw,
             "msg/s",
-            "value>=",
-            1000.0,
-        )
-        | {"ok": count / drained >= 1000.0 and in_order},
+            "ratio>=",
+            0.8,
+        ),
         {
             "id": "P4",
             "measure": f"P4 check: in order per conversation: {in_order}",
@@ -213,9 +216,9 @@ def p5_many_jobs(tmp: Path, jobs: int, lookups: int) -> list[Row]:
             percentile(health, 99) * 1000,
             "ms",
             "value<=",
-            5.0,
+            2.0,
         ),
-        row("P5", "action server worker RSS", rss, 0.0, "MB", "value<=", 200.0),
+        row("P5", "action server worker RSS", rss, 0.0, "MB", "value<=", 150.0),
     ]
 
 
@@ -241,116 +244,3 @@ def _server_rss_mb(port: int) -> float:
             if line.startswith("VmRSS:"):
                 best = max(best, int(line.split()[1]) / 1024)
     return best
-
-
-def p2_rasa_latency(tmp: Path, count: int) -> list[Row]:
-    """P2: callback → bot message in the real Rasa vs a direct trigger_intent."""
-    from devtools.stack import MODEL, rasa_service
-    from tests.e2e.stack import Inbox
-
-    inbox = Inbox()
-    rasa_port = free_port()
-    token = "bench-rasa-token"
-    tmp.mkdir(parents=True, exist_ok=True)
-    with (
-        instant_server() as instant,
-        action_server(
-            tmp,
-            f"http://127.0.0.1:{rasa_port}",
-            None,
-            f"http://127.0.0.1:{instant}/start",
-            rasa_token=token,
-        ) as port,
-    ):
-        endpoints = tmp / "endpoints.yml"
-        endpoints.write_text(
-            yaml.safe_dump(
-                {"action_endpoint": {"url": f"http://127.0.0.1:{port}/webhook"}}
-            )
-        )
-        credentials = tmp / "credentials.yml"
-        credentials.write_text(yaml.safe_dump({"callback": {"url": inbox.url}}))
-        rasa = rasa_service(
-            rasa_port,
-            token=token,
-            endpoints=endpoints,
-            credentials=credentials,
-            log=tmp / "rasa.log",
-            model=MODEL,
-            cwd=tmp,
-        )
-        rasa.start(timeout=240)
-        try:
-            return _p2_measure(tmp, port, rasa_port, token, inbox, count)
-        finally:
-            rasa.stop()
-
-
-def _p2_measure(
-    tmp: Path, port: int, rasa_port: int, token: str, inbox: Any, count: int
-) -> list[Row]:
-    sender = f"p2-{uuid.uuid4().hex[:8]}"
-    _post(
-        f"http://127.0.0.1:{rasa_port}/webhooks/callback/webhook",
-        {"sender": sender, "message": "hi"},
-    )
-    inbox.wait_text(sender, r"Hi!")
-    job_id = start_job(port, sender)
-    keys = JobKeys(MASTER_KEY)
-    ours, direct = [], []
-    for n in range(count):
-        marker = f"via-plugin-{n}"
-        started = time.perf_counter()
-        _post(
-            f"http://127.0.0.1:{port}/rpa/v1/jobs/{job_id}/events",
-            {
-                "id": uuid.uuid4().hex,
-                "type": "job.progress",
-                "data": {"progress": n % 100, "message": marker},
-            },
-            {"Authorization": f"Bearer {keys.mint_token(job_id, sender)}"},
-        )
-        inbox.wait_text(sender, marker, timeout=30)
-        ours.append(time.perf_counter() - started)
-        marker = f"direct-{n}"
-        started = time.perf_counter()
-        _post(
-            f"http://127.0.0.1:{rasa_port}/conversations/{sender}/trigger_intent"
-            f"?output_channel=latest&include_events=NONE&token={token}",
-            {
-                "name": "EXTERNAL_rpa_job_progress",
-                "entities": {"rpa_progress": n % 100, "rpa_message": marker},
-            },
-        )
-        inbox.wait_text(sender, marker, timeout=30)
-        direct.append(time.perf_counter() - started)
-    return [
-        row(
-            "P2",
-            "callback → bot message p50 vs direct trigger_intent p50",
-            statistics.median(ours) * 1000,
-            statistics.median(direct) * 1000,
-            "ms",
-            "diff<=",
-            10.0,
-        ),
-        row(
-            "P2",
-            "callback → bot message p99 vs direct trigger_intent p99",
-            percentile(ours, 99) * 1000,
-            percentile(direct, 99) * 1000,
-            "ms",
-            "diff<=",
-            30.0,
-        ),
-    ]
-
-
-def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()

@@ -160,6 +160,9 @@ class DeliverySettings(_Model):
     concurrency: int = Field(default=8, ge=1)
     #: A message still undelivered after this long is set aside as dead.
     max_age: Duration = 24 * 3600.0
+    #: When progress updates of one job pile up behind a slow Rasa, send only
+    #: the newest: the user hears the latest figure sooner, not every step.
+    coalesce_progress: bool = True
 
 
 class ReconcilerSettings(_Model):

@@ -255,7 +255,10 @@ class OutboxDispatcher(BackgroundLoop):
         # messages are free again within seconds.
         lease = self.rasa.settings.timeout * 2 + 5
         due = await self.store.claim_due(
-            now, limit=self.settings.concurrency, lease=lease
+            now,
+            limit=self.settings.concurrency,
+            lease=lease,
+            coalesce_progress=self.settings.coalesce_progress,
         )
         if due:
             delivered: list[int] = []

@@ -30,7 +30,7 @@ def test_benchmark_smoke_run_reports_every_figure(tmp_path, capsys):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     figures = [r for r in report["results"] if "value" in r]
-    assert {r["id"] for r in figures} == {"P1", "P2", "P3", "P4", "P5"}
+    assert {r["id"] for r in figures} == {"P1", "P2", "P3", "P4", "P5", "P6"}
     # P1 is explained by its floors, measured in the same run: the bare POST and
     # the checks on the same server, and each store with no HTTP in front.
     floors = [r["measure"] for r in figures if r["compare"] == "ratio"]

@@ -96,6 +96,9 @@ async def test_messages_and_slots_go_to_tracker_events(setup):
 
 async def test_order_is_kept_per_conversation(setup):
     store, dispatcher, rasa = setup
+    dispatcher.settings = dispatcher.settings.model_copy(
+        update={"coalesce_progress": False}
+    )
     steps = [(EventType.PROGRESS, {"progress": n}) for n in range(1, 11)]
     await queue(store, "a", "c1", steps)
     await queue(store, "b", "c2", steps)
@@ -105,6 +108,35 @@ async def test_order_is_kept_per_conversation(setup):
             c.body["entities"]["rpa_progress"] for c in rasa.calls_for(conversation)
         ]
         assert seen == list(range(1, 11))
+
+
+async def test_a_progress_backlog_reaches_the_user_as_its_newest_figure(setup):
+    """By default, progress that piled up while Rasa lagged is coalesced:
+    the user hears 'started', the message, the latest figure, the result."""
+    store, dispatcher, rasa = setup
+    steps = [
+        (EventType.STARTED, {}),
+        *[(EventType.PROGRESS, {"progress": n}) for n in range(1, 6)],
+        (EventType.MESSAGE, {"text": "half way"}),
+        *[(EventType.PROGRESS, {"progress": n}) for n in range(6, 11)],
+        (EventType.SUCCEEDED, {}),
+    ]
+    await queue(store, "a", "c1", steps)
+    await drain(dispatcher, rounds=50)
+    seen = [
+        c.body["name"].removeprefix("EXTERNAL_rpa_job_")
+        + (
+            f" {c.body['entities']['rpa_progress']:g}"
+            if "progress" in c.body["name"]
+            else ""
+        )
+        if c.endpoint == "trigger_intent"
+        else c.body[0]["text"]
+        for c in rasa.calls_for("c1")
+    ]
+    assert seen == ["running", "half way", "progress 10", "succeeded"]
+    stats = await store.outbox_stats()
+    assert (stats["pending"], stats["delivered"]) == (0, len(steps))
 
 
 async def test_rasa_down_then_back_delivers_everything_in_order(setup):
@@ -290,6 +322,7 @@ async def test_message_in_doubt_set_aside_as_dead_is_checked_when_replayed(
     strict = OutboxDispatcher(
         store, dispatcher.rasa, make_config(delivery={"max_age": "30m"}).delivery
     )
+
     async def set_aside() -> bool:
         await strict.drain_once()
         return bool(await store.list_outbox(status="dead"))

@@ -154,9 +154,20 @@ class JobStore(Protocol):
         answer, and that are not marked expired yet (the reconciler's work)."""
 
     async def claim_due(
-        self, now: float, *, limit: int, lease: float
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        coalesce_progress: bool = False,
     ) -> list[OutboxMessage]:
         """The head message of each conversation that is due, leased to the caller.
+
+        ``coalesce_progress``: where a due head is a progress update and a newer
+        one of the same job waits in the same conversation, the older ones are
+        set aside first (counted as delivered, ``last_error`` says why), so a
+        user behind a slow Rasa hears the latest progress, not every step. No
+        other kind of message is ever set aside, and order is kept.
 
         Only a conversation's oldest undelivered message is ever handed out,
         which keeps delivery in order per conversation even across processes.

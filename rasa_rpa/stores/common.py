@@ -10,13 +10,15 @@ from typing import Any
 
 from rasa_rpa import strictjson
 from rasa_rpa.errors import InvalidPayload, JobNotFound, RpaError
-from rasa_rpa.lifecycle import Outcome, Planner
-from rasa_rpa.models import Job, JobEvent
+from rasa_rpa.lifecycle import Outcome, Planner, intent_for
+from rasa_rpa.models import EventType, Job, JobEvent
 from rasa_rpa.stores.base import EventResult, Guard
 
 __all__ = [
     "OUTBOX_FILTERS",
     "OUTBOX_STATUS",
+    "PROGRESS_INTENT",
+    "SUPERSEDED",
     "UNFINISHED",
     "UPDATABLE",
     "BatchPlan",
@@ -42,6 +44,14 @@ OUTBOX_FILTERS = {
     **OUTBOX_STATUS,
     "failing": f"{OUTBOX_STATUS['pending']} AND attempts > 0",
 }
+#: The intent of a progress update: the one kind of message coalescing drops.
+PROGRESS_INTENT = intent_for(EventType.PROGRESS)
+#: What a progress update coalescing dropped says (``last_error``; it counts
+#: as delivered, since the newer update it gave way to carries its news).
+SUPERSEDED = (
+    "superseded by a newer progress update of the same job"
+    " (delivery.coalesce_progress)"
+)
 #: SQL condition for jobs not yet in a final state (both schemas).
 UNFINISHED = "state IN ('pending', 'running')"
 #: Job fields update_job may set; state changes only go through events.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rasa_rpa.models import OutboxMessage
-from rasa_rpa.stores.common import outbox_condition
+from rasa_rpa.stores.common import PROGRESS_INTENT, SUPERSEDED, outbox_condition
 from rasa_rpa.stores.postgres_schema import (
     CLAIM,
     DISCARD,
@@ -23,6 +23,7 @@ from rasa_rpa.stores.postgres_schema import (
     MESSAGE_COLUMNS,
     OUTBOX_STATUS,
     REPLAY,
+    SUPERSEDE_PROGRESS,
     message_from_row,
 )
 
@@ -37,8 +38,20 @@ class PostgresOutbox:
         async def _call(self, method: str, query: str, *args: Any) -> Any: ...
 
     async def claim_due(
-        self, now: float, *, limit: int, lease: float
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        coalesce_progress: bool = False,
     ) -> list[OutboxMessage]:
+        # Two statements, not one: a data-modifying CTE's changes are not
+        # visible to the rest of its statement, so the claim would still see
+        # the superseded heads as pending.
+        if coalesce_progress:
+            await self._call(
+                "execute", SUPERSEDE_PROGRESS, now, PROGRESS_INTENT, SUPERSEDED
+            )
         rows = await self._call("fetch", CLAIM, now, limit, now + lease)
         return sorted(map(message_from_row, rows), key=lambda m: m.seq or 0)
 

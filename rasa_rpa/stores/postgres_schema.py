@@ -33,6 +33,7 @@ __all__ = [
     "RECORD_BATCH",
     "REPLAY",
     "SCHEMA_VERSION",
+    "SUPERSEDE_PROGRESS",
     "UNFINISHED_OF",
     "UPDATABLE",
     "dump",
@@ -209,6 +210,57 @@ WITH RECURSIVE waiting AS (
 UPDATE outbox SET lease_until = $3, in_doubt = due.in_doubt
 FROM due WHERE outbox.seq = due.seq
 RETURNING {", ".join(f"outbox.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}
+"""
+_PROGRESS = "kind = 'intent' AND payload::jsonb ->> 'name' = $2"
+# Progress coalescing, run just before CLAIM: where a conversation's due head
+# is a progress update and a newer one of the same job waits behind it, every
+# older pending progress update of that job in that conversation is set
+# aside ($1 now, $2 the progress intent, $3 the note), so the newest is the one
+# sent. A row another claimer leased meanwhile fails the re-checked lease test
+# and stays its claimer's.
+SUPERSEDE_PROGRESS = f"""
+WITH RECURSIVE waiting AS (
+    (SELECT conversation_id FROM outbox WHERE {_PENDING}
+     ORDER BY conversation_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT o.conversation_id FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id > w.conversation_id
+        ORDER BY o.conversation_id LIMIT 1
+    ) FROM waiting w WHERE w.conversation_id IS NOT NULL
+), stale AS MATERIALIZED (
+    -- Each due, unleased head that is a progress update, with the newest
+    -- pending progress update of its job in its conversation. MATERIALIZED
+    -- and index-driven throughout: a nested-loop plan over the whole outbox
+    -- (estimates go wrong on a young table) took seconds.
+    SELECT o.conversation_id, o.job_id, (
+        SELECT n.seq FROM outbox n
+        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
+          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
+          AND n.{_PROGRESS.replace(" AND ", " AND n.")}
+        ORDER BY n.seq DESC LIMIT 1
+    ) AS newest
+    FROM waiting w CROSS JOIN LATERAL (
+        SELECT h.* FROM outbox h
+        WHERE h.{_PENDING.replace(" AND ", " AND h.")}
+          AND h.conversation_id = w.conversation_id
+        ORDER BY h.seq LIMIT 1
+    ) o
+    WHERE w.conversation_id IS NOT NULL
+      AND o.{_PROGRESS.replace(" AND ", " AND o.")} AND o.next_attempt_at <= $1
+      AND (o.lease_until IS NULL OR o.lease_until < $1)
+), doomed AS MATERIALIZED (
+    SELECT d.seq FROM stale s CROSS JOIN LATERAL (
+        SELECT o.seq FROM outbox o
+        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+          AND o.conversation_id = s.conversation_id AND o.seq < s.newest
+          AND o.job_id = s.job_id AND o.{_PROGRESS.replace(" AND ", " AND o.")}
+    ) d
+)
+UPDATE outbox SET delivered_at = $1, last_error = $3, lease_until = NULL
+WHERE seq = ANY(ARRAY(SELECT seq FROM doomed))
+  AND {_PENDING} AND (lease_until IS NULL OR lease_until < $1)
 """
 # Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
 LOCK_JOBS = (

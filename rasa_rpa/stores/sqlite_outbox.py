@@ -14,9 +14,15 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from rasa_rpa.models import OutboxMessage
-from rasa_rpa.stores.common import OUTBOX_STATUS, outbox_condition
+from rasa_rpa.stores.common import (
+    OUTBOX_STATUS,
+    PROGRESS_INTENT,
+    SUPERSEDED,
+    outbox_condition,
+)
 from rasa_rpa.stores.sqlite_schema import (
     CLAIM_HEADS,
+    SUPERSEDE_PROGRESS,
     claimed_from_row,
     message_from_row,
 )
@@ -41,10 +47,20 @@ class SQLiteOutbox:
         def _errors(self) -> AbstractContextManager[None]: ...
 
     async def claim_due(
-        self, now: float, *, limit: int, lease: float
+        self,
+        now: float,
+        *,
+        limit: int,
+        lease: float,
+        coalesce_progress: bool = False,
     ) -> list[OutboxMessage]:
         db = self.db
         with self._write():
+            if coalesce_progress:
+                db.execute(
+                    SUPERSEDE_PROGRESS,
+                    {"now": now, "name": PROGRESS_INTENT, "note": SUPERSEDED},
+                )
             rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
             claimed = [claimed_from_row(r) for r in rows]
             # The doubt an expired lease shows is written down now: the

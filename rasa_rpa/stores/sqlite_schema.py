@@ -23,6 +23,7 @@ __all__ = [
     "MIGRATIONS",
     "OUTBOX_STATUS",
     "SCHEMA_VERSION",
+    "SUPERSEDE_PROGRESS",
     "UNFINISHED_OF",
     "UPDATABLE",
     "claimed_from_row",
@@ -239,6 +240,48 @@ SELECT o.* FROM waiting JOIN outbox o ON o.seq = (
 )
 WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
 ORDER BY o.seq LIMIT ?
+"""
+
+
+def _progress(alias: str) -> str:
+    return f"{alias}kind = 'intent' AND json_extract({alias}payload, '$.name') = :name"
+
+
+# Progress coalescing, run just before CLAIM_HEADS in the claim's transaction:
+# where a conversation's due head is a progress update and a newer one of the
+# same job waits behind it, every older pending progress update of that job
+# in that conversation is set aside, so the newest is the one sent. Only heads
+# are looked at, so the cost follows the conversations waiting, as the claim's.
+SUPERSEDE_PROGRESS = f"""
+WITH RECURSIVE waiting(conversation_id) AS (
+    SELECT MIN(conversation_id) FROM outbox WHERE {_PENDING}
+    UNION ALL
+    SELECT (
+        SELECT MIN(conversation_id) FROM outbox
+        WHERE {_PENDING} AND conversation_id > waiting.conversation_id
+    ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
+), stale AS MATERIALIZED (
+    SELECT o.conversation_id, o.job_id, (
+        SELECT MAX(n.seq) FROM outbox n
+        WHERE n.{_PENDING.replace(" AND ", " AND n.")}
+          AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
+          AND {_progress("n.")}
+    ) AS newest
+    FROM waiting JOIN outbox o ON o.seq = (
+        SELECT MIN(seq) FROM outbox
+        WHERE {_PENDING} AND conversation_id = waiting.conversation_id
+    )
+    WHERE {_progress("o.")} AND o.next_attempt_at <= :now
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+)
+UPDATE outbox SET delivered_at = :now, last_error = :note, lease_until = NULL
+WHERE seq IN (
+    SELECT o.seq FROM stale s JOIN outbox o
+      ON o.conversation_id = s.conversation_id AND o.seq < s.newest
+    WHERE o.{_PENDING.replace(" AND ", " AND o.")}
+      AND o.job_id = s.job_id AND {_progress("o.")}
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+)
 """
 
 

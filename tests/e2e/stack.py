@@ -42,6 +42,9 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        #: When each message arrived (time.perf_counter), in step with messages:
+        #: the benchmarks time both paths to this moment.
+        self.arrived_at: dict[str, list[float]] = defaultdict(list)
         self._changed = threading.Condition()
         inbox = self
 
@@ -51,8 +54,10 @@ class Inbox:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                now = time.perf_counter()
                 with inbox._changed:
                     inbox.messages[body["recipient_id"]].append(body)
+                    inbox.arrived_at[body["recipient_id"]].append(now)
                     inbox._changed.notify_all()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
@@ -73,6 +78,15 @@ class Inbox:
     def wait_text(self, sender: str, pattern: str, timeout: float = 30) -> str:
         """The first message of ``sender`` matching ``pattern`` (waits for it)."""
         return str(self.wait_message(sender, pattern, timeout)["text"])
+
+    def wait_arrival(
+        self, sender: str, pattern: str, timeout: float = 30
+    ) -> tuple[str, float]:
+        """The first message matching ``pattern``, and when it arrived."""
+        message = self.wait_message(sender, pattern, timeout)
+        with self._changed:
+            n = next(i for i, m in enumerate(self.messages[sender]) if m is message)
+            return str(message["text"]), self.arrived_at[sender][n]
 
     def wait_message(
         self, sender: str, pattern: str, timeout: float = 30

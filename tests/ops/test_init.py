@@ -427,7 +427,8 @@ def tree(folder: Path) -> dict[str, str]:
             elif path.is_dir():
                 found[name] = "dir"
             elif path.is_file():
-                found[name] = path.read_text()
+                # Bytes: other fixtures may leave binary files (a jobs.db) here.
+                found[name] = path.read_bytes().decode("latin-1")
             else:
                 found[name] = "special"
     return found

@@ -802,3 +802,106 @@ async def test_crossing_batches_on_two_replicas_never_deadlock(
     assert all(not isinstance(r, Exception) for batch_ in answers for r in batch_)
     stats = await one.outbox_stats()
     assert stats["pending"] == len(jobs) + 4 * rounds
+
+
+def _said(message: Any) -> str:
+    """What a message tells the user, in short: ``j1 progress 30``, ``j1 hi``."""
+    if message.kind == "events":
+        return f"{message.job_id} {message.payload['events'][0]['text']}"
+    name = message.payload["name"].removeprefix("EXTERNAL_rpa_job_")
+    if name == "progress":
+        return f"{message.job_id} progress {progress(message):g}"
+    return f"{message.job_id} {name}"
+
+
+async def _backlog_behind_a_slow_rasa(store: JobStore) -> None:
+    """Two jobs in one conversation report while nothing is delivered."""
+    await store.create_job(new_job())
+    await store.create_job(new_job("j2"))
+    for n, (job_id, kind, data) in enumerate(
+        [
+            ("j1", EventType.STARTED, {}),
+            ("j1", EventType.PROGRESS, {"progress": 10}),
+            ("j1", EventType.PROGRESS, {"progress": 20}),
+            ("j1", EventType.MESSAGE, {"text": "hi"}),
+            ("j2", EventType.STARTED, {}),
+            ("j1", EventType.PROGRESS, {"progress": 30}),
+            ("j2", EventType.PROGRESS, {"progress": 5}),
+            ("j2", EventType.PROGRESS, {"progress": 6}),
+            ("j1", EventType.SUCCEEDED, {}),
+        ]
+    ):
+        await store.record_event(event(f"e{n}", kind, job_id, **data))
+
+
+async def _drain(store: JobStore, *, coalesce: bool) -> list[str]:
+    sent = []
+    while due := await store.claim_due(
+        1e12, limit=10, lease=30, coalesce_progress=coalesce
+    ):
+        assert len(due) == 1  # one conversation: only its head is ever handed out
+        sent.append(_said(due[0]))
+        await store.mark_delivered_many([due[0].seq or 0], 1e12)
+    return sent
+
+
+async def test_coalescing_sends_only_the_newest_progress_of_each_job(
+    store: JobStore,
+) -> None:
+    await _backlog_behind_a_slow_rasa(store)
+    assert await _drain(store, coalesce=True) == [
+        "j1 running",
+        "j1 hi",
+        "j2 running",
+        "j1 progress 30",
+        "j2 progress 6",
+        "j1 succeeded",
+    ]
+    # The older updates are settled, not lost: delivered, saying why.
+    stats = await store.outbox_stats()
+    assert (stats["pending"], stats["dead"], stats["delivered"]) == (0, 0, 9)
+    superseded = [
+        m for m in await store.list_outbox(status="delivered") if m.last_error
+    ]
+    assert sorted(_said(m) for m in superseded) == [
+        "j1 progress 10",
+        "j1 progress 20",
+        "j2 progress 5",
+    ]
+    assert all("superseded" in (m.last_error or "") for m in superseded)
+
+
+async def test_without_coalescing_every_progress_is_sent_in_order(
+    store: JobStore,
+) -> None:
+    await _backlog_behind_a_slow_rasa(store)
+    assert await _drain(store, coalesce=False) == [
+        "j1 running",
+        "j1 progress 10",
+        "j1 progress 20",
+        "j1 hi",
+        "j2 running",
+        "j1 progress 30",
+        "j2 progress 5",
+        "j2 progress 6",
+        "j1 succeeded",
+    ]
+
+
+async def test_coalescing_leaves_a_claimed_progress_to_its_claimer(
+    store: JobStore,
+) -> None:
+    await store.create_job(new_job())
+    await store.record_event(event("e1", EventType.PROGRESS, progress=10))
+    [claimed] = await store.claim_due(100.0, limit=10, lease=30)
+    await store.record_event(event("e2", EventType.PROGRESS, progress=20))
+    # Its lease still runs: the head is being sent, so it is neither
+    # superseded nor handed out again.
+    assert (
+        await store.claim_due(110.0, limit=10, lease=30, coalesce_progress=True) == []
+    )
+    await store.mark_delivered(claimed.seq or 0, 111.0)
+    [newest] = await store.claim_due(112.0, limit=10, lease=30, coalesce_progress=True)
+    assert _said(newest) == "j1 progress 20"
+    [delivered] = await store.list_outbox(status="delivered")
+    assert (delivered.seq, delivered.last_error) == (claimed.seq, None)
