@@ -19,6 +19,7 @@ from rasa_rpa.asking import AnswerOutcome
 from rasa_rpa.models import EventType, JobEvent
 from tests.inprocess import InProcessApp
 from tests.stores.test_contract import PG_URL
+from tests.waiting import async_wait_until
 
 EXPIRED = "EXTERNAL_rpa_job_question_expired"
 
@@ -94,7 +95,10 @@ async def test_late_answers(app):
     desk, store = app.runtime.questions, app.runtime.store
     await ask(app, job, "soon", timeout=1)
     await ask(app, job, "later")
-    await asyncio.sleep(1.1)
+    soon = await store.get_question(job.id, "soon")
+    assert soon is not None
+    # Until its timeout has passed (by the clock the desk reads).
+    await async_wait_until(lambda: time.time() > soon.expires_at, 5, "expiry")
     late = await desk.answer(job.conversation_id, "soon", "ACME Ltd", typed=False)
     assert late.outcome is AnswerOutcome.EXPIRED
     ended = JobEvent("end", job.id, EventType.SUCCEEDED, {})
@@ -127,8 +131,9 @@ async def test_a_stopping_server_lets_waiting_robots_go(app):
     await ask(app, job)
     started = time.monotonic()
     waiting = asyncio.ensure_future(wait(app, job, "q1", "30s"))
-    await asyncio.sleep(0.3)
-    app.runtime.questions.release()
+    desk = app.runtime.questions
+    await async_wait_until(lambda: desk.waiting == 1, 5, "the robot waits")
+    desk.release()
     assert (await waiting)["status"] == "open"
     assert time.monotonic() - started < 5
 
@@ -156,7 +161,8 @@ async def test_an_answer_given_to_one_replica_ends_a_wait_on_the_other(replicas)
     await ask(first, job)
     started = time.monotonic()
     waiting = asyncio.ensure_future(wait(second, job, "q1", "20s"))
-    await asyncio.sleep(0.5)
+    on_second = second.runtime.questions
+    await async_wait_until(lambda: on_second.waiting == 1, 5, "the robot waits")
     answered = await first.runtime.questions.answer(
         job.conversation_id, "q1", "ACME Ltd", typed=False
     )

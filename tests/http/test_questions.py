@@ -20,6 +20,7 @@ from rasa_rpa.asking import MAX_WAIT
 from rasa_rpa.http.callbacks import OPENAPI_PATH
 from tests.http.test_openapi import CHECKS
 from tests.inprocess import InProcessApp
+from tests.waiting import async_wait_until
 
 QUESTION = "/rpa/v1/jobs/{job_id}/questions/{question_id}"
 
@@ -85,7 +86,8 @@ async def test_the_wait_ends_as_soon_as_the_answer_is_given(app):
     question_id = await ask(app, job)
     started = time.monotonic()
     waiting = asyncio.ensure_future(poll(app, job, question_id, wait="20s"))
-    await asyncio.sleep(0.3)
+    desk = app.runtime.questions
+    await async_wait_until(lambda: desk.waiting == 1, 5, "the robot waits")
     assert not waiting.done()
     answered = await app.runtime.questions.answer(
         job.conversation_id, question_id, "ACME Ltd", typed=False
@@ -161,7 +163,8 @@ async def test_waits_held_at_once_are_bounded(app):
     job = await app.new_job()
     question_id = await ask(app, job)
     first = asyncio.ensure_future(poll(app, job, question_id, wait="3s"))
-    await asyncio.sleep(0.3)
+    desk = app.runtime.questions
+    await async_wait_until(lambda: desk.waiting == 1, 5, "the first robot waits")
     second = await poll(app, job, question_id, wait="3s")
     assert second.status_code == 429
     assert second.headers["Retry-After"] == "1"

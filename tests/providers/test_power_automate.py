@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -25,6 +23,7 @@ from rasa_rpa.providers.base import StartRequest
 from rasa_rpa.providers.power_automate import BUSY, PowerAutomateProvider
 from rasa_rpa.security import JobKeys
 from tests.providers.hooks import receive
+from tests.providers.polling import until
 from tests.waiting import async_wait_until
 
 KEYS = JobKeys("p" * 32)
@@ -93,14 +92,6 @@ async def started(provider: PowerAutomateProvider, start: StartRequest) -> Job:
     return start.job.evolve(provider_ref=ref)
 
 
-async def until(provider: PowerAutomateProvider, job: Job, kind: EventType) -> JobEvent:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for event in await provider.poll(job):
-            if event.type is kind:
-                return event
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {kind} for run {job.provider_ref}")
 
 
 def run_body(pad: FakePowerAutomate) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ from rasa_rpa.models import EventType, Job, JobEvent, new_job_id
 from rasa_rpa.providers.base import StartRequest
 from rasa_rpa.providers.robocorp import BUSY, RobocorpProvider
 from rasa_rpa.security import JobKeys
+from tests.providers.polling import until
 
 KEYS = JobKeys("r" * 32)
 
@@ -78,14 +77,6 @@ async def started(provider: RobocorpProvider, start: StartRequest) -> Job:
     return start.job.evolve(provider_ref=ref)
 
 
-async def until(provider: RobocorpProvider, job: Job, kind: EventType) -> JobEvent:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for event in await provider.poll(job):
-            if event.type is kind:
-                return event
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {kind} for run {job.provider_ref}")
 
 
 def starts(room: FakeRobocorp) -> list[Any]:
