@@ -4,19 +4,14 @@ The schema and the semantics are SQLite's; what changes is that other
 processes run the same statements at the same moment, so two rules replace
 SQLite's single writer lock:
 
-* ``record_events`` writes a batch of events in one transaction of a few
-  round trips: it locks the batch's jobs with ``SELECT ... FOR UPDATE`` in id
-  order, reads which events are already logged, plans every event in Python
-  (:func:`rasa_rpa.stores.common.plan_batch`), then writes the event rows,
-  the jobs and the outbox in one statement from column arrays. Events of one job are
-  applied one after another even across processes: the second batch waits,
-  then sees the first's event row (a retried callback is a duplicate) and its
-  job update. Before queueing messages a batch takes an advisory lock per
-  conversation, in key order: outbox numbers are then handed out in commit
-  order, as with SQLite, so a claimer never sees a conversation's later
-  message before an earlier one has committed. Jobs first, then
-  conversations, each in one order: replicas wait for each other but never
-  deadlock.
+* ``record_events`` writes a batch of events with its jobs' row locks held,
+  in id order, then each conversation's advisory lock, in key order: events
+  of one job apply one after another even across processes, outbox numbers
+  follow commit order (a claimer never sees a conversation's later message
+  before an earlier one has committed), and replicas wait for each other but
+  never deadlock. A batch is usually one statement, planned on the jobs this
+  process knows and checked against their row versions under the locks;
+  :mod:`rasa_rpa.stores.postgres_record` explains it.
 * ``claim_due`` finds each conversation's head by a loose index scan and locks
   it ``FOR UPDATE SKIP LOCKED``: a head another claimer is taking right now is
   skipped, not waited for, and nothing behind it is a head, so no claimer gets
@@ -29,11 +24,12 @@ SQLite's single writer lock:
 JSON is stored as TEXT exactly as SQLite stores it: JSONB would reorder keys
 and refuse ``\\u0000``, which SQLite accepts.
 
-This module holds the pool, the migrations, the jobs and the event log;
+This module holds the pool, the migrations and the jobs;
 the outbox's claim / mark / replay statements are
 :class:`~rasa_rpa.stores.postgres_outbox.PostgresOutbox`, a mixin that runs
 them through the same pool and error handling (the claim's locking is
-explained above and in :mod:`rasa_rpa.stores.postgres_schema`). Files and
+explained above and in :mod:`rasa_rpa.stores.postgres_schema`), recording is
+:class:`~rasa_rpa.stores.postgres_record.BatchRecorder`. Files and
 retention are :class:`~rasa_rpa.stores.postgres_files.PostgresFiles`.
 """
 
@@ -53,25 +49,20 @@ import asyncpg  # type: ignore[import-untyped]
 from rasa_rpa.errors import (
     JobLimitReached,
     JobNotFound,
-    RpaError,
     StoreError,
 )
 from rasa_rpa.lifecycle import Planner, apply_event
-from rasa_rpa.models import Job, JobEvent
-from rasa_rpa.stores.base import EventResult, Guard
-from rasa_rpa.stores.common import UNFINISHED, SqlStore, plan_batch, storable
+from rasa_rpa.models import Job
+from rasa_rpa.stores.common import UNFINISHED, SqlStore
 from rasa_rpa.stores.postgres_files import PostgresFiles
 from rasa_rpa.stores.postgres_outbox import PostgresOutbox
+from rasa_rpa.stores.postgres_record import WITH_VERSION, BatchRecorder, KnownJobs
 from rasa_rpa.stores.postgres_schema import (
-    CONVERSATION_LOCK,
     INSERT_JOB,
     JOB_COLUMNS,
     JOB_LIMIT_LOCK,
     JOB_LIMIT_LOCK_CLASS,
-    LOCK_JOBS,
     MIGRATIONS,
-    RECORD_BATCH,
-    RECORDED,
     SCHEMA_VERSION,
     UNFINISHED_OF,
     UPDATABLE,
@@ -79,12 +70,8 @@ from rasa_rpa.stores.postgres_schema import (
     job_row,
 )
 from rasa_rpa.stores.questions import (
-    SELECT_QUESTIONS,
-    QuestionFolder,
     QuestionReads,
     numbered,
-    question_from_row,
-    question_keys,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresJobStore"]
@@ -98,7 +85,9 @@ _STORE_ERRORS = (
 )
 
 
-class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
+class PostgresJobStore(
+    BatchRecorder, PostgresOutbox, PostgresFiles, QuestionReads, SqlStore
+):
     """A :class:`~rasa_rpa.stores.base.JobStore` in a PostgreSQL database."""
 
     def __init__(
@@ -112,6 +101,8 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
         self.dsn = dsn
         #: What an event does to a job; the runtime adds bot-specific policy.
         self.planner: Planner = apply_event
+        #: The jobs last read or written here, which batches are planned on.
+        self.known = KnownJobs()
         #: Batches written in parallel; half the pool, the rest serves reads.
         self.write_concurrency = max(1, pool_size // 2)
         self.schema = schema
@@ -160,6 +151,7 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
                 max_size=self.pool_size,
                 timeout=self.connect_timeout,
                 server_settings=settings,
+                reset=_keep_session,
             )
             try:
                 async with pool.acquire() as conn:
@@ -215,7 +207,8 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
 
     async def create_job(self, job: Job, *, max_unfinished: int | None = None) -> None:
         if max_unfinished is None:
-            await self._call("execute", INSERT_JOB, *job_row(job))
+            version = await self._call("fetchval", INSERT_JOB, *job_row(job))
+            self.known.remember(job, version)
             return
         key = (job.conversation_id, job.automation)
         with self._errors():
@@ -225,18 +218,19 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
                 # after it: its snapshot sees what the start before us committed.
                 await conn.execute(JOB_LIMIT_LOCK, JOB_LIMIT_LOCK_CLASS, *key)
                 rows = await conn.fetch(UNFINISHED_OF, *key)
-                if len(rows) < max_unfinished:
-                    await conn.execute(INSERT_JOB, *job_row(job))
-        if len(rows) >= max_unfinished:
-            running = [job_from_row(row) for row in rows]
-            raise JobLimitReached(job.automation, max_unfinished, running)
+                if len(rows) >= max_unfinished:
+                    running = [job_from_row(row) for row in rows]
+                    raise JobLimitReached(job.automation, max_unfinished, running)
+                version = await conn.fetchval(INSERT_JOB, *job_row(job))
+        self.known.remember(job, version)  # committed now
 
     async def get_job(self, job_id: str) -> Job:
-        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+        query = f"SELECT {WITH_VERSION} FROM jobs WHERE id = $1"
         row = await self._call("fetchrow", query, job_id)
         if row is None:
+            self.known.forget(job_id)
             raise JobNotFound(job_id)
-        return job_from_row(row)
+        return self.known.remember_row(row)
 
     async def jobs_with_id_prefix(self, prefix: str, *, limit: int = 10) -> list[Job]:
         # A range, not LIKE, which only uses the index under the C collation.
@@ -293,51 +287,6 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
 
     # -- events -------------------------------------------------------------
 
-    async def record_events(
-        self, items: list[tuple[JobEvent, Guard | None]]
-    ) -> list[EventResult | RpaError]:
-        with self._errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await self._record_batch(conn, items)
-
-    async def _record_batch(
-        self, conn: Any, items: list[tuple[JobEvent, Guard | None]]
-    ) -> list[EventResult | RpaError]:
-        """Record ``items`` inside ``conn``'s open transaction."""
-        events = [event for event, _ in items if storable(event)]
-        # Jobs in id order, then conversations in key order: every batch, here
-        # or in a replica, takes its locks in one global order, so batches
-        # wait for each other but never in a circle.
-        jobs = await conn.fetch(LOCK_JOBS, sorted({e.job_id for e in events}))
-        # After the locks and in a statement of its own: under READ COMMITTED
-        # it gets a fresh snapshot, which sees the events of any batch the
-        # locks made us wait for (a retried callback is then a duplicate).
-        recorded = await conn.fetch(
-            RECORDED, [e.job_id for e in events], [e.id for e in events]
-        )
-        keys = question_keys(events)
-        rows = await conn.fetch(_QUESTIONS_OF, *_columns(keys, 2)) if keys else []
-        questions = QuestionFolder({_key(row): question_from_row(row) for row in rows})
-        plan = plan_batch(
-            items,
-            {row["id"]: job_from_row(row) for row in jobs},
-            {(row["job_id"], row["event_id"]) for row in recorded},
-            self.planner,
-            questions.fold,
-        )
-        for statement, values in questions.changes.statements():
-            await conn.executemany(numbered(statement), values)
-        if plan.events:
-            await conn.execute(
-                RECORD_BATCH,
-                CONVERSATION_LOCK,
-                plan.conversations,
-                *_columns(plan.events, 7),
-                *_columns([job_row(job) for job in plan.jobs.values()], 17),
-                *_columns(plan.outbox, 5),
-            )
-        return plan.results
-
     async def _question_rows(self, sql: str, *args: Any) -> list[Any]:
         rows: list[Any] = await self._call("fetch", numbered(sql), *args)
         return rows
@@ -366,23 +315,18 @@ class PostgresJobStore(PostgresOutbox, PostgresFiles, QuestionReads, SqlStore):
             raise StoreError(f"{doing}PostgreSQL store {self.where}: {detail}") from exc
 
 
-#: The questions a batch's answers and expiries name, read after the jobs'
-#: locks: an answer committed meanwhile by another replica is seen.
-_QUESTIONS_OF = (
-    f"{SELECT_QUESTIONS} WHERE (q.job_id, q.question_id) IN"
-    " (SELECT * FROM unnest($1::text[], $2::text[]))"
-)
+async def _keep_session(connection: Any) -> None:
+    """What the pool does to a connection it takes back: nothing more.
 
-
-def _key(row: Any) -> tuple[str, str]:
-    return (row["job_id"], row["question_id"])
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as one list per column (``unnest`` takes arrays), empty ones too."""
-    return (
-        [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-    )
+    asyncpg's default resets the session on every release (advisory locks,
+    cursors, LISTEN, settings), a round trip after each statement run through
+    the pool, which doubled the cost of every claim and every batch. This
+    store never leaves session state behind: its advisory locks are
+    transaction locks, its settings are given at connect, it neither
+    listens nor keeps cursors open. The pool still rolls back a transaction
+    left open before calling this.
+    """
+    del connection
 
 
 def _ident(name: str) -> str:

@@ -15,22 +15,18 @@ from rasa_rpa.stores.common import OUTBOX_STATUS, UNFINISHED, UPDATABLE, dump
 
 __all__ = [
     "CLAIM",
-    "CONVERSATION_LOCK",
     "DISCARD",
     "INSERT_JOB",
     "JOB_COLUMNS",
     "JOB_FIELDS",
     "JOB_LIMIT_LOCK",
     "JOB_LIMIT_LOCK_CLASS",
-    "LOCK_JOBS",
     "MARK_DEAD",
     "MARK_DELIVERED",
     "MARK_RETRY",
     "MESSAGE_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
-    "RECORDED",
-    "RECORD_BATCH",
     "REPLAY",
     "SCHEMA_VERSION",
     "SUPERSEDE_PROGRESS",
@@ -156,6 +152,7 @@ JOB_COLUMNS = ", ".join(JOB_FIELDS)
 INSERT_JOB = (
     f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES "
     f"({', '.join(f'${n}' for n in range(1, len(JOB_FIELDS) + 1))})"
+    " RETURNING xmin::text"  # the row version (see postgres_record)
 )
 #: First key of the advisory lock a create_job with a limit takes.
 JOB_LIMIT_LOCK_CLASS = 0x524C
@@ -262,57 +259,6 @@ UPDATE outbox SET delivered_at = $1, last_error = $3, lease_until = NULL
 WHERE seq = ANY(ARRAY(SELECT seq FROM doomed))
   AND {_PENDING} AND (lease_until IS NULL OR lease_until < $1)
 """
-# Locked in id order (ORDER BY comes before FOR UPDATE's row locks).
-LOCK_JOBS = (
-    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-)
-RECORDED = (
-    "SELECT job_id, event_id FROM job_events WHERE (job_id, event_id) IN"
-    " (SELECT * FROM unnest($1::text[], $2::text[]))"
-)
-_FLOATS = {"progress", "created_at", "updated_at", "started_at", "finished_at"}
-_JOB_TYPES = [
-    "float8" if name in _FLOATS | {"deadline_at"} else "text" for name in JOB_FIELDS
-]
-_UPDATE_JOBS_START = 10
-_OUTBOX_START = _UPDATE_JOBS_START + len(JOB_FIELDS)
-
-
-def _arrays(start: int, types: list[str]) -> str:
-    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start))
-
-
-# A whole batch's writes in one statement (one round trip, one execution
-# each instead of one per row), from column arrays:
-#   $1 lock class, $2 conversations; $3-$9 job_events; $10-$26 jobs; then outbox.
-# The advisory locks are taken first, in key order (the sorted subquery is not
-# flattened), because the outbox insert needs the lock result before it
-# produces its first row: numbers are handed out under the lock. The event
-# rows and the job updates run beside it, as the statement's other parts.
-RECORD_BATCH = f"""
-WITH locked AS (
-    SELECT count(pg_advisory_xact_lock($1, key)) AS n FROM (
-        SELECT DISTINCT hashtext(c) AS key FROM unnest($2::text[]) AS c ORDER BY key
-    ) AS keys
-), logged AS (
-    INSERT INTO job_events (job_id, event_id, type, data, source, applied,
-        received_at)
-    SELECT * FROM unnest({_arrays(3, ["text"] * 5 + ["bool", "float8"])})
-), changed AS (
-    UPDATE jobs SET {", ".join(f"{name} = u.{name}" for name in JOB_FIELDS[1:])}
-    FROM unnest({_arrays(_UPDATE_JOBS_START, _JOB_TYPES)})
-        AS u({", ".join(JOB_FIELDS)})
-    WHERE jobs.id = u.id
-)
-INSERT INTO outbox (conversation_id, job_id, kind, payload, created_at)
-SELECT conversation_id, job_id, kind, payload, created_at
-FROM unnest({_arrays(_OUTBOX_START, ["text"] * 4 + ["float8"])}) WITH ORDINALITY
-    AS u(conversation_id, job_id, kind, payload, created_at, n)
-WHERE (SELECT n FROM locked) >= 0
-ORDER BY n
-"""
-#: First key of the per-conversation advisory lock taken in record_events.
-CONVERSATION_LOCK = 0x5250
 MARK_DELIVERED = (
     "UPDATE outbox SET delivered_at = $2, lease_until = NULL, in_doubt = false,"
     " attempts = attempts + 1 WHERE seq = ANY($1::bigint[])"

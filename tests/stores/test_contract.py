@@ -622,7 +622,7 @@ async def test_postgres_messages_of_one_conversation_commit_in_order(
     async with store.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        await store._record_batch(conn, [(event("e1", EventType.STARTED, "a"), None)])
+        await store._record_locked(conn, [(event("e1", EventType.STARTED, "a"), None)])
         later = asyncio.create_task(
             store.record_event(event("e2", EventType.STARTED, "b"))
         )
