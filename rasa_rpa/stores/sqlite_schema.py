@@ -252,6 +252,9 @@ def _progress(alias: str) -> str:
 # same job waits behind it, every older pending progress update of that job
 # in that conversation is set aside, so the newest is the one sent. Only heads
 # are looked at, so the cost follows the conversations waiting, as the claim's.
+# INDEXED BY: left to itself SQLite walks outbox_by_job, every message the job
+# ever had, delivered ones included, with a json_extract each (50 ms a claim
+# once a job had sent 1,600 updates, against 0.2 ms).
 SUPERSEDE_PROGRESS = f"""
 WITH RECURSIVE waiting(conversation_id) AS (
     SELECT MIN(conversation_id) FROM outbox WHERE {_PENDING}
@@ -262,7 +265,7 @@ WITH RECURSIVE waiting(conversation_id) AS (
     ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
 ), stale AS MATERIALIZED (
     SELECT o.conversation_id, o.job_id, (
-        SELECT MAX(n.seq) FROM outbox n
+        SELECT MAX(n.seq) FROM outbox n INDEXED BY outbox_pending
         WHERE n.{_PENDING.replace(" AND ", " AND n.")}
           AND n.conversation_id = o.conversation_id AND n.job_id = o.job_id
           AND {_progress("n.")}
@@ -276,7 +279,7 @@ WITH RECURSIVE waiting(conversation_id) AS (
 )
 UPDATE outbox SET delivered_at = :now, last_error = :note, lease_until = NULL
 WHERE seq IN (
-    SELECT o.seq FROM stale s JOIN outbox o
+    SELECT o.seq FROM stale s JOIN outbox o INDEXED BY outbox_pending
       ON o.conversation_id = s.conversation_id AND o.seq < s.newest
     WHERE o.{_PENDING.replace(" AND ", " AND o.")}
       AND o.job_id = s.job_id AND {_progress("o.")}

@@ -8,6 +8,7 @@ import time
 
 from rasa_rpa.stores import open_store
 from rasa_rpa.stores.sqlite import SQLiteJobStore
+from rasa_rpa.stores.sqlite_schema import MIGRATIONS, SUPERSEDE_PROGRESS
 from tests.stores.test_contract import new_job
 from tests.waiting import async_wait_until
 
@@ -78,3 +79,20 @@ def test_job_updates_write_what_changed_even_when_it_compares_equal():
         ],
         "UPDATE jobs SET outputs = ? WHERE id = ?": [("{}", "j2")],
     }
+
+
+def test_coalescing_reads_only_pending_messages() -> None:
+    """Its cost follows what waits, not everything a job ever sent.
+
+    Left to its own choice SQLite took the per-job index, read every
+    delivered update of the job and took 50 ms a claim after 1,600 updates.
+    """
+    db = sqlite3.connect(":memory:")
+    for script in MIGRATIONS:
+        db.executescript(script)
+    plan = db.execute(
+        f"EXPLAIN QUERY PLAN {SUPERSEDE_PROGRESS}",
+        {"now": 1.0, "name": "EXTERNAL_rpa_progress", "note": ""},
+    ).fetchall()
+    searches = [row[3] for row in plan if "outbox" in row[3] or " o " in row[3]]
+    assert searches and not any("outbox_by_job" in step for step in searches)
