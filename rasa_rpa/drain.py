@@ -4,12 +4,14 @@ The dispatcher (:mod:`rasa_rpa.delivery`) runs one whenever messages may be
 waiting; how a message is sent and how a failure is recorded are its own.
 What is here is the flow, which bounds the delivery rate to an instant Rasa:
 
-* ``concurrency`` workers send the claimed messages, oldest first. A worker
-  that finds none left records the deliveries so far (one commit for many
-  messages) and claims again, while the other workers' calls are still in
-  flight: Rasa is not left idle while the store works, and a claim's walk
-  over the waiting conversations is paid once for many messages, not once
-  for ``concurrency`` of them.
+* Up to ``concurrency`` workers send the claimed messages, oldest first
+  (each claim starts more workers if it found more than those running can
+  take). A worker that finds none left records the deliveries so far (one
+  commit for many messages) and claims again, while the other workers'
+  calls are still in flight: Rasa is not left idle while the store works,
+  and a claim's walk over the waiting conversations and the recording
+  commit are paid once for dozens of messages, not once for
+  ``concurrency`` of them.
 * Order per conversation: only a conversation's oldest undelivered message
   is ever claimed, and a message in flight or delivered but not yet recorded
   keeps its lease, so a claim passes its conversation over until it is
@@ -83,20 +85,36 @@ class Drain:
         self.done_at_empty_claim = -1
         self.stopped = False
         self.claiming = asyncio.Lock()
+        self.workers: set[asyncio.Task[None]] = set()
+        #: What stopped the drain, raised once every worker is done.
+        self.failure: Exception | None = None
 
     async def run(self) -> int:
         """Drain; return how many messages were done with."""
         if not await self._claim():
             return 0
-        workers = min(self.concurrency, len(self.waiting))
-        outcomes = await asyncio.gather(
-            *(self._worker() for _ in range(workers)), return_exceptions=True
-        )
+        try:
+            while self.workers:
+                await asyncio.wait(list(self.workers))
+        except BaseException:  # cancelled: the workers stop with the drain
+            for task in self.workers:
+                task.cancel()
+            raise
         await self._settle()
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        if self.failure is not None:
+            raise self.failure
         return self.done
+
+    def _staff(self) -> None:
+        """Start workers for what was claimed, up to ``concurrency`` in all.
+
+        After each claim, not once per drain: one that began with a single
+        message must not send what arrives meanwhile one at a time.
+        """
+        for _ in range(min(self.concurrency - len(self.workers), len(self.waiting))):
+            task = asyncio.create_task(self._worker())
+            self.workers.add(task)
+            task.add_done_callback(self.workers.discard)
 
     async def _worker(self) -> None:
         try:
@@ -118,12 +136,14 @@ class Drain:
                     self.oldest_delivered = min(self.oldest_delivered, claimed_at)
                 if time.time() > self.oldest_delivered + SLOT_WAIT:
                     await self._settle()  # before those leases run out
-        except BaseException:
+        except BaseException as exc:
             # The drain stops: what no worker took goes back.
             self.stopped = True
             while self.waiting:
                 self._hand_back(*self.waiting.popleft())
-            raise
+            if not isinstance(exc, Exception):
+                raise  # cancelled
+            self.failure = self.failure or exc
 
     def _hand_back(self, message: OutboxMessage, claimed_at: float) -> None:
         self.unsent.setdefault(claimed_at + self.lease, []).append(message.seq or 0)
@@ -148,6 +168,7 @@ class Drain:
             self.waiting.extend((message, now) for message in due)
             if not due:
                 self.done_at_empty_claim = done
+            self._staff()
             return bool(due)
 
     async def _settle(self) -> None:
