@@ -180,7 +180,7 @@ class JobStore(Protocol):
         """The message reached Rasa; this settles any doubt about it."""
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        """Several messages reached Rasa (one transaction for a delivery round)."""
+        """Several messages reached Rasa (one transaction for all of them)."""
 
     async def release(self, seqs: list[int], lease_until: float) -> None:
         """Hand claimed messages back unsent: due again now, as if never claimed.
