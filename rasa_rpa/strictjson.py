@@ -30,6 +30,9 @@ __all__ = ["dumps", "finite", "loads"]
 
 log = logging.getLogger(__name__)
 
+#: json.dumps(value, allow_nan=False) builds this encoder on every call.
+_STRICT = json.JSONEncoder(allow_nan=False)
+
 NOT_FINITE = "numbers must be finite: NaN, Infinity and -Infinity are not JSON"
 
 
@@ -119,6 +122,8 @@ def dumps(value: Any, **kwargs: Any) -> str:
     without the value's context: it may be a robot's data).
     """
     try:
+        if not kwargs:  # the common case, without building an encoder each time
+            return _STRICT.encode(value)
         return json.dumps(value, allow_nan=False, **kwargs)
     except ValueError:
         if not _has_non_finite(value):

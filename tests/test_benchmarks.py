@@ -33,8 +33,11 @@ def test_benchmark_smoke_run_reports_every_figure(tmp_path, capsys):
     assert {r["id"] for r in figures} == {"P1", "P2", "P3", "P4", "P5", "P6"}
     # P1 is explained by its floors, measured in the same run: the bare POST and
     # the checks on the same server, and each store with no HTTP in front.
-    floors = [r["measure"] for r in figures if r["compare"] == "ratio"]
+    explaining = [r for r in figures if r["compare"] == "ratio"]
+    floors = [r["measure"] for r in explaining if r["id"] == "P1"]
     assert len(floors) == 4 and all(m.startswith("floor:") for m in floors)
+    # P4 by the same drain and posts per second of the benchmark's own CPU.
+    assert [r["unit"] for r in explaining if r["id"] == "P4"] == ["msg/CPU-s"]
     for figure in figures:
         assert figure["value"] > 0, figure
         if figure["compare"] != "value<=" or figure["unit"] != "MB":

@@ -180,7 +180,15 @@ class JobStore(Protocol):
         """The message reached Rasa; this settles any doubt about it."""
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
-        """Several messages reached Rasa (one transaction for a delivery round)."""
+        """Several messages reached Rasa (one transaction for all of them)."""
+
+    async def release(self, seqs: list[int], lease_until: float) -> None:
+        """Hand claimed messages back unsent: due again now, as if never claimed.
+
+        ``lease_until`` is the lease the claim gave them; a message whose lease
+        ran out and that another claimer holds now is left alone, as is one
+        settled meanwhile. A release neither adds nor clears doubt.
+        """
 
     async def mark_retry(
         self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False

@@ -22,6 +22,7 @@ from rasa_rpa.stores.postgres_schema import (
     MARK_RETRY,
     MESSAGE_COLUMNS,
     OUTBOX_STATUS,
+    RELEASE,
     REPLAY,
     SUPERSEDE_PROGRESS,
     message_from_row,
@@ -60,6 +61,9 @@ class PostgresOutbox:
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
         await self._call("execute", MARK_DELIVERED, seqs, now)
+
+    async def release(self, seqs: list[int], lease_until: float) -> None:
+        await self._call("execute", RELEASE, seqs, lease_until)
 
     async def mark_retry(
         self, seq: int, error: str, next_attempt_at: float, *, in_doubt: bool = False

@@ -27,6 +27,7 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
+    "RELEASE",
     "REPLAY",
     "SCHEMA_VERSION",
     "SUPERSEDE_PROGRESS",
@@ -262,6 +263,12 @@ WHERE seq = ANY(ARRAY(SELECT seq FROM doomed))
 MARK_DELIVERED = (
     "UPDATE outbox SET delivered_at = $2, lease_until = NULL, in_doubt = false,"
     " attempts = attempts + 1 WHERE seq = ANY($1::bigint[])"
+)
+# Claimed messages going back unsent; the lease they were given ($2) tells
+# them from ones another claimer took after it ran out.
+RELEASE = (
+    "UPDATE outbox SET lease_until = NULL WHERE seq = ANY($1::bigint[])"
+    " AND lease_until = $2 AND delivered_at IS NULL AND dead_at IS NULL"
 )
 # OR, never a plain set: a failure says nothing about an earlier attempt, so
 # only a delivery settles a doubt.

@@ -9,6 +9,7 @@ connection, so these share its transactions and its error handling.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -22,12 +23,16 @@ from rasa_rpa.stores.common import (
 )
 from rasa_rpa.stores.sqlite_schema import (
     CLAIM_HEADS,
+    MESSAGE_COLUMNS,
     SUPERSEDE_PROGRESS,
-    claimed_from_row,
     message_from_row,
 )
 
 __all__ = ["SQLiteOutbox"]
+
+
+def _seq(message: OutboxMessage) -> int:
+    return message.seq or 0
 
 
 class SQLiteOutbox:
@@ -61,15 +66,11 @@ class SQLiteOutbox:
                     SUPERSEDE_PROGRESS,
                     {"now": now, "name": PROGRESS_INTENT, "note": SUPERSEDED},
                 )
-            rows = db.execute(CLAIM_HEADS, (now, now, limit)).fetchall()
-            claimed = [claimed_from_row(r) for r in rows]
-            # The doubt an expired lease shows is written down now: the
-            # new lease hides it, and this claimer may fail in turn.
-            db.executemany(
-                "UPDATE outbox SET lease_until = ?, in_doubt = ? WHERE seq = ?",
-                [(now + lease, m.in_doubt, m.seq) for m in claimed],
-            )
-        return claimed
+            rows = db.execute(
+                CLAIM_HEADS, {"now": now, "limit": limit, "until": now + lease}
+            ).fetchall()
+        # RETURNING hands rows out in no promised order; claims go oldest first.
+        return sorted(map(message_from_row, rows), key=_seq)
 
     async def mark_delivered(self, seq: int, now: float) -> None:
         with self._errors():
@@ -81,12 +82,23 @@ class SQLiteOutbox:
             )
 
     async def mark_delivered_many(self, seqs: list[int], now: float) -> None:
+        # One statement for the round, the seqs as one JSON array: half the
+        # cost of an UPDATE per row, and no limit on bound parameters.
         with self._write() as db:
-            db.executemany(
+            db.execute(
                 "UPDATE outbox SET delivered_at = ?, lease_until = NULL,"
-                " in_doubt = 0,"
-                " attempts = attempts + 1 WHERE seq = ?",
-                [(now, seq) for seq in seqs],
+                " in_doubt = 0, attempts = attempts + 1"
+                " WHERE seq IN (SELECT value FROM json_each(?))",
+                (now, json.dumps(seqs)),
+            )
+
+    async def release(self, seqs: list[int], lease_until: float) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET lease_until = NULL"
+                " WHERE seq IN (SELECT value FROM json_each(?)) AND lease_until = ?"
+                " AND delivered_at IS NULL AND dead_at IS NULL",
+                (json.dumps(seqs), lease_until),
             )
 
     async def mark_retry(
@@ -128,7 +140,8 @@ class SQLiteOutbox:
             args.append(job_id)
         with self._errors():
             rows = self.db.execute(
-                f"SELECT * FROM outbox WHERE {where} ORDER BY seq DESC LIMIT ?",
+                f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {where}"
+                " ORDER BY seq DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [message_from_row(r) for r in rows]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
 from typing import Any
 
 from rasa_rpa.models import Job, JobState, OutboxMessage
@@ -20,13 +19,13 @@ __all__ = [
     "INSERT_JOB",
     "INSERT_OUTBOX",
     "JOB_COLUMNS",
+    "MESSAGE_COLUMNS",
     "MIGRATIONS",
     "OUTBOX_STATUS",
     "SCHEMA_VERSION",
     "SUPERSEDE_PROGRESS",
     "UNFINISHED_OF",
     "UPDATABLE",
-    "claimed_from_row",
     "dump",
     "job_from_row",
     "job_row",
@@ -220,6 +219,11 @@ INSERT_OUTBOX = (
 )
 
 _PENDING = "delivered_at IS NULL AND dead_at IS NULL"
+#: What an outbox message is read from, in message_from_row's order.
+MESSAGE_COLUMNS = (
+    "seq, conversation_id, job_id, kind, payload, attempts, next_attempt_at,"
+    " last_error, created_at, in_doubt"
+)
 # Each conversation's oldest pending message, found by hopping from one
 # conversation to the next along the outbox_pending index (a loose index
 # scan): the cost grows with the conversations waiting, not with the messages
@@ -233,13 +237,22 @@ WITH RECURSIVE waiting(conversation_id) AS (
         SELECT MIN(conversation_id) FROM outbox
         WHERE {_PENDING} AND conversation_id > waiting.conversation_id
     ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
+), due AS (
+    SELECT o.seq FROM waiting JOIN outbox o ON o.seq = (
+        SELECT MIN(seq) FROM outbox
+        WHERE {_PENDING} AND conversation_id = waiting.conversation_id
+    )
+    WHERE o.next_attempt_at <= :now
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+    ORDER BY o.seq LIMIT :limit
 )
-SELECT o.* FROM waiting JOIN outbox o ON o.seq = (
-    SELECT MIN(seq) FROM outbox
-    WHERE {_PENDING} AND conversation_id = waiting.conversation_id
-)
-WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
-ORDER BY o.seq LIMIT ?
+-- One statement claims and reads (a SELECT, then an UPDATE per row, cost
+-- twice as much). SET sees the row as it was: a lease still on it ran out
+-- before its claimer reported, so that claimer may have sent it and died.
+-- The doubt is written down now, since the new lease hides the old one.
+UPDATE outbox SET lease_until = :until, in_doubt = (in_doubt OR lease_until IS NOT NULL)
+WHERE seq IN (SELECT seq FROM due)
+RETURNING {MESSAGE_COLUMNS}
 """
 
 
@@ -333,25 +346,29 @@ def job_from_row(row: sqlite3.Row) -> Job:
 
 
 def message_from_row(row: sqlite3.Row) -> OutboxMessage:
+    """The message from a row of :data:`MESSAGE_COLUMNS`, by position: a claim
+    reads dozens at a time, and names cost a lookup each."""
+    (
+        seq,
+        conversation_id,
+        job_id,
+        kind,
+        payload,
+        attempts,
+        next_attempt_at,
+        last_error,
+        created_at,
+        in_doubt,
+    ) = row
     return OutboxMessage(
-        seq=row["seq"],
-        conversation_id=row["conversation_id"],
-        job_id=row["job_id"],
-        kind=row["kind"],
-        payload=json.loads(row["payload"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        in_doubt=bool(row["in_doubt"]),
+        conversation_id=conversation_id,
+        job_id=job_id,
+        kind=kind,
+        payload=json.loads(payload),
+        seq=seq,
+        attempts=attempts,
+        next_attempt_at=next_attempt_at,
+        last_error=last_error,
+        created_at=created_at,
+        in_doubt=bool(in_doubt),
     )
-
-
-def claimed_from_row(row: sqlite3.Row) -> OutboxMessage:
-    """The message as a claim hands it out, from its row before the claim.
-
-    In doubt when marked so, or when an earlier claimer's lease ran out
-    before it reported: that claimer may have sent it, then died.
-    """
-    message = message_from_row(row)
-    return replace(message, in_doubt=message.in_doubt or row["lease_until"] is not None)

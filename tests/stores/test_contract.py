@@ -723,6 +723,33 @@ async def test_a_round_of_deliveries_is_marked_at_once(store: JobStore) -> None:
     assert await store.claim_due(1e12, limit=10, lease=30) == []
 
 
+async def test_released_messages_are_due_at_once_unless_settled_or_claimed_again(
+    store: JobStore,
+) -> None:
+    for n in range(3):
+        await store.create_job(new_job(f"j{n}", f"c{n}"))
+        await store.record_event(event(f"e{n}", EventType.STARTED, f"j{n}"))
+    m0, m1, m2 = await store.claim_due(100.0, limit=10, lease=30)
+    # Handed back unsent: due at once, and not in doubt (it was never sent).
+    await store.release([m0.seq or 0], 130.0)
+    [again] = await store.claim_due(101.0, limit=10, lease=100)
+    assert again.seq == m0.seq and not again.in_doubt
+    # Delivered meanwhile: a release leaves it delivered.
+    await store.mark_delivered_many([m1.seq or 0], 102.0)
+    await store.release([m1.seq or 0], 130.0)
+    assert (await store.outbox_stats())["delivered"] == 1
+    # Its lease ran out and another claimer holds it: the release names the
+    # first claim's lease, so it leaves the second claimer's alone.
+    [taken] = await store.claim_due(131.5, limit=10, lease=30)
+    assert taken.seq == m2.seq and taken.in_doubt
+    await store.release([m2.seq or 0], 130.0)
+    assert await store.claim_due(132.0, limit=10, lease=30) == []
+    # Its holder's release frees it; the doubt stays until a delivery.
+    await store.release([m2.seq or 0], 161.5)
+    [freed] = await store.claim_due(133.0, limit=10, lease=30)
+    assert freed.seq == m2.seq and freed.in_doubt
+
+
 async def test_a_batch_answers_each_event_as_if_it_came_alone(store: JobStore) -> None:
     """Refusals and duplicates inside one batch touch nothing but themselves."""
     await store.create_job(new_job("a", "c1"))
