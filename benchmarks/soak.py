@@ -14,7 +14,7 @@ half of the run (the first is warm-up), by least-squares slopes:
 * worker RSS: at most 0.5 MB/min. At 200 callbacks/s (some 2,400 jobs a
   minute) that is about 220 bytes kept per job, about what one small dict
   entry keyed by a job id costs: so anything kept per job and never dropped
-  shows (the rate limiter's buckets, some 300 bytes a job, read 0.74 MB/min
+  shows (the rate limiter's buckets, 250-300 bytes a job, read 0.74 MB/min
   before they were forgotten once full again), while one allocator step of
   1 MB in the middle of the half reads as 0.3 MB/min and stays under it;
 * store size and rows: at most 2% of their level per minute (10% over the
