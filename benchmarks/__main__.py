@@ -3,6 +3,9 @@
 python -m benchmarks            # full counts, each figure the median of 3 runs
 python -m benchmarks --smoke    # small counts, one run (part of `make test`)
 python -m benchmarks --only P1,P4 --runs 5
+python -m benchmarks --only P7 --soak-seconds 120
+
+P7, the soak, runs once whatever --runs says: it lasts ten minutes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import p1, p6, scenarios, withrasa
+from benchmarks import p1, p6, scenarios, soak, withrasa
 from benchmarks.harness import combine, drop_pg_schema
 from devtools.stack import ROOT
 
@@ -31,6 +34,7 @@ FULL = {
     "p5_lookups": 2000,
     "p6_jobs": 200,
     "p6_updates": 10,
+    "soak_seconds": 600,
 }
 SMOKE = {
     "p1": 600,
@@ -41,6 +45,7 @@ SMOKE = {
     "p5_lookups": 200,
     "p6_jobs": 10,
     "p6_updates": 3,
+    "soak_seconds": 18,
 }
 #: Concurrencies P6's direct baseline tries; its best counts.
 P6_CONCURRENCY = {"full": (4, 8, 16, 32), "smoke": (8,)}
@@ -100,13 +105,13 @@ def _ok(result: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"{'id':<4} {'measure':<62} {'value':>10} {'baseline':>10} "
-        f"{'unit':<6} {'score':>9} {'target':>12}  ok  {'score min..max':>20}"
+        f"{'unit':<8} {'score':>9} {'target':>12}  ok  {'score min..max':>20}"
     ]
     for r in rows:
         if "value" not in r:
             lines.append(
                 f"{r['id']:<4} {r['measure']:<62} {'':>10} {'':>10} "
-                f"{'':<6} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
+                f"{'':<8} {'':>9} {'':>12}  {'yes' if r['ok'] else 'NO'}"
             )
             continue
         target = {"ratio": "(explains)", "shows": "(shows)"}.get(
@@ -114,7 +119,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"{r['id']:<4} {r['measure'][:62]:<62} {r['value']:>10} {r['baseline']:>10}"
-            f" {r['unit']:<6} {r['score']:>9} {target:>12}  {_ok(r):<3}"
+            f" {r['unit']:<8} {r['score']:>9} {target:>12}  {_ok(r):<3}"
             + (
                 f" {r['score_min']:>9}..{r['score_max']:<9}"
                 if r.get("runs", 1) > 1
@@ -127,7 +132,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--smoke", action="store_true", help="small counts")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P7")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
     parser.add_argument(
         "--runs",
@@ -136,16 +141,35 @@ def main() -> int:
         help="runs per figure, reported as the median with min..max"
         " (default 3, 1 with --smoke)",
     )
+    parser.add_argument(
+        "--soak-seconds",
+        type=int,
+        default=None,
+        help="how long P7 (the soak, one run) lasts (default 600, 18 with --smoke)",
+    )
     args = parser.parse_args()
     runs = args.runs or (1 if args.smoke else 3)
-    counts = SMOKE if args.smoke else FULL
+    counts = dict(SMOKE if args.smoke else FULL)
+    if args.soak_seconds is not None:
+        counts["soak_seconds"] = args.soak_seconds
     only = {item.strip().upper() for item in args.only.split(",")}
     tmp = Path(tempfile.mkdtemp(prefix="rasa-rpa-bench-"))
     try:
         rows = combine([run(only, counts, tmp / f"run{n}") for n in range(runs)])
+        if "P7" in only:
+            # Once, not once per run: it is long, and its figures are slopes
+            # over its own second half, not one sample among several.
+            rows += soak.p7_soak(tmp / "soak", counts["soak_seconds"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(rows))
+    if "P7" in only:
+        print(f"\nP7 (the soak) ran once, for {counts['soak_seconds']:g} s"
+              + (f"; the other figures are medians of {runs} runs" if runs > 1 else "")
+              + ("; too short for its slopes to mean anything (the full soak"
+                 f" is {FULL['soak_seconds']} s)"
+                 if counts["soak_seconds"] < FULL["soak_seconds"] / 2 else "")
+              + ".")  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

@@ -55,8 +55,8 @@ def row(
     compare: str,
     target: float,
 ) -> Row:
-    """One result line; ``compare`` is ``ratio>=``, ``diff<=``, ``value<=``,
-    ``ratio`` for a figure that explains another and has no target, or
+    """One result line; ``compare`` is ``ratio>=``, ``ratio<=``, ``diff<=``,
+    ``value<=``, ``ratio`` for a figure that explains another and has no target, or
     ``shows`` for two settings side by side (score: the difference), no target."""
     if compare == "shows":
         score = value - baseline
@@ -67,6 +67,9 @@ def row(
     elif compare == "ratio>=":
         score = value / baseline if baseline else 0.0
         ok = score >= target
+    elif compare == "ratio<=":
+        score = value / baseline if baseline else 0.0
+        ok = bool(baseline) and score <= target
     elif compare == "diff<=":
         score = value - baseline
         ok = score <= target

@@ -19,6 +19,9 @@ class RateLimiter:
         self.rate = rate
         self.burst = burst
         self._max_keys = max_keys
+        #: A bucket idle this long is full again: the same as no bucket at all.
+        self._refill = burst / rate
+        #: Least recently used first.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def acquire(self, key: str, now: float | None = None) -> float:
@@ -32,6 +35,15 @@ class RateLimiter:
         else:
             wait = (1 - tokens) / self.rate
         self._buckets[key] = (tokens, now)
+        # Forget the jobs whose buckets are full again (finished jobs, mostly):
+        # otherwise every job ever seen stays, some 250 bytes each, up to
+        # max_keys (the soak benchmark, P7, saw it as RSS rising 0.7 MB/min).
+        # The longest idle comes first, so this stops at the first one kept.
+        while True:
+            oldest, (_, used) = next(iter(self._buckets.items()))
+            if now - used < self._refill:
+                break
+            del self._buckets[oldest]
         if len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)  # forget the longest-idle job
         return wait

@@ -49,3 +49,17 @@ def test_the_longest_idle_job_is_forgotten_past_max_keys():
     assert set(limiter._buckets) == {"old", "new"}
     # A forgotten job starts again with a full bucket.
     assert limiter.acquire("mid", now=2.0) == 0
+
+
+def test_a_job_idle_until_its_bucket_is_full_again_is_forgotten():
+    # Finished jobs must not stay for ever (the soak benchmark saw RSS creep).
+    limiter = RateLimiter(rate=2, burst=4)  # empty to full in 2 s
+    for _ in range(4):
+        limiter.acquire("done", now=0.0)
+    limiter.acquire("busy", now=1.9)
+    assert set(limiter._buckets) == {"done", "busy"}  # "done" not yet full
+    limiter.acquire("busy", now=2.0)
+    assert set(limiter._buckets) == {"busy"}
+    # Forgetting it changes nothing: it would have had a full bucket.
+    allowed = [limiter.acquire("done", now=2.0) for _ in range(5)]
+    assert allowed[:4] == [0, 0, 0, 0] and allowed[4] > 0
