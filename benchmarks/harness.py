@@ -54,10 +54,12 @@ def row(
     unit: str,
     compare: str,
     target: float,
+    **extra: Any,
 ) -> Row:
     """One result line; ``compare`` is ``ratio>=``, ``ratio<=``, ``diff<=``,
     ``value<=``, ``ratio`` for a figure that explains another and has no target, or
-    ``shows`` for two settings side by side (score: the difference), no target."""
+    ``shows`` for two settings side by side (score: the difference), no target.
+    ``extra`` keys are added as they are (``runs=1`` for a figure run once)."""
     if compare == "shows":
         score = value - baseline
         ok = True
@@ -89,6 +91,7 @@ def row(
         "score": round(score, 3),
         "target": target,
         "ok": ok,
+        **extra,
     }
 
 
@@ -146,6 +149,20 @@ def instant_server() -> Iterator[int]:
         yield port
     finally:
         service.stop()
+
+
+@contextmanager
+def with_instant(
+    tmp: Path, store_url: str | None = None, **options: Any
+) -> Iterator[int]:
+    """An action server whose Rasa and robots are the instant stand-in.
+
+    Yields the action server's port; ``options`` go to :func:`action_server`.
+    """
+    with instant_server() as instant:
+        url = f"http://127.0.0.1:{instant}"
+        with action_server(tmp, url, store_url, f"{url}/start", **options) as port:
+            yield port
 
 
 @contextmanager

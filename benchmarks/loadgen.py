@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-__all__ = ["LoadResult", "run_load", "sequential_latencies"]
+__all__ = ["LoadResult", "read_response", "run_load", "sequential_latencies"]
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,16 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response off a kept-alive connection: status and body."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = 0
     for line in head.split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
-    if length:
-        await reader.readexactly(length)
-    return status
+    body = await reader.readexactly(length) if length else b""
+    return status, body
 
 
 async def _worker(port: int, requests: list[bytes], statuses: dict[int, int]) -> None:
@@ -48,7 +48,7 @@ async def _worker(port: int, requests: list[bytes], statuses: dict[int, int]) ->
     try:
         for request in requests:
             writer.write(request)
-            status = await _read_response(reader)
+            status, _ = await read_response(reader)
             statuses[status] = statuses.get(status, 0) + 1
     finally:
         writer.close()
@@ -99,7 +99,7 @@ def sequential_latencies(port: int, requests: list[bytes]) -> list[float]:
         for request in requests:
             started = time.perf_counter()
             writer.write(request)
-            await _read_response(reader)
+            await read_response(reader)
             times.append(time.perf_counter() - started)
         writer.close()
         return times

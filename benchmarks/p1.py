@@ -16,12 +16,11 @@ from pathlib import Path
 from benchmarks.harness import (
     MASTER_KEY,
     Row,
-    action_server,
     drop_pg_schema,
-    instant_server,
     row,
     signed_event,
     start_job,
+    with_instant,
 )
 from benchmarks.loadgen import build_request, run_load
 from rasa_rpa.security import JobKeys
@@ -44,16 +43,7 @@ def p1_callbacks(
     show where the distance between /health and a stored callback goes.
     """
     keys = JobKeys(MASTER_KEY)
-    with (
-        instant_server() as instant,
-        action_server(
-            tmp,
-            f"http://127.0.0.1:{instant}",
-            store_url,
-            f"http://127.0.0.1:{instant}/start",
-            entry=("benchmarks.floor",),
-        ) as port,
-    ):
+    with with_instant(tmp, store_url, entry=("benchmarks.floor",)) as port:
         jobs = [start_job(port, f"p1-{n}") for n in range(20)]
         health = [build_request("GET", "/health")] * count
         callbacks = [

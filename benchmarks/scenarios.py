@@ -28,6 +28,7 @@ from benchmarks.harness import (
     percentile,
     row,
     webhook_body,
+    with_instant,
 )
 from benchmarks.loadgen import build_request, sequential_latencies
 from rasa_rpa.security import JobKeys
@@ -37,15 +38,7 @@ __all__ = ["p3_start_action", "p4_drain", "p5_many_jobs"]
 
 def p3_start_action(tmp: Path, count: int) -> list[Row]:
     """P3: /webhook latency of the start action vs a trivial action (p50)."""
-    with (
-        instant_server() as instant,
-        action_server(
-            tmp,
-            f"http://127.0.0.1:{instant}",
-            None,
-            f"http://127.0.0.1:{instant}/start",
-        ) as port,
-    ):
+    with with_instant(tmp) as port:
 
         def calls(action: str) -> list[bytes]:
             return [

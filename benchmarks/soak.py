@@ -38,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Row, action_server, instant_server, percentile, row
+from benchmarks.harness import Row, percentile, row, with_instant
 from benchmarks.soak_load import Plan, Sent, run_soak_load
 from rasa_rpa.stores.retention import KINDS
 
@@ -90,16 +90,7 @@ def p7_soak(tmp: Path, seconds: float, rate: float = 200.0) -> list[Row]:
     }
     slots = max(10, round(rate * knobs["job_seconds"] / PER_JOB))
     db = tmp / "jobs.db"
-    with (
-        instant_server() as instant,
-        action_server(
-            tmp,
-            f"http://127.0.0.1:{instant}",
-            None,
-            f"http://127.0.0.1:{instant}/start",
-            extra=extra,
-        ) as port,
-    ):
+    with with_instant(tmp, extra=extra) as port:
         workers = [int(p) for p in _WORKER.findall((tmp / "actions.log").read_text())]
         process, results = run_soak_load(Plan(port, rate, seconds, slots))
         reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -236,15 +227,9 @@ def _windows(sent: Sent, count: int) -> list[dict[str, Any]]:
     return out
 
 
-def _row(
-    measure: str,
-    value: float,
-    baseline: float,
-    unit: str,
-    compare: str,
-    target: float,
-) -> Row:
-    return row("P7", measure, value, baseline, unit, compare, target) | {"runs": 1}
+def _row(measure: str, *values: Any) -> Row:
+    """A P7 row: run once, whatever ``--runs`` says."""
+    return row("P7", measure, *values, runs=1)
 
 
 def _report(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.harness import MASTER_KEY, signed_event, webhook_body
-from benchmarks.loadgen import build_request
+from benchmarks.loadgen import build_request, read_response
 from rasa_rpa.security import JobKeys
 
 __all__ = ["Plan", "Sent", "run_soak_load"]
@@ -102,17 +102,6 @@ class _Job:
     last: asyncio.Task[None] | None = None
 
 
-async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    body = await reader.readexactly(length) if length else b""
-    return status, body
-
-
 class _Robots:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -151,7 +140,7 @@ class _Robots:
                     )
                 reader, writer = connection
                 writer.write(build_request("POST", "/webhook", body, headers))
-                status, answer = await _read(reader)
+                status, answer = await read_response(reader)
                 events = json.loads(answer)["events"] if status == 200 else []
                 job_id = next(
                     e["value"] for e in events if e.get("name") == "rpa_job_id"
@@ -235,7 +224,7 @@ class _Robots:
                 connection, fresh = await self.connection()
                 try:
                     connection.writer.write(request)
-                    status, _ = await _read(connection.reader)
+                    status, _ = await read_response(connection.reader)
                 except (OSError, asyncio.IncompleteReadError):
                     await self.drop(connection)
                     if fresh:

@@ -4,6 +4,8 @@ jobs, and never lets what it remembers outlive a change made elsewhere."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rasa_rpa.models import EventType, JobState
@@ -28,6 +30,17 @@ class CountingPool:
         return attribute
 
 
+@contextmanager
+def counted(store: PostgresJobStore) -> Iterator[CountingPool]:
+    """The store's calls into its pool, counted while the block runs."""
+    counting = CountingPool(store._pool)
+    store._pool = counting
+    try:
+        yield counting
+    finally:
+        store._pool = counting._pool
+
+
 async def replicas(backend: Backend) -> tuple[PostgresJobStore, PostgresJobStore]:
     one, two = await backend.open(), await backend.open()
     assert isinstance(one, PostgresJobStore) and isinstance(two, PostgresJobStore)
@@ -38,15 +51,11 @@ async def test_a_batch_on_known_jobs_is_one_statement(pg_backend: Backend) -> No
     store, _ = await replicas(pg_backend)
     await store.create_job(new_job("a", "c"))
     await store.record_event(event("s", EventType.STARTED, "a"))
-    counting = CountingPool(store._pool)
-    store._pool = counting
-    try:
+    with counted(store) as counting:
         results = await store.record_events(
             [(event(f"p{n}", EventType.PROGRESS, "a", progress=n), None)
              for n in range(1, 4)]
         )  # fmt: skip
-    finally:
-        store._pool = counting._pool
     assert counting.calls == ["fetchrow"]  # no transaction, no reads first
     assert [r.queued for r in results] == [1, 1, 1]  # type: ignore[union-attr]
     assert (await store.get_job("a")).progress == 3
@@ -59,9 +68,7 @@ async def test_batches_of_one_process_on_one_job_take_turns(
     store, _ = await replicas(pg_backend)
     await store.create_job(new_job("a", "c"))
     await store.record_event(event("s", EventType.STARTED, "a"))
-    counting = CountingPool(store._pool)
-    store._pool = counting
-    try:
+    with counted(store) as counting:
         results = await asyncio.gather(
             *(
                 store.record_events(
@@ -70,8 +77,6 @@ async def test_batches_of_one_process_on_one_job_take_turns(
                 for n in range(1, 6)
             )
         )
-    finally:
-        store._pool = counting._pool
     assert counting.calls == ["fetchrow"] * 5
     assert all(r.applied for [r] in results)  # type: ignore[union-attr]
     assert store.known._turns == {}  # nothing kept once the batches are done
