@@ -232,11 +232,9 @@ async def test_a_drain_that_began_with_one_message_sends_what_comes_in_parallel(
 async def test_a_claim_slower_than_the_slot_wait_neither_stalls_nor_spins(
     store: SQLiteJobStore, clock: Clock
 ) -> None:
-    """Review finding (fails today): a store that answers a claim after
-    SLOT_WAIT (pool exhausted, lock waits, a loaded machine) makes every
-    claimed message "too old to start"; they are handed back and claimed
-    again at once, forever: nothing is sent while the store is slow, and the
-    drain adds a claim and a release per round to the store's load."""
+    """A store that answers a claim after SLOT_WAIT (pool exhausted, lock
+    waits, a loaded machine) made every claimed message too old to start:
+    handed back and claimed again at once, forever, nothing sent."""
     for conversation in ("a", "b", "c"):
         await queue(store, conversation)
     claim = store.claim_due
