@@ -131,9 +131,7 @@ class RasaClient:
                     raise DeliveryError(
                         f"Rasa answered {response.status} for the tracker"
                     )
-                tracker = await response.json(
-                    content_type=None, loads=strictjson.loads
-                )
+                tracker = await response.json(content_type=None, loads=strictjson.loads)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise DeliveryError(f"Rasa unreachable: {type(exc).__name__}") from exc
         except (ValueError, InvalidPayload) as exc:
@@ -247,6 +245,8 @@ class OutboxDispatcher(BackgroundLoop):
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the drain, not after: a wake during it counts.
+            self._wakeup.clear()
             try:
                 sent = await self.drain_once()
             except StoreError as exc:
@@ -257,7 +257,6 @@ class OutboxDispatcher(BackgroundLoop):
                 sent = 0
             if sent:
                 continue
-            self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_interval)
 
@@ -308,25 +307,37 @@ class OutboxDispatcher(BackgroundLoop):
             self._count(message, "dead")
             return False
         except DeliveryError as exc:
-            delay = self._backoff(message.attempts)
             # A message in doubt stays so whatever this attempt's error:
             # a refused connection or a failed tracker check tells
             # nothing about whether an earlier attempt reached Rasa.
-            maybe_sent = exc.maybe_sent or message.in_doubt
-            log.warning(
-                "outbox: message %s not delivered (%s); retry in %.1fs",
-                message.seq,
-                exc,
-                delay,
-                extra=_context(message),
-            )
-            await self.store.mark_retry(
-                message.seq, str(exc), time.time() + delay, in_doubt=maybe_sent
-            )
-            self._count(message, "retry")
+            await self._retry(message, str(exc), exc.maybe_sent or message.in_doubt)
+            return False
+        except Exception as exc:
+            # A bug or a payload nothing expected: retried like a failed call
+            # (until delivery.max_age), never left to block its conversation
+            # and stop every drain. Whether it reached Rasa is unknown.
+            log.exception("outbox: message %s could not be sent", message.seq)
+            await self._retry(message, f"{type(exc).__name__}: {exc}", True)
             return False
         self._count(message, "delivered")
         return True
+
+    async def _retry(
+        self, message: OutboxMessage, error: str, maybe_sent: bool
+    ) -> None:
+        assert message.seq is not None
+        delay = self._backoff(message.attempts)
+        log.warning(
+            "outbox: message %s not delivered (%s); retry in %.1fs",
+            message.seq,
+            error,
+            delay,
+            extra=_context(message),
+        )
+        await self.store.mark_retry(
+            message.seq, error, time.time() + delay, in_doubt=maybe_sent
+        )
+        self._count(message, "retry")
 
     async def _send(self, message: OutboxMessage) -> None:
         payload = message.payload
@@ -381,4 +392,3 @@ class OutboxDispatcher(BackgroundLoop):
 
 def _context(message: OutboxMessage) -> dict[str, Any]:
     return {"job_id": message.job_id, "conversation_id": message.conversation_id}
-

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,8 @@ from rasa_rpa.models import OutboxMessage
 from rasa_rpa.stores.base import JobStore
 
 __all__ = ["CLAIM_PER_SLOT", "SLOT_WAIT", "Drain"]
+
+log = logging.getLogger(__name__)
 
 #: Messages claimed at most per delivery slot (``delivery.concurrency``).
 CLAIM_PER_SLOT = 8
@@ -165,6 +168,19 @@ class Drain:
                 lease=self.lease,
                 coalesce_progress=self.coalesce_progress,
             )
+            if due and time.time() > now + SLOT_WAIT:
+                # Too slow to start any of them within its lease: give them
+                # back and end the drain, so the dispatcher waits its poll
+                # instead of claiming and releasing in a loop.
+                log.warning(
+                    "outbox: a claim took %.1f s (over %.0f s); sending nothing"
+                    " until the store answers faster",
+                    time.time() - now,
+                    SLOT_WAIT,
+                )
+                self.stopped = True
+                await self.store.release([m.seq or 0 for m in due], now + self.lease)
+                return False
             self.waiting.extend((message, now) for message in due)
             if not due:
                 self.done_at_empty_claim = done

@@ -435,3 +435,45 @@ async def test_a_tracker_answer_rasa_would_not_give_is_a_retry_not_a_crash(answe
     finally:
         await client.aclose()
         await runner.cleanup()
+
+
+async def test_a_message_that_breaks_sending_is_retried_and_blocks_no_one(setup):
+    """A bug or an unexpected payload: the others still go, it comes back later."""
+    store, dispatcher, rasa = setup
+    await queue(store, "a", "broken", [(EventType.STARTED, {})])
+    await queue(store, "b", "fine", [(EventType.STARTED, {})])
+    send = dispatcher._send
+
+    async def send_or_break(message):
+        if message.conversation_id == "broken":
+            raise KeyError("name")
+        await send(message)
+
+    dispatcher._send = send_or_break
+    assert await dispatcher.drain_once() == 2  # no exception stops the drain
+    assert [c.conversation_id for c in rasa.calls] == ["fine"]
+    [retrying] = await store.list_outbox(status="failing")
+    assert retrying.conversation_id == "broken"
+    assert "KeyError" in (retrying.last_error or "") and retrying.in_doubt
+
+
+async def test_a_wake_during_a_drain_that_sent_nothing_is_not_lost(setup):
+    store, dispatcher, rasa = setup
+    drained = asyncio.Event()
+    drain_once = dispatcher.drain_once
+
+    async def drain_then_wake():
+        result = await drain_once()
+        if not drained.is_set():
+            await queue(store, "late", "c", [(EventType.STARTED, {})])
+            dispatcher.wake()  # queued while the empty drain ran
+            drained.set()
+        return result
+
+    dispatcher.drain_once = drain_then_wake
+    dispatcher.settings = dispatcher.settings.model_copy(update={"poll_interval": 60})
+    task = asyncio.create_task(dispatcher._run())
+    try:
+        await async_wait_until(lambda: rasa.calls_for("c"), 10, "the late message sent")
+    finally:
+        task.cancel()

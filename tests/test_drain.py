@@ -227,3 +227,41 @@ async def test_a_drain_that_began_with_one_message_sends_what_comes_in_parallel(
         return True
 
     assert await drain(store, deliver, concurrency=4).run() == 5
+
+
+async def test_a_claim_slower_than_the_slot_wait_neither_stalls_nor_spins(
+    store: SQLiteJobStore, clock: Clock
+) -> None:
+    """A store that answers a claim after SLOT_WAIT (pool exhausted, lock
+    waits, a loaded machine) made every claimed message too old to start:
+    handed back and claimed again at once, forever, nothing sent."""
+    for conversation in ("a", "b", "c"):
+        await queue(store, conversation)
+    claim = store.claim_due
+    claims = 0
+
+    async def slow_claim(*args: Any, **kwargs: Any) -> list[OutboxMessage]:
+        nonlocal claims
+        claims += 1
+        if claims > 5:
+            raise AssertionError(f"spinning: {claims} claims, sent {sent}")
+        due = await claim(*args, **kwargs)
+        clock.now += SLOT_WAIT + 1  # the answer came late
+        return due
+
+    store.claim_due = slow_claim  # type: ignore[method-assign]
+    sent: list[str] = []
+
+    async def deliver(message: OutboxMessage) -> bool:
+        sent.append(message.conversation_id)
+        return True
+
+    # Either outcome would do: the messages go out, or the drain gives up
+    # (and the dispatcher waits a poll) instead of claiming in a loop.
+    try:
+        await drain(store, deliver, concurrency=1).run()
+    except AssertionError:
+        raise
+    except Exception:
+        pass
+    assert sent or claims <= 2

@@ -157,8 +157,9 @@ class _Turn:
 class KnownJobs:
     """The jobs this process last read or wrote, with their row versions.
 
-    Bounded (least recently used go first). Only ever a guess: the batch
-    statement checks every version under lock before it writes.
+    Bounded (least recently used go first), and only unfinished jobs, whose
+    outputs are still empty. Only ever a guess: the batch statement checks
+    every version under lock before it writes.
     """
 
     def __init__(self, limit: int = 4096) -> None:
@@ -192,6 +193,11 @@ class KnownJobs:
                     del self._turns[job_id]
 
     def remember(self, job: Job, version: str) -> None:
+        if job.state.is_final:
+            # Its outputs can be large, and events after the end are rare
+            # (a late file, a retried callback): those take the locked path.
+            self.forget(job.id)
+            return
         self._jobs[job.id] = (job, version)
         self._jobs.move_to_end(job.id)
         while len(self._jobs) > self.limit:

@@ -12,6 +12,7 @@ from rasa_rpa.models import EventType, JobState
 from rasa_rpa.stores.postgres import PostgresJobStore
 from rasa_rpa.stores.postgres_record import KnownJobs
 from tests.stores.test_contract import Backend, event, new_job, pg_backend
+from tests.waiting import async_wait_until
 
 __all__ = ["pg_backend"]
 
@@ -96,9 +97,38 @@ async def test_a_change_by_another_replica_is_not_overwritten(
     job = await two.get_job("a")
     assert job.state is JobState.SUCCEEDED and job.provider_ref == "robot-42"
     assert job.progress != 9
-    # What one remembers is now the truth, so its next batch is one statement.
-    remembered = one.known.lookup(["a"])
-    assert remembered is not None and remembered["a"][0] == job
+    # Read under lock now, and finished: not kept (its outputs can be large).
+    assert one.known.lookup(["a"]) is None
+
+
+async def test_a_change_committed_while_the_batch_waits_for_the_lock_is_kept(
+    pg_backend: Backend,
+) -> None:
+    """The statement's snapshot predates the change; the row lock's re-read
+    (READ COMMITTED re-checks the newest version) must still see its xmin."""
+    one, two = await replicas(pg_backend)
+    await one.create_job(new_job("a", "c"))
+    await one.record_event(event("s", EventType.STARTED, "a"))  # one knows: v1
+    async with two.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("UPDATE jobs SET provider_ref = 'r' WHERE id = 'a'")
+            pending = asyncio.create_task(
+                one.record_event(event("p", EventType.PROGRESS, "a", progress=4))
+            )
+
+            async def waiting_for_the_lock() -> bool:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                    )
+                )
+
+            await async_wait_until(waiting_for_the_lock, 5, "batch waits")
+        result = await pending
+    assert result.applied
+    job = await two.get_job("a")
+    assert job.provider_ref == "r" and job.progress == 4
 
 
 async def test_an_event_logged_by_another_replica_is_a_duplicate(
