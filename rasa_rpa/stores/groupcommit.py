@@ -4,7 +4,7 @@ Each caller of :meth:`GroupCommit.write` still gets its answer only after the
 commit that holds its event, so acknowledged still means durable, at a
 fraction of the cost of one transaction per event. How many batches are
 written at once is the store's ``write_concurrency`` (one for SQLite's
-single connection, half the pool for PostgreSQL).
+single connection, two for PostgreSQL).
 
 Kept apart from :mod:`rasa_rpa.service`, which decides *what* an event does
 (scrubbing, holding a job's end while it is being stopped, what follows a

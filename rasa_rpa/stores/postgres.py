@@ -103,8 +103,12 @@ class PostgresJobStore(
         self.planner: Planner = apply_event
         #: The jobs last read or written here, which batches are planned on.
         self.known = KnownJobs()
-        #: Batches written in parallel; half the pool, the rest serves reads.
-        self.write_concurrency = max(1, pool_size // 2)
+        #: Batches written at once: two (fewer with a pool under four). A batch
+        #: is one statement whose cost hardly depends on its size, so while
+        #: one is written the next gathers events: P1 measured 0.18 of
+        #: /health with five at once, 0.21-0.25 with two or one. Two keeps a
+        #: round trip to a distant database overlapped.
+        self.write_concurrency = min(2, max(1, pool_size // 2))
         self.schema = schema
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
