@@ -265,3 +265,35 @@ async def test_a_claim_slower_than_the_slot_wait_neither_stalls_nor_spins(
     except Exception:
         pass
     assert sent or claims <= 2
+
+
+async def test_a_cancelled_drain_hands_back_the_messages_it_never_started(
+    store: SQLiteJobStore,
+) -> None:
+    """Stopping the dispatcher (SIGTERM, a rolling restart) cancels the drain.
+
+    Found by the round-5 attack: the workers put their unstarted claims in
+    ``unsent`` but nobody settles after a cancel, so up to 8 x concurrency
+    messages keep a lease of 2 x rasa.timeout + 10 s (30 s by default) and
+    come back in doubt: the next server waits that long for each of those
+    conversations and reads each one's whole tracker before sending.
+    """
+    for conversation in ("a", "b", "c", "d"):
+        await queue(store, conversation)
+    started = asyncio.Event()
+
+    async def deliver(message: OutboxMessage) -> bool:
+        started.set()
+        await asyncio.sleep(3600)  # Rasa slow: the call is in flight at the stop
+        return True
+
+    task = asyncio.create_task(drain(store, deliver, concurrency=1).run())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The one in flight keeps its lease (Rasa may have it); the three never
+    # started are due again at once, and not in doubt.
+    due = await store.claim_due(time.time(), limit=10, lease=30)
+    assert sorted(m.conversation_id for m in due) == ["b", "c", "d"]
+    assert not any(m.in_doubt for m in due)

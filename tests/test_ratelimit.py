@@ -63,3 +63,25 @@ def test_a_job_idle_until_its_bucket_is_full_again_is_forgotten():
     # Forgetting it changes nothing: it would have had a full bucket.
     allowed = [limiter.acquire("done", now=2.0) for _ in range(5)]
     assert allowed[:4] == [0, 0, 0, 0] and allowed[4] > 0
+
+
+def test_a_rate_limit_rpa_yml_accepts_never_breaks_a_callback():
+    """Found by the round-5 attack. ``callbacks.rate_limit: .inf`` (an
+    operator turning the limit off) passes the config's ``gt=0``; with it the
+    refill time ``burst / rate`` is 0, the loop that forgets full buckets
+    deletes the bucket it has just written and calls ``next()`` on an empty
+    dict: StopIteration, and every callback answered 500 ("coroutine raised
+    StopIteration", live). Either the config refuses it or it means no limit.
+    """
+    from pydantic import ValidationError
+
+    from rasa_rpa.config import CallbackSettings
+
+    try:
+        settings = CallbackSettings.model_validate(
+            {"public_url": "http://127.0.0.1:5055", "rate_limit": float("inf")}
+        )
+    except ValidationError:
+        return  # refused at start: fine
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    assert [limiter.acquire("j", now=float(n)) for n in range(3)] == [0, 0, 0]

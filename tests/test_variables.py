@@ -120,3 +120,42 @@ def test_a_robots_message_keeps_its_words_and_loses_its_internals(message, shown
 
 def test_a_long_message_is_cut():
     assert len(user_message("word " * 40_000) or "") == 200
+
+
+class _Bounded:
+    """Stands in for a compiled pattern; scans at most ``most`` characters."""
+
+    def __init__(self, pattern, most):
+        self.pattern = pattern
+        self.most = most
+
+    def _check(self, text):
+        assert len(text) <= self.most, f"scanned {len(text)} characters"
+
+    def sub(self, repl, text, *args, **kwargs):
+        self._check(text)
+        return self.pattern.sub(repl, text, *args, **kwargs)
+
+    def search(self, text, *args, **kwargs):
+        self._check(text)
+        return self.pattern.search(text, *args, **kwargs)
+
+
+@pytest.mark.parametrize("words", [user_message, user_reason])
+def test_a_long_message_is_cut_before_it_is_scanned(monkeypatch, words):
+    """Found by the round-5 attack. ``_INTERNAL`` is tried at every position
+    and several of its branches run to the end of a word (``[a-z][a-z0-9+.-]*://``,
+    ``\\w*Error``), so a word without spaces costs its length squared: 16 K
+    characters take ~1 s, a 260 K progress message (under
+    callbacks.max_body_bytes) ~5 minutes, with the event loop blocked (the
+    whole action server stops answering) and, on PostgreSQL, the job's row
+    locked in an open transaction. The job keeps the message, so every later
+    event of that job (and every status question) pays again. Only the first
+    MOST_REASON_CHARS are ever shown: the scan needs no more than a bounded
+    prefix.
+    """
+    import rasa_rpa.variables as variables
+
+    most = 20 * variables.MOST_REASON_CHARS
+    monkeypatch.setattr(variables, "_INTERNAL", _Bounded(variables._INTERNAL, most))
+    words("x" * 250_000)

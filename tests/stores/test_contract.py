@@ -932,3 +932,64 @@ async def test_coalescing_leaves_a_claimed_progress_to_its_claimer(
     assert _said(newest) == "j1 progress 20"
     [delivered] = await store.list_outbox(status="delivered")
     assert (delivered.seq, delivered.last_error) == (claimed.seq, None)
+
+
+async def test_an_event_id_too_long_for_the_index_fails_alone(store: JobStore) -> None:
+    """Found by the round-5 attack. A robot that sends no ``id`` in the body
+    has its ``webhook-id`` header taken as the event id, and that header has
+    no length limit (the body's ``id`` stops at 200 characters). On
+    PostgreSQL a few kilobytes that do not compress overflow the btree entry
+    of ``job_events (job_id, event_id)`` (2704 bytes): the whole batch fails,
+    so every event that shared its group commit, of any job, answers 503, and
+    the robot's retries (RobotClient: 5xx for 5 minutes) keep poisoning
+    batches. The id must be refused alone (or kept), never take others down.
+    """
+    await store.create_job(new_job("a", "c1"))
+    await store.create_job(new_job("b", "c2"))
+    long_id = secrets.token_urlsafe(3000)[:4000]
+    try:
+        results = await store.record_events(
+            [
+                (event(long_id, EventType.PROGRESS, "a", progress=1), None),
+                (event("fine", EventType.PROGRESS, "b", progress=2), None),
+            ]
+        )
+    except StoreError as exc:
+        pytest.fail(f"the whole batch failed: {exc}")
+    assert not isinstance(results[1], Exception)
+    assert results[1].applied
+    assert (await store.get_job("b")).progress == 2
+
+
+async def test_a_connection_broken_mid_query_is_a_store_error(
+    pg_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the round-5 attack: with PostgreSQL backends terminated while
+    callbacks ran (a server restart, a failover, a proxy dropping
+    connections), asyncpg now and then hands out a connection still
+    consuming the error and raises ``InternalClientError: cannot switch to
+    state 12; another operation (2) is in progress``, which is no
+    ``PostgresError`` or ``InterfaceError``. The callback then answered 500
+    with rasa_sdk's body, ``{"error": "cannot switch to state 12...",
+    "request_body": {...}}`` (driver internals, not the documented shape),
+    a traceback was logged per request, and the outbox drain died with
+    "unexpected error" (its deliveries waited out their leases). It must be
+    a StoreError: 503, retry.
+    """
+    store = await pg_backend.open()
+    assert isinstance(store, PostgresJobStore)
+    await store.create_job(new_job("a", "c1"))
+
+    class BrokenPool:
+        async def _broken(self, *args: Any, **kwargs: Any) -> Any:
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+
+        fetchrow = fetch = fetchval = execute = _broken
+
+    monkeypatch.setattr(store, "_pool", BrokenPool())
+    with pytest.raises(StoreError):
+        await store.record_events([(event("e1", EventType.PROGRESS, "a"), None)])
+    with pytest.raises(StoreError):
+        await store.mark_delivered_many([1], 0.0)
