@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import time
@@ -46,6 +47,8 @@ CLAIM_PER_SLOT = 8
 SLOT_WAIT = 5.0
 #: Seconds a lease leaves after the worst send, to record its outcome.
 RECORD_TIME = 5.0
+#: Seconds a stopping drain may spend giving back what it never started.
+HAND_BACK_TIME = 2.0
 
 
 class Drain:
@@ -100,8 +103,16 @@ class Drain:
             while self.workers:
                 await asyncio.wait(list(self.workers))
         except BaseException:  # cancelled: the workers stop with the drain
-            for task in self.workers:
+            workers = list(self.workers)
+            for task in workers:
                 task.cancel()
+            # The workers hand back what they never started; give it back to
+            # the store now, or it waits out its lease (a restart would leave
+            # those conversations silent that long, then in doubt).
+            if workers:
+                await asyncio.wait(workers)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._settle(), HAND_BACK_TIME)
             raise
         await self._settle()
         if self.failure is not None:

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from sanic import Request, Sanic
-from sanic.exceptions import PayloadTooLarge, SanicException
-from sanic.response import HTTPResponse
+from sanic import Sanic
+from sanic.exceptions import SanicException
 
 from rasa_rpa.config import RpaConfig, load_config
 from rasa_rpa.http.admin import admin_blueprint
 from rasa_rpa.http.botpress import botpress_blueprint
 from rasa_rpa.http.callbacks import blueprint
-from rasa_rpa.http.common import json
+from rasa_rpa.http.common import http_error
 from rasa_rpa.http.diagnostics import diagnostics_blueprint
 from rasa_rpa.http.files import files_blueprint
 from rasa_rpa.http.limits import apply_server_limits
@@ -40,26 +39,6 @@ __all__ = ["attach", "attach_sanic_app_extensions", "hookimpl"]
 
 log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
-
-
-_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-
-async def _http_error(request: Request, exc: SanicException) -> HTTPResponse:
-    status = int(getattr(exc, "status_code", 500) or 500)
-    message = str(exc)
-    if isinstance(exc, PayloadTooLarge) and request.route is None:
-        # Sanic says 413 for a head over REQUEST_MAX_HEADER_SIZE too; only the
-        # head has been read then (no route yet). RFC 6585 names it 431.
-        status, message = 431, "the request's headers are too large"
-        code = "headers_too_large"
-    else:
-        code = _CODES.get(status, "http_error")
-    # Sanic's own headers matter: Allow on a 405 (RFC 9110, 15.5.6), for one.
-    headers = dict(getattr(exc, "headers", None) or {})
-    return json(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
 
 
 @hookimpl
@@ -108,7 +87,7 @@ def attach(app: Sanic[Any, Any], config: RpaConfig | str | Path | None = None) -
 
     # rasa-sdk answers every exception with a 500; a wrong path or method is
     # the caller's mistake and gets its own status, as JSON like ours.
-    app.exception(SanicException)(_http_error)
+    app.exception(SanicException)(http_error)
     app.register_listener(start_runtime, "before_server_start")
     app.register_listener(release_waits, "before_server_stop")
     app.register_listener(stop_runtime, "after_server_stop")

@@ -39,7 +39,9 @@ class RateLimiter:
         # otherwise every job ever seen stays, some 250 bytes each, up to
         # max_keys (the soak benchmark, P7, saw it as RSS rising 0.7 MB/min).
         # The longest idle comes first, so this stops at the first one kept.
-        while True:
+        # An unlimited rate refills at once: then no bucket is worth keeping,
+        # this one included, and the loop must stop at an empty dict.
+        while self._buckets:
             oldest, (_, used) = next(iter(self._buckets.items()))
             if now - used < self._refill:
                 break

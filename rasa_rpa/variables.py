@@ -106,8 +106,16 @@ _INTERNAL = re.compile(
 _ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
+#: The most of a robot's text that is looked at: only MOST_REASON_CHARS are
+#: ever shown, and _INTERNAL's scan of a word without spaces costs its length
+#: squared (a 260 K progress message blocked the event loop for minutes).
+_SCANNED_CHARS = 5 * MOST_REASON_CHARS
+
+
 def _visible(text: str) -> str:
-    """``text`` on one line, without escape sequences or invisible characters."""
+    """The start of ``text`` on one line, without escape sequences or
+    invisible characters."""
+    text = text[:_SCANNED_CHARS]
     return " ".join(_INVISIBLE.sub("", _ESCAPE.sub("", text)).split())
 
 

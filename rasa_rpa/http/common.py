@@ -9,11 +9,13 @@ state of its own. Errors are answered as JSON,
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
 
 from sanic import Blueprint, Request
+from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.response import HTTPResponse, json as sanic_json
 
 from rasa_rpa.errors import (
@@ -40,11 +42,15 @@ __all__ = [
     "check_rate",
     "credential_guard",
     "error",
+    "http_error",
     "install_error_handlers",
     "json",
     "load_job",
     "runtime_of",
+    "unexpected",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def json(
@@ -181,6 +187,39 @@ async def job_not_found(request: Request, exc: JobNotFound) -> HTTPResponse:
     return error(404, "job_not_found", str(exc))
 
 
+_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+async def http_error(request: Request, exc: SanicException) -> HTTPResponse:
+    """Sanic's own errors (404, 405, 413...) in the JSON every route uses."""
+    status = int(getattr(exc, "status_code", 500) or 500)
+    message = str(exc)
+    if isinstance(exc, PayloadTooLarge) and request.route is None:
+        # Sanic says 413 for a head over REQUEST_MAX_HEADER_SIZE too; only the
+        # head has been read then (no route yet). RFC 6585 names it 431.
+        status, message = 431, "the request's headers are too large"
+        code = "headers_too_large"
+    else:
+        code = _CODES.get(status, "http_error")
+    # Sanic's own headers matter: Allow on a 405 (RFC 9110, 15.5.6), for one.
+    headers = dict(getattr(exc, "headers", None) or {})
+    return json(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
+
+
+async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
+    """Anything else: logged with its traceback, answered without it.
+
+    rasa-sdk's own handler would answer 500 with the exception's text and
+    the request's body, internals a caller has no use for.
+    """
+    if isinstance(exc, SanicException):
+        return await http_error(request, exc)
+    log.exception("%s %s failed", request.method, request.path)
+    return error(500, "internal_error", "the action server failed; see its log")
+
+
 async def store_down(request: Request, exc: StoreError) -> HTTPResponse:
     # 503 tells a robot to retry; the event was not acknowledged, so not lost.
     return error(503, "store_unavailable", "the job store is unavailable; retry later")
@@ -195,6 +234,7 @@ def install_error_handlers(bp: Blueprint) -> None:
     bp.exception(CallbackError)(callback_error)
     bp.exception(JobNotFound)(job_not_found)
     bp.exception(StoreError)(store_down)
+    bp.exception(Exception)(unexpected)  # the most specific handler wins
     bp.on_request(start_timer)
     install_body_limit(bp)
     bp.on_response(observe_latency)  # type: ignore[no-untyped-call]

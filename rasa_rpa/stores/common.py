@@ -209,9 +209,20 @@ def storable(event: JobEvent) -> bool:
     return True
 
 
+#: Longest event id kept: the body's ``id`` allows 200 characters, and a
+#: ``webhook-id`` header or a vendor's id must not be longer (a few KB would
+#: overflow PostgreSQL's index entry and fail every event batched with it).
+MAX_EVENT_ID = 200
+
+
 def _check_text(event: JobEvent) -> None:
     for text in (event.job_id, event.id, event.source):
         _storable_text(text, "ids and sources")
+    if len(event.id) > MAX_EVENT_ID:
+        raise InvalidPayload(
+            f"an event id can be at most {MAX_EVENT_ID} characters"
+            " (the body's id, or the webhook-id header when it has none)"
+        )
 
 
 def _check_job_text(job: Job, before: Job) -> None:

@@ -82,6 +82,9 @@ _STORE_ERRORS = (
     OSError,
     asyncio.TimeoutError,  # not an OSError before Python 3.11
     UnicodeError,  # text the driver cannot encode, e.g. a lone surrogate
+    # A connection broken mid-query (terminated backend, failover) can leave
+    # asyncpg in a state it reports as this, outside its other error roots.
+    asyncpg.InternalClientError,
 )
 
 

@@ -269,3 +269,25 @@ def test_oversized_body_is_413(server):
     body = event(text="x" * 5000)
     response = server.send_with_token(job_id, body, token)
     assert response.status_code == 413
+
+
+async def test_an_unexpected_failure_is_a_plain_500_that_shows_no_internals(
+    app, monkeypatch, caplog
+):
+    """Found by the round-5 attack: rasa-sdk's handler answered with the
+    exception's text and the whole request body echoed back."""
+    job = await app.new_job()
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("cannot switch to state 12; secret internals")
+
+    monkeypatch.setattr(app.runtime.service, "record", broken)
+    response = await app.send_signed(job.id, event("job.progress", progress=30))
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "the action server failed; see its log",
+        }
+    }
+    assert "secret internals" in caplog.text  # the operator has it
