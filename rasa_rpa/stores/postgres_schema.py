@@ -174,10 +174,10 @@ MESSAGE_COLUMNS = (
 # waiting for a row lock, PostgreSQL re-checks the locked row's conditions but
 # not the CTE, so a head delivered meanwhile is dropped instead of re-sent.
 _PENDING = "delivered_at IS NULL AND dead_at IS NULL"
-CLAIM = f"""
-WITH RECURSIVE waiting AS (
-    -- Conversation to conversation along outbox_pending (a loose index
-    -- scan): the cost follows the conversations waiting, not the backlog.
+# The conversations with a pending message, hopping from one to the next
+# along outbox_pending (a loose index scan): the cost follows the
+# conversations waiting, not the backlog. Shared by the claim and coalescing.
+_WAITING = f"""WITH RECURSIVE waiting AS (
     (SELECT conversation_id FROM outbox WHERE {_PENDING}
      ORDER BY conversation_id LIMIT 1)
     UNION ALL
@@ -187,7 +187,9 @@ WITH RECURSIVE waiting AS (
           AND o.conversation_id > w.conversation_id
         ORDER BY o.conversation_id LIMIT 1
     ) FROM waiting w WHERE w.conversation_id IS NOT NULL
-), heads AS (
+)"""
+CLAIM = f"""
+{_WAITING}, heads AS (
     SELECT (
         SELECT o.seq FROM outbox o
         WHERE o.{_PENDING.replace(" AND ", " AND o.")}
@@ -217,17 +219,7 @@ _PROGRESS = "kind = 'intent' AND payload::jsonb ->> 'name' = $2"
 # sent. A row another claimer leased meanwhile fails the re-checked lease test
 # and stays its claimer's.
 SUPERSEDE_PROGRESS = f"""
-WITH RECURSIVE waiting AS (
-    (SELECT conversation_id FROM outbox WHERE {_PENDING}
-     ORDER BY conversation_id LIMIT 1)
-    UNION ALL
-    SELECT (
-        SELECT o.conversation_id FROM outbox o
-        WHERE o.{_PENDING.replace(" AND ", " AND o.")}
-          AND o.conversation_id > w.conversation_id
-        ORDER BY o.conversation_id LIMIT 1
-    ) FROM waiting w WHERE w.conversation_id IS NOT NULL
-), stale AS MATERIALIZED (
+{_WAITING}, stale AS MATERIALIZED (
     -- Each due, unleased head that is a progress update, with the newest
     -- pending progress update of its job in its conversation. MATERIALIZED
     -- and index-driven throughout: a nested-loop plan over the whole outbox

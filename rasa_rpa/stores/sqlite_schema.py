@@ -229,15 +229,16 @@ MESSAGE_COLUMNS = (
 # scan): the cost grows with the conversations waiting, not with the messages
 # queued behind them, which a GROUP BY over a 20,000-message backlog paid on
 # every claim (1.5 ms against 0.06 ms).
-CLAIM_HEADS = f"""
-WITH RECURSIVE waiting(conversation_id) AS (
+_WAITING = f"""WITH RECURSIVE waiting(conversation_id) AS (
     SELECT MIN(conversation_id) FROM outbox WHERE {_PENDING}
     UNION ALL
     SELECT (
         SELECT MIN(conversation_id) FROM outbox
         WHERE {_PENDING} AND conversation_id > waiting.conversation_id
     ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
-), due AS (
+)"""
+CLAIM_HEADS = f"""
+{_WAITING}, due AS (
     SELECT o.seq FROM waiting JOIN outbox o ON o.seq = (
         SELECT MIN(seq) FROM outbox
         WHERE {_PENDING} AND conversation_id = waiting.conversation_id
@@ -269,14 +270,7 @@ def _progress(alias: str) -> str:
 # ever had, delivered ones included, with a json_extract each (50 ms a claim
 # once a job had sent 1,600 updates, against 0.2 ms).
 SUPERSEDE_PROGRESS = f"""
-WITH RECURSIVE waiting(conversation_id) AS (
-    SELECT MIN(conversation_id) FROM outbox WHERE {_PENDING}
-    UNION ALL
-    SELECT (
-        SELECT MIN(conversation_id) FROM outbox
-        WHERE {_PENDING} AND conversation_id > waiting.conversation_id
-    ) FROM waiting WHERE waiting.conversation_id IS NOT NULL
-), stale AS MATERIALIZED (
+{_WAITING}, stale AS MATERIALIZED (
     SELECT o.conversation_id, o.job_id, (
         SELECT MAX(n.seq) FROM outbox n INDEXED BY outbox_pending
         WHERE n.{_PENDING.replace(" AND ", " AND n.")}
